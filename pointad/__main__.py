@@ -1,0 +1,5 @@
+import sys
+
+from pointad.cli import main
+
+sys.exit(main())

@@ -1,0 +1,104 @@
+"""Normal estimation (kNN PCA) and orientation (toward a viewpoint, or outward and consistent).
+
+Normals are unit (N, 3) float64 arrays. Orientation matters for synthesis: a "bump" moves points
+along the normal, so a flipped normal turns a bump into a dent.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import breadth_first_order, connected_components, minimum_spanning_tree
+from scipy.spatial import cKDTree
+
+from pointad.errors import InputError
+from pointad.validation import check_choice, check_not_degenerate, check_number
+
+ORIENTATIONS = ("auto", "viewpoint", "outward", "none")
+_CHUNK = 200_000
+
+
+def estimate_normals(points: np.ndarray, k: int = 30, orient: str = "auto", viewpoint=None,
+                     organized: bool = False) -> np.ndarray:
+    """Unit normals of (N, 3) points by PCA of each point's ``k`` nearest neighbours (itself included).
+
+    orient: ``"viewpoint"`` flips each normal toward ``viewpoint`` (default the origin, i.e. the
+    sensor of a single-view scan in camera coordinates); ``"outward"`` makes normals consistent
+    across the surface (propagated along a minimum spanning tree of the kNN graph) and points each
+    connected part outward from its centroid, for closed objects; ``"auto"`` is ``"viewpoint"`` for
+    organized (single-view) clouds and ``"outward"`` otherwise; ``"none"`` leaves PCA's signs.
+    Raises :class:`InputError` for fewer than ``k`` points or a degenerate (collinear) cloud.
+    """
+    check_number(k, "normal neighbourhood size k", low=3, integer=True)
+    check_choice(orient, "orient", ORIENTATIONS)
+    if len(points) < k:
+        raise InputError(f"points has {len(points)} points, fewer than the normal neighbourhood "
+                         f"size k={k}")
+    check_not_degenerate(points)
+    tree = cKDTree(points)
+    normals = np.empty_like(points)
+    for start in range(0, len(points), _CHUNK):
+        block = points[start:start + _CHUNK]
+        _, idx = tree.query(block, k=k, workers=-1)
+        nbrs = points[idx]                                   # (B, k, 3)
+        centred = nbrs - nbrs.mean(axis=1, keepdims=True)
+        cov = np.matmul(centred.transpose(0, 2, 1), centred)
+        _, vecs = np.linalg.eigh(cov)
+        normals[start:start + _CHUNK] = vecs[:, :, 0]          # smallest-variance direction
+    if orient == "auto":
+        orient = "viewpoint" if organized else "outward"
+    return orient_normals(points, normals, orient, viewpoint=viewpoint, tree=tree)
+
+
+def orient_normals(points, normals, orient: str = "outward", viewpoint=None, k: int = 10,
+                   tree: cKDTree | None = None) -> np.ndarray:
+    """Return ``normals`` (N, 3) with signs chosen by ``orient`` (see :func:`estimate_normals`)."""
+    check_choice(orient, "orient", ORIENTATIONS[1:])
+    normals = np.array(normals, dtype=np.float64)
+    if orient == "none":
+        return normals
+    if orient == "viewpoint":
+        vp = np.zeros(3) if viewpoint is None else np.asarray(viewpoint, dtype=np.float64)
+        flip = ((vp - points) * normals).sum(axis=1) < 0
+        normals[flip] *= -1
+        return normals
+    return _orient_outward(points, normals, k, tree if tree is not None else cKDTree(points))
+
+
+@njit(cache=True)
+def _propagate_signs(order, pred, normals, signs):
+    # BFS order visits every parent before its children.
+    for node in order:
+        parent = pred[node]
+        if parent < 0 or parent >= len(normals):
+            continue
+        dot = (normals[node, 0] * normals[parent, 0] + normals[node, 1] * normals[parent, 1]
+               + normals[node, 2] * normals[parent, 2])
+        signs[node] = signs[parent] if dot >= 0 else -signs[parent]
+
+
+def _orient_outward(points, normals, k, tree):
+    n = len(points)
+    k = min(k, n - 1)
+    _, idx = tree.query(points, k=k + 1, workers=-1)
+    rows = np.repeat(np.arange(n), k)
+    cols = idx[:, 1:].ravel()
+    # Edges between near-parallel normals are cheap, so the tree avoids propagating across creases.
+    weight = 1.0 - np.abs((normals[rows] * normals[cols]).sum(axis=1)) + 1e-6
+    graph = coo_matrix((weight, (rows, cols)), shape=(n, n)).tocsr()
+    n_parts, part = connected_components(graph, directed=False)
+    # A virtual root joined to one node of every part lets one BFS cover the whole forest.
+    firsts = np.unique(part, return_index=True)[1]
+    mst = minimum_spanning_tree(graph).tocoo()
+    forest = coo_matrix((np.concatenate([mst.data, np.ones(n_parts)]),
+                         (np.concatenate([mst.row, np.full(n_parts, n)]),
+                          np.concatenate([mst.col, firsts]))), shape=(n + 1, n + 1)).tocsr()
+    order, pred = breadth_first_order(forest, n, directed=False, return_predecessors=True)
+    signs = np.ones(n + 1)
+    _propagate_signs(order, pred, normals, signs)
+    normals = normals * signs[:n, None]
+    # Each connected part faces outward on the whole: the normals agree with centroid rays.
+    outward = ((points - points.mean(axis=0)) * normals).sum(axis=1)
+    votes = np.bincount(part, weights=outward, minlength=n_parts)
+    normals[votes[part] < 0] *= -1
+    return normals

@@ -1,0 +1,16 @@
+"""Reading and writing point clouds: plain numpy in, plain numpy out.
+
+``read_cloud(path)`` returns a :class:`Cloud` whatever the format (PLY, PCD, text tables, NumPy,
+organized TIFF, or a mesh sampled into points); ``write_cloud(path, cloud)`` writes one,
+atomically and never over an existing file unless asked. ``write_json`` writes the parameter
+sidecars. One module per format: ``ply``, ``pcd``, ``text``, ``npy``, ``npz``, ``tiff``, ``mesh``.
+"""
+from pointad.io.atomic import atomic_write
+from pointad.io.cloud import Cloud
+from pointad.io.formats import SUPPORTED_READ, SUPPORTED_WRITE, read_cloud, write_cloud
+from pointad.io.jsonfile import write_json
+
+__all__ = [
+    "Cloud", "read_cloud", "write_cloud", "atomic_write", "write_json",
+    "SUPPORTED_READ", "SUPPORTED_WRITE",
+]

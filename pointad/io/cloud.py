@@ -1,0 +1,168 @@
+"""The in-memory point cloud every reader returns and every writer takes.
+
+A :class:`Cloud` is plain numpy arrays in one record; coordinates are in the units of the file
+(no scaling is ever applied). Column layouts shared by the text and ``.npy`` formats live here too,
+so both formats agree on what 3, 4, 6 and 7 columns mean.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from pointad.errors import InputError
+
+# Names the formats use for points, normals, labels and the grid; a field may not take one,
+# otherwise it would silently replace (or be replaced by) that data on a round trip.
+RESERVED_NAMES = frozenset({
+    "x", "y", "z", "nx", "ny", "nz", "normal_x", "normal_y", "normal_z", "label", "labels",
+    "points", "normals", "grid_shape", "grid_index",
+})
+# Field names must survive PLY/PCD headers (space separated) and npz keys.
+_FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+# Meaning of the columns of a (N, k) table in .xyz/.txt/.csv/.npy files.
+COLUMN_LAYOUTS = {3: "xyz", 4: "xyz+label", 6: "xyz+normals", 7: "xyz+normals+label"}
+
+
+@dataclass(eq=False)  # eq=False: comparing numpy arrays with == has no single truth value
+class Cloud:
+    """A point cloud with optional normals, 0/1 anomaly labels, scalar fields and image grid.
+
+    Attributes:
+        points: (N, 3) float64 coordinates, in the units of the source file.
+        normals: (N, 3) float64 normals, or None. Not renormalised: stored as read.
+        labels: (N,) uint8, 0 = normal and 1 = anomalous, or None.
+        fields: name -> (N,) numeric array of extra per-point scalars ("soft_label", ...).
+        grid_shape: (H, W) of the image an organized cloud came from, or None.
+        grid_index: (N,) int64 row-major flat index into H*W of each point, or None.
+
+    The constructor converts the arrays to those dtypes and raises :class:`InputError` when
+    their lengths or shapes disagree. NaN/inf are kept: checking them is the caller's job.
+    """
+
+    points: np.ndarray
+    normals: np.ndarray | None = None
+    labels: np.ndarray | None = None
+    fields: dict = field(default_factory=dict)
+    grid_shape: tuple | None = None
+    grid_index: np.ndarray | None = None
+
+    def __post_init__(self):
+        self.points = _float_rows(self.points, "points")
+        n = len(self.points)
+        if self.normals is not None:
+            self.normals = _float_rows(self.normals, "normals")
+            _check_length(self.normals, n, "normals")
+        if self.labels is not None:
+            self.labels = as_labels(self.labels, "labels")
+            _check_length(self.labels, n, "labels")
+        self.fields = {name: _field(name, values, n) for name, values in dict(self.fields).items()}
+        self._check_grid(n)
+
+    def __len__(self) -> int:
+        return len(self.points)
+
+    @property
+    def is_organized(self) -> bool:
+        """True when the cloud carries the (H, W) image grid its points came from."""
+        return self.grid_shape is not None
+
+    def _check_grid(self, n: int) -> None:
+        if (self.grid_shape is None) != (self.grid_index is None):
+            raise InputError("grid_shape and grid_index must be given together")
+        if self.grid_shape is None:
+            return
+        shape = tuple(np.asarray(self.grid_shape).tolist())
+        if len(shape) != 2 or not all(isinstance(s, int) and s > 0 for s in shape):
+            raise InputError(f"grid_shape must be two positive integers (H, W), got {self.grid_shape!r}")
+        self.grid_shape = shape
+        index = np.asarray(self.grid_index)
+        if index.ndim != 1 or (index.size and index.dtype.kind not in "iu"):
+            raise InputError(f"grid_index must be a 1-D integer array, got {index.dtype} {index.shape}")
+        index = index.astype(np.int64)
+        _check_length(index, n, "grid_index")
+        if index.size and (index.min() < 0 or index.max() >= shape[0] * shape[1]):
+            raise InputError(f"grid_index has values outside [0, {shape[0] * shape[1]}) for grid {shape}")
+        # Two points in one pixel cannot be written back to an image.
+        if len(np.unique(index)) != len(index):
+            raise InputError("grid_index has repeated pixels")
+        self.grid_index = index
+
+
+def _float_rows(values, name: str) -> np.ndarray:
+    """Return ``values`` as (N, 3) float64 or raise InputError (NaN is allowed)."""
+    try:
+        arr = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"{name} must be numeric: {exc}") from None
+    if arr.ndim != 2 or arr.shape[1] != 3:
+        raise InputError(f"{name} must have shape (N, 3), got {arr.shape}")
+    return arr
+
+
+def _check_length(arr: np.ndarray, n: int, name: str) -> None:
+    if len(arr) != n:
+        raise InputError(f"{name} has {len(arr)} entries but there are {n} points")
+
+
+def _field(name, values, n: int) -> np.ndarray:
+    if not isinstance(name, str) or not _FIELD_NAME.match(name):
+        raise InputError(f"field name {name!r} must be letters, digits and '_' (not starting with a digit)")
+    if name in RESERVED_NAMES:
+        raise InputError(f"field name {name!r} is reserved for points, normals, labels or the grid")
+    arr = np.asarray(values)
+    if arr.ndim != 1 or arr.dtype.kind not in "biuf":
+        raise InputError(f"field {name!r} must be a 1-D numeric array, got {arr.dtype} {arr.shape}")
+    _check_length(arr, n, f"field {name!r}")
+    return arr
+
+
+def as_labels(values, name: str = "label") -> np.ndarray:
+    """Return 0/1 labels as (N,) uint8; raise InputError naming a value that is neither."""
+    arr = np.asarray(values)
+    if arr.ndim != 1:
+        raise InputError(f"{name} must be 1-D, got shape {arr.shape}")
+    if arr.size and arr.dtype.kind not in "biuf":
+        raise InputError(f"{name} must be numeric 0/1, got {arr.dtype}")
+    bad = ~np.isin(arr, (0, 1))
+    if bad.any():
+        first = arr[np.flatnonzero(bad)[0]].item()
+        raise InputError(f"{name} has values other than 0/1 ({int(bad.sum())} of {arr.size}, e.g. {first!r})")
+    return arr.astype(np.uint8)
+
+
+def cloud_from_columns(table: np.ndarray) -> Cloud:
+    """Build a Cloud from a (N, k) table whose k is a key of :data:`COLUMN_LAYOUTS`.
+
+    3 = xyz, 4 = xyz + label, 6 = xyz + normals, 7 = xyz + normals + label.
+    """
+    if table.ndim != 2 or table.shape[1] not in COLUMN_LAYOUTS:
+        expected = ", ".join(f"{c} ({m})" for c, m in COLUMN_LAYOUTS.items())
+        got = f"{table.shape[1]} columns" if table.ndim == 2 else f"shape {table.shape}"
+        raise InputError(f"has {got}; expected {expected} columns")
+    k = table.shape[1]
+    normals = table[:, 3:6] if k >= 6 else None
+    labels = as_labels(table[:, -1], f"column {k} (label)") if k in (4, 7) else None
+    return Cloud(points=table[:, :3], normals=normals, labels=labels)
+
+
+def cloud_to_columns(cloud: Cloud) -> np.ndarray:
+    """Return the (N, k) float64 table of xyz [+ normals] [+ label] (fields are not included)."""
+    parts = [cloud.points]
+    if cloud.normals is not None:
+        parts.append(cloud.normals)
+    if cloud.labels is not None:
+        parts.append(cloud.labels[:, None].astype(np.float64))
+    return np.hstack(parts)
+
+
+def column_names(cloud: Cloud) -> list[str]:
+    """Header names of :func:`cloud_to_columns` columns: x,y,z[,nx,ny,nz][,label]."""
+    names = ["x", "y", "z"]
+    if cloud.normals is not None:
+        names += ["nx", "ny", "nz"]
+    if cloud.labels is not None:
+        names.append("label")
+    return names

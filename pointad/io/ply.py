@@ -1,0 +1,165 @@
+"""PLY point clouds (ascii and binary).
+
+Only the ``vertex`` element is used: a PLY mesh is read as its vertices (faces are ignored).
+Vertex properties: ``x y z`` (required), ``nx ny nz`` (normals, all three or none), ``label``
+(0/1) and any other scalar property, which becomes an entry of ``Cloud.fields``.
+
+Reading uses plyfile (memory-mapped for binary files), except for the common ascii layout of
+a vertex element first with scalar properties only, which numpy parses ~10x faster than
+plyfile's row-by-row reader. Writing is a header plus numpy records or text rows.
+"""
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from plyfile import PlyData, PlyListProperty
+
+from pointad.errors import InputError
+from pointad.io.cloud import Cloud, as_labels
+from pointad.io.textrows import write_rows
+
+_XYZ = ("x", "y", "z")
+_NORMALS = ("nx", "ny", "nz")
+# PLY scalar type names (both spellings of the standard) -> numpy dtype
+_PLY_TYPES = {
+    "char": "i1", "int8": "i1", "uchar": "u1", "uint8": "u1",
+    "short": "i2", "int16": "i2", "ushort": "u2", "uint16": "u2",
+    "int": "i4", "int32": "i4", "uint": "u4", "uint32": "u4",
+    "float": "f4", "float32": "f4", "double": "f8", "float64": "f8",
+}
+_WRITE_TYPES = {"f8": "double", "f4": "float", "u1": "uchar"}
+_MAX_HEADER_LINES = 1000  # stop looking for end_header in a file that is not PLY
+
+
+# ---------------------------------------------------------------- reading
+
+
+def read_ply(path) -> Cloud:
+    """Read the vertices of a PLY file into a Cloud (points and normals as float64)."""
+    columns = _read_simple_ascii(path)
+    if columns is None:
+        columns = _read_with_plyfile(path)
+    missing = [c for c in _XYZ if c not in columns]
+    if missing:
+        raise InputError(f"vertex element lacks coordinate(s) {', '.join(missing)}")
+    points = _stack(columns, _XYZ)
+    normals = None
+    present = [c for c in _NORMALS if c in columns]
+    if present:
+        if len(present) != 3:
+            raise InputError(f"vertex element has normals {', '.join(present)} but not all of nx, ny, nz")
+        normals = _stack(columns, _NORMALS)
+    labels = as_labels(columns["label"], "property 'label'") if "label" in columns else None
+    used = set(_XYZ) | set(_NORMALS) | {"label"}
+    fields = {name: values for name, values in columns.items() if name not in used}
+    return Cloud(points=points, normals=normals, labels=labels, fields=fields)
+
+
+def _stack(columns: dict, names) -> np.ndarray:
+    return np.column_stack([columns[n].astype(np.float64) for n in names])
+
+
+def _read_with_plyfile(path) -> dict:
+    """Scalar vertex properties as name -> (N,) native-endian arrays, read by plyfile."""
+    # mmap="c" (private copy-on-write map): plyfile's non-mmap binary reader goes row by row,
+    # ~100x slower. The arrays are copied below so no map outlives this call.
+    ply = PlyData.read(str(path), mmap="c")
+    if "vertex" not in ply:
+        raise InputError("has no 'vertex' element")
+    vertex = ply["vertex"]
+    names = [p.name for p in vertex.properties if not isinstance(p, PlyListProperty)]
+    # Native byte order so later numpy code never meets big-endian arrays from the file.
+    return {n: np.array(vertex[n], dtype=vertex[n].dtype.newbyteorder("=")) for n in names}
+
+
+def _read_simple_ascii(path) -> dict | None:
+    """Fast path: an ascii PLY whose first element is ``vertex`` with scalar properties only.
+
+    Returns name -> (N,) array in the declared types, or None when the file has another
+    layout (then plyfile reads it and reports any problem).
+    """
+    with open(path, "rb") as f:
+        layout = _simple_ascii_layout(f)
+        if layout is None:
+            return None
+        count, properties = layout
+        text = io.TextIOWrapper(f, encoding="ascii", errors="replace")
+        table = np.loadtxt(text, dtype=np.float64, max_rows=count, ndmin=2) if count else \
+            np.empty((0, len(properties)))
+    if len(table) < count:
+        raise InputError(f"ascii vertex data is truncated: {len(table)} of {count} vertices present")
+    if table.shape[1] != len(properties):
+        raise InputError(f"ascii vertices have {table.shape[1]} values; the header declares {len(properties)}")
+    return {name: table[:, i].astype(kind) for i, (name, kind) in enumerate(properties)}
+
+
+def _simple_ascii_layout(f) -> tuple[int, list] | None:
+    """Parse the header; return (vertex count, [(name, dtype)]) for the fast path, else None.
+
+    Leaves ``f`` at the first data byte.
+    """
+    if f.readline().strip() != b"ply":
+        return None
+    is_ascii = False
+    elements = []  # (name, count, [(property, dtype), or None for a list property])
+    for _ in range(_MAX_HEADER_LINES):
+        line = f.readline()
+        if not line:
+            return None
+        words = line.decode("ascii", errors="replace").split()
+        if not words or words[0] in ("comment", "obj_info"):
+            continue
+        if words[0] == "end_header":
+            break
+        if words[0] == "format":
+            is_ascii = words[1:2] == ["ascii"]
+        elif words[0] == "element" and len(words) == 3 and words[2].isdigit():
+            elements.append((words[1], int(words[2]), []))
+        elif words[0] == "property" and elements:
+            scalar = len(words) == 3 and words[1] in _PLY_TYPES
+            elements[-1][2].append((words[2], _PLY_TYPES[words[1]]) if scalar else None)
+        else:
+            return None
+    else:
+        return None
+    if not is_ascii or not elements or elements[0][0] != "vertex" or None in elements[0][2]:
+        return None
+    return elements[0][1], elements[0][2]
+
+
+# ---------------------------------------------------------------- writing
+
+
+def write_ply(path, cloud: Cloud, *, binary: bool = True) -> None:
+    """Write ``cloud`` as PLY: binary little-endian, or ascii when ``binary`` is False.
+
+    Points and normals are written as double (exact round trip), ``label`` as uchar and each
+    field as a float scalar. The grid of an organized cloud is not stored (PLY has no place for it).
+    """
+    columns = [(n, "f8", cloud.points[:, i]) for i, n in enumerate(_XYZ)]
+    if cloud.normals is not None:
+        columns += [(n, "f8", cloud.normals[:, i]) for i, n in enumerate(_NORMALS)]
+    if cloud.labels is not None:
+        columns.append(("label", "u1", cloud.labels))
+    columns += [(name, "f4", values) for name, values in cloud.fields.items()]
+    header = "\n".join([
+        "ply",
+        f"format {'binary_little_endian' if binary else 'ascii'} 1.0",
+        "comment written by pointad",
+        f"element vertex {len(cloud.points)}",
+        *(f"property {_WRITE_TYPES[kind]} {name}" for name, kind, _ in columns),
+        "end_header",
+    ]) + "\n"
+    if binary:
+        records = np.empty(len(cloud.points), dtype=[(n, "<" + k) for n, k, _ in columns])
+        for name, _, values in columns:
+            records[name] = values
+        with open(path, "wb") as f:
+            f.write(header.encode("ascii"))
+            f.write(records.tobytes())
+    else:
+        with open(path, "w", encoding="ascii", newline="\n") as f:
+            f.write(header)
+            write_rows(f, [(np.asarray(values, dtype=kind), "int" if kind == "u1" else kind)
+                           for _, kind, values in columns])

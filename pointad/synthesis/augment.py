@@ -1,0 +1,84 @@
+"""On-the-fly augmentation: a torch ``Dataset`` that turns normal clouds into synthetic anomalies.
+
+Each item is drawn from a seed derived from ``(seed, epoch, index)``, so a run is reproducible,
+workers of a ``DataLoader`` agree regardless of order, and ``set_epoch`` gives fresh defects.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from pointad.errors import InputError
+from pointad.io import Cloud
+from pointad.synthesis.pnas import PNAS
+from pointad.validation import check_number
+
+
+def _unpack(item):
+    """(points, normals or None, grid or None) from an array, Cloud, dict or (points, normals)."""
+    if isinstance(item, Cloud):
+        grid = (item.grid_shape, item.grid_index) if item.is_organized else None
+        return item.points, item.normals, grid
+    if isinstance(item, dict):
+        if "points" not in item:
+            raise InputError("dataset items given as dicts need a 'points' key")
+        return item["points"], item.get("normals"), None
+    if isinstance(item, (tuple, list)) and len(item) == 2:
+        return item[0], item[1], None
+    return item, None, None
+
+
+def _to_numpy(x):
+    return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else x
+
+
+class PNASAugment(Dataset):
+    """Wrap a dataset of normal clouds so each item is anomalous with probability ``probability``.
+
+    Args:
+        base: indexable dataset whose items are (N, 3) arrays/tensors, :class:`~pointad.io.Cloud`,
+            dicts with ``points`` (and optional ``normals``), or ``(points, normals)`` pairs.
+        synthesizer: a :class:`PNAS` (default ``PNAS()``).
+        probability: chance that an item gets a defect, in [0, 1].
+        seed: base seed of every draw.
+
+    Items are dicts: ``points`` (N, 3) float32 tensor, ``labels`` (N,) bool, ``soft_labels`` (N,)
+    float32, ``label`` (bool, the object label), ``index`` and ``seed`` (the synthesis seed, or -1
+    for an untouched item).
+    """
+
+    def __init__(self, base, synthesizer: PNAS | None = None, probability: float = 0.5,
+                 seed: int = 0):
+        self.base = base
+        self.synthesizer = synthesizer if synthesizer is not None else PNAS()
+        self.probability = check_number(probability, "probability", low=0, high=1)
+        self.seed = check_number(seed, "seed", low=0, integer=True)
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Draw new defects: items depend on ``(seed, epoch, index)``."""
+        self.epoch = check_number(epoch, "epoch", low=0, integer=True)
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def __getitem__(self, index: int) -> dict:
+        points, normals, grid = _unpack(self.base[index])
+        points = np.asarray(_to_numpy(points), dtype=np.float64)
+        normals = None if normals is None else np.asarray(_to_numpy(normals), dtype=np.float64)
+        rng = np.random.default_rng([self.seed, self.epoch, int(index)])
+        draw_seed = int(rng.integers(0, 2**31 - 1))
+        if rng.random() < self.probability:
+            sample = self.synthesizer(points, normals, seed=draw_seed, grid=grid)
+            points, labels, soft = sample.points, sample.labels, sample.soft_labels
+        else:
+            labels, soft, draw_seed = np.zeros(len(points), bool), np.zeros(len(points)), -1
+        return {
+            "points": torch.as_tensor(points, dtype=torch.float32),
+            "labels": torch.as_tensor(labels),
+            "soft_labels": torch.as_tensor(soft, dtype=torch.float32),
+            "label": bool(labels.any()),
+            "index": int(index),
+            "seed": draw_seed,
+        }

@@ -1,0 +1,135 @@
+"""Normals, object-relative units, principal frames and the parameterizations."""
+import numpy as np
+import pytest
+
+from conftest import ellipsoid_points, random_rotation, sphere_points
+from pointad.errors import InputError
+from pointad.geometry import (PROJECTIONS, estimate_normals, object_diameter, point_spacing,
+                              principal_frame, project)
+from pointad.samples import sample_cloud
+
+
+def test_normals_on_ellipsoid_are_accurate_and_outward(ellipsoid):
+    points, truth = ellipsoid
+    normals = estimate_normals(points, k=20)
+    np.testing.assert_allclose(np.linalg.norm(normals, axis=1), 1.0, atol=1e-12)
+    cos = (normals * truth).sum(axis=1)
+    assert cos.min() > 0.9 and np.median(cos) > 0.995
+
+
+def test_normals_of_a_closed_part_with_sharp_edges_point_outward():
+    cloud = sample_cloud("box", n_points=6000)
+    normals = estimate_normals(cloud.points, k=15, orient="outward")
+    # Away from the edges PCA normals equal the face normals, with the outward sign.
+    assert np.mean((normals * cloud.normals).sum(axis=1) > 0.9) > 0.9
+
+
+def test_viewpoint_orientation_faces_the_sensor():
+    cloud = sample_cloud("plate", n_points=3000)
+    normals = estimate_normals(cloud.points, k=12, organized=True)  # auto -> viewpoint (origin)
+    assert np.all((normals * (0 - cloud.points)).sum(axis=1) > 0)
+    assert np.median((normals * cloud.normals).sum(axis=1)) > 0.999
+
+
+def test_normals_match_open3d_up_to_sign():
+    o3d = pytest.importorskip("open3d")
+    points, _ = ellipsoid_points(n=3000, seed=2)
+    ours = estimate_normals(points, k=16, orient="none")
+    pcd = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(points))
+    pcd.estimate_normals(o3d.geometry.KDTreeSearchParamKNN(16))
+    theirs = np.asarray(pcd.normals)
+    assert np.abs((ours * theirs).sum(axis=1)).min() > 0.999
+
+
+def test_normals_reject_too_few_and_collinear_points():
+    with pytest.raises(InputError, match="fewer than the normal neighbourhood size k=30"):
+        estimate_normals(np.random.default_rng(0).normal(size=(10, 3)), k=30)
+    line = np.outer(np.linspace(0, 1, 100), [1.0, 2.0, 3.0])
+    with pytest.raises(InputError, match="collinear"):
+        estimate_normals(line, k=10)
+    with pytest.raises(InputError, match="identical"):
+        estimate_normals(np.ones((50, 3)), k=10)
+
+
+def test_units_are_rotation_invariant_and_scale_linearly():
+    points, _ = ellipsoid_points(n=2000)
+    rot = random_rotation(1)
+    moved = points @ rot.T + [5.0, -2.0, 1.0]
+    assert object_diameter(points) == pytest.approx(6.0, rel=0.05)  # longest axis 2 * 3
+    assert object_diameter(moved) == pytest.approx(object_diameter(points), rel=1e-9)
+    assert object_diameter(3 * points) == pytest.approx(3 * object_diameter(points), rel=1e-9)
+    assert point_spacing(moved) == pytest.approx(point_spacing(points), rel=1e-9)
+    grid = np.stack(np.meshgrid(np.arange(30), np.arange(20), [0.0]), -1).reshape(-1, 3) * 0.5
+    assert point_spacing(grid) == pytest.approx(0.5)
+
+
+def test_principal_frame_rotates_with_the_cloud(ellipsoid):
+    points, _ = ellipsoid
+    points = points + np.array([0.3, 0.0, 0.0]) * (points[:, :1] > 0)  # break the symmetry
+    rot = random_rotation(5)
+    c1, a1 = principal_frame(points)
+    c2, a2 = principal_frame(points @ rot.T)
+    np.testing.assert_allclose(a2, a1 @ rot.T, atol=1e-9)
+    np.testing.assert_allclose(c2, rot @ c1, atol=1e-12)
+    assert np.linalg.det(a1) == pytest.approx(1.0)
+
+
+def _mirror_pairs(n=1500):
+    """An ellipsoid flattened along z, with every point's mirror image across z = 0 appended."""
+    points, normals = ellipsoid_points(n=n, radii=(3.0, 2.0, 1.0), seed=3)
+    points[:, 2] = np.abs(points[:, 2]) + 1e-3
+    normals[:, 2] = np.abs(normals[:, 2])
+    flip = np.array([1.0, 1.0, -1.0])
+    return np.vstack([points, points * flip]), np.vstack([normals, normals * flip]), n
+
+
+def test_pca_folds_front_onto_back_and_tangent_does_not():
+    points, normals, n = _mirror_pairs()
+    pca = project("pca", points)
+    np.testing.assert_allclose(pca[:n], pca[n:], atol=1e-9)
+    tangent = project("tangent", points, normals=normals, center=int(np.argmax(points[:, 2])))
+    gap = np.linalg.norm(tangent[:n] - tangent[n:], axis=1)
+    assert np.mean(gap > 1e-3) > 0.99 and gap.mean() > 0.3  # mirrored points land apart
+
+
+def test_projection_shapes_and_subsets():
+    cloud = sample_cloud("cylinder", n_points=3000)
+    subset = np.arange(0, 3000, 7)
+    for kind in PROJECTIONS:
+        if kind == "grid":
+            continue
+        full = project(kind, cloud.points, normals=cloud.normals, center=0)
+        assert full.shape == (3000, 3 if kind == "volume" else 2)
+        assert np.isfinite(full).all()
+        if kind != "tangent":  # tangent fits its frame to the subset by design
+            part = project(kind, cloud.points, normals=cloud.normals, center=0, subset=subset)
+            np.testing.assert_allclose(part, full[subset])
+
+
+def test_cylindrical_unrolls_the_side_of_a_cylinder():
+    cloud = sample_cloud("cylinder", n_points=4000)  # radius 12, height 60
+    uv = project("cylindrical", cloud.points)
+    side = np.abs(cloud.normals[:, 2]) < 0.1
+    assert uv[side, 1].max() - uv[side, 1].min() == pytest.approx(60.0, rel=0.02)
+    assert uv[side, 0].max() - uv[side, 0].min() == pytest.approx(2 * np.pi * 12.0, rel=0.25)
+
+
+def test_spherical_coordinates_are_arc_lengths():
+    points, _ = sphere_points(n=2000, radius=2.0)
+    uv = project("spherical", points)
+    assert np.abs(uv[:, 0]).max() == pytest.approx(2 * np.pi, rel=0.01)  # pi * radius
+    assert np.abs(uv[:, 1]).max() <= np.pi + 1e-9
+
+
+def test_grid_projection_uses_pixel_pitch():
+    cloud = sample_cloud("plate", n_points=2000)
+    uv = project("grid", cloud.points, grid=(cloud.grid_shape, cloud.grid_index))
+    height, width = cloud.grid_shape
+    rows, cols = np.divmod(cloud.grid_index, width)
+    pitch = uv[1, 0]  # the pixel (0, 1) sits one pitch from the origin
+    assert pitch == pytest.approx(80.0 / (width - 1), rel=0.02)  # 80 mm over width-1 gaps
+    np.testing.assert_allclose(uv, np.stack([cols, rows], axis=1) * pitch, rtol=1e-12)
+    with pytest.raises(InputError, match="organized"):
+        project("grid", cloud.points)
+    with pytest.raises(InputError, match="projection must be one of"):
+        project("uv", cloud.points)

@@ -1,0 +1,204 @@
+"""Benchmarks of the synthesis core, each printed as a ratio against a reference timed in the same run.
+
+    .venv/bin/python tools/bench.py                 # 1M points, everything
+    .venv/bin/python tools/bench.py --points 200000 --only noise
+
+Needs the test extras (the `noise` package is the reference Perlin implementation):
+``bash tools/setup.sh --test``. Numbers depend on the machine; the ratios are what the project
+tracks (targets: noise >= 20x, synthesis >= 50x).
+"""
+from __future__ import annotations
+
+import argparse
+import gc
+import math
+import platform
+import time
+import tracemalloc
+
+import numpy as np
+
+from pointad.geometry.frames import tangent_frame
+from pointad.samples import sample_cloud
+from pointad.synthesis import PNAS
+from pointad.synthesis import field as field_module
+from pointad.synthesis import pnas as pnas_module
+
+
+def best_of(fn, repeats):
+    """Minimum wall time of ``repeats`` calls (s), and the last result."""
+    best, out = math.inf, None
+    for _ in range(repeats):
+        gc.collect()
+        start = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - start)
+    return best, out
+
+
+def peak_memory(fn):
+    """Peak bytes allocated (numpy buffers included) while ``fn`` runs."""
+    gc.collect()
+    tracemalloc.start()
+    fn()
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return peak
+
+
+def report(name, ours, ref, target):
+    ratio = ref / ours
+    verdict = "ok" if ratio >= target else "BELOW TARGET"
+    print(f"{name:<44} ours {ours * 1e3:9.1f} ms   reference {ref * 1e3:9.1f} ms   "
+          f"ratio {ratio:6.1f}x  (target >= {target}x: {verdict})")
+    return ratio
+
+
+# ---------------------------------------------------------------- Perlin noise, direct evaluation
+def bench_noise(n, octaves=4):
+    import noise as cnoise
+
+    from pointad.noise import perlin2
+
+    rng = np.random.default_rng(0)
+    x, y = rng.uniform(-50, 50, size=(2, n))
+    ours, values = best_of(lambda: perlin2(x, y, octaves=octaves), 5)
+    xs, ys = x.tolist(), y.tolist()
+    pnoise2 = cnoise.pnoise2
+
+    def loop():
+        return [pnoise2(a, b, octaves) for a, b in zip(xs, ys)]
+
+    ref, ref_values = best_of(loop, 1)
+    assert np.abs(values - np.asarray(ref_values)).max() <= 1e-6, "perlin2 disagrees with pnoise2"
+    report(f"perlin2 {n:,} points x {octaves} octaves", ours, ref, 20)
+    try:
+        import torch
+
+        from pointad.noise.perlin_torch import perlin2_torch
+        for device in ["cpu"] + (["cuda"] if torch.cuda.is_available() else []):
+            tx, ty = torch.tensor(x, device=device), torch.tensor(y, device=device)
+
+            def run():
+                out = perlin2_torch(tx, ty, octaves)
+                if device == "cuda":
+                    torch.cuda.synchronize()
+                return out
+
+            run()
+            t, _ = best_of(run, 5)
+            report(f"perlin2 torch ({device}) {n:,} x {octaves}", t, ref, 1)
+    except ImportError:
+        pass
+
+
+# ---------------------------------------------------- whole synthesis against a per-point reference
+def reference_local(points, normals, synth: PNAS, seed):
+    """The default (local) mode written the obvious way: Python loops over points, pnoise2 per point.
+
+    Same algorithm and random draws as :class:`PNAS`; the bench swaps in Ken Perlin's permutation
+    on both sides so the outputs can be compared exactly.
+    """
+    import noise as cnoise
+
+    rng = np.random.default_rng(seed)
+    sign = {"bump": 1.0, "dent": -1.0}.get(synth.sign)
+    if sign is None:
+        sign = float(rng.choice([-1.0, 1.0]))
+    n = len(points)
+    centre = points.mean(axis=0)
+    diameter = 2 * max(math.dist(p, centre) for p in points.tolist())
+    peak = synth.strength * diameter
+    n_labelled = max(1, int(round(synth.fraction * n)))
+    n_support = min(n, int(math.ceil(2.0 * n_labelled)))
+    c = int(rng.integers(n))
+    pc, nc = points[c].tolist(), normals[c].tolist()
+    candidates = []
+    for i, (p, q) in enumerate(zip(points.tolist(), normals.tolist())):
+        if q[0] * nc[0] + q[1] * nc[1] + q[2] * nc[2] > -0.5:
+            candidates.append((math.dist(p, pc), i))
+    candidates.sort()
+    support = candidates[:n_support]
+    radius = support[-1][0]
+    idx = np.array([i for _, i in support])
+    frame = tangent_frame(normals[c], points[idx] - points[c])
+    domain = field_module.NoiseDomain(2, synth.scale / (2 * radius), synth.octaves,
+                                      synth.persistence, synth.lacunarity, rng)
+    values = []
+    for d, i in support:
+        off = points[i] - points[c]
+        planar = frame[:2] @ off
+        length = math.hypot(planar[0], planar[1])
+        uv = planar * (d / length) if length > 0 else planar * 0
+        q = domain.rotation @ uv * domain.frequency + domain.offset
+        values.append(cnoise.pnoise2(q[0], q[1], synth.octaves, synth.persistence,
+                                     synth.lacunarity))
+    lo, hi = min(values), max(values)
+    potential = []
+    for (d, _), v in zip(support, values):
+        x = min(max((radius - d) / (synth.falloff * radius), 0.0), 1.0)
+        potential.append(x * x * (3 - 2 * x) * (v - lo) / (hi - lo))
+    pmax = max(potential)
+    potential = [p / pmax for p in potential]
+    t = sorted(potential)[-n_labelled]
+    out = points.copy()
+    labels = np.zeros(n, bool)
+    for (_, i), p in zip(support, potential):
+        x = p / (2 * t) if p < t else 0.5 + (p - t) / (2 * (1 - t))
+        x = min(max(x, 0.0), 1.0)
+        soft = x * x * (3 - 2 * x)
+        out[i] = points[i] + sign * peak * soft * normals[i]
+        labels[i] = soft >= 0.5
+    return out, labels
+
+
+class _KenPerlinDomain(field_module.NoiseDomain):
+    """NoiseDomain with the reference permutation, so pointad and pnoise2 compute the same field."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.perm_seed = None
+
+
+def bench_synthesis(n):
+    cloud = sample_cloud("flange", n_points=n)
+    synth = PNAS(sign="bump")
+    pnas_module.NoiseDomain, original = _KenPerlinDomain, pnas_module.NoiseDomain
+    try:
+        synth(cloud.points[:2000], cloud.normals[:2000])  # compile the kernels outside the timing
+        ours, sample = best_of(lambda: synth(cloud.points, cloud.normals, seed=1), 5)
+        ref, (ref_points, ref_labels) = best_of(
+            lambda: reference_local(cloud.points, cloud.normals, synth, 1), 1)
+    finally:
+        pnas_module.NoiseDomain = original
+    diff = np.abs(sample.points - ref_points).max()
+    assert diff < 1e-4 * sample.params["peak_displacement"], f"reference disagrees by {diff}"
+    assert np.mean(sample.labels != ref_labels) < 1e-4
+    report(f"synthesis (local) {n:,} points, normals given", ours, ref, 50)
+    paper = PNAS(mode="paper")
+    paper(cloud.points[:2000], cloud.normals[:2000])
+    t_paper, _ = best_of(lambda: paper(cloud.points, cloud.normals, seed=1), 5)
+    print(f"{'synthesis (paper, 256x256 grid)':<44} ours {t_paper * 1e3:9.1f} ms")
+    for name, s in (("local", synth), ("paper", paper)):
+        peak = peak_memory(lambda: s(cloud.points, cloud.normals, seed=1))
+        print(f"peak memory, {name} mode, {n:,} points: {peak / 2**20:7.1f} MiB "
+              f"(input {cloud.points.nbytes * 2 / 2**20:.1f} MiB of points + normals)")
+    t_norm, _ = best_of(lambda: synth(cloud.points, seed=1), 1)
+    print(f"{'synthesis (local) with normal estimation':<44} ours {t_norm * 1e3:9.1f} ms")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--points", type=int, default=1_000_000)
+    parser.add_argument("--only", choices=("noise", "synthesis"))
+    args = parser.parse_args()
+    print(f"pointad bench: {platform.processor() or platform.machine()}, "
+          f"{__import__('os').cpu_count()} cores, numpy {np.__version__}")
+    if args.only in (None, "noise"):
+        bench_noise(args.points)
+    if args.only in (None, "synthesis"):
+        bench_synthesis(args.points)
+
+
+if __name__ == "__main__":
+    main()

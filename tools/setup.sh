@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Install pointad and everything it needs into .venv/ at the repository root.
+#   bash tools/setup.sh          the library and the `pnas` command
+#   bash tools/setup.sh --test   the same plus the test tools
+# Safe to rerun: it only adds what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+extras=""
+[ "${1:-}" = "--test" ] && extras="[test]"
+
+# Debian libraries that wheels load at import time: open3d needs libusb-1.0.
+if ! ldconfig -p 2>/dev/null | grep -q 'libusb-1.0.so.0'; then
+  if command -v apt-get >/dev/null; then
+    sudo_cmd=""
+    [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+    $sudo_cmd apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq libusb-1.0-0 >/dev/null
+  else
+    echo "setup: install libusb-1.0 with your system's package manager (open3d needs it)" >&2
+  fi
+fi
+
+[ -x .venv/bin/python ] || python3 -m venv .venv
+# torch first and pinned: the CPU build of 2.13.0; an unpinned torch would pull a CUDA build.
+.venv/bin/python -m pip install -q --disable-pip-version-check torch==2.13.0
+.venv/bin/python -m pip install -q --disable-pip-version-check -e ".${extras}"
+echo "setup: pointad installed in $(pwd)/.venv"
