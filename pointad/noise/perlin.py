@@ -12,11 +12,9 @@ from functools import lru_cache
 import numpy as np
 
 from pointad.noise import _kernels
-from pointad.noise.tables import GRAD3, corner_hash2, corner_hash3, permutation_table
+from pointad.noise.tables import (corner_hash2, corner_hash3, packed_cell_hash2,
+                                  permutation_table)
 from pointad.validation import check_number
-
-_GRAD_COLUMNS = tuple(np.ascontiguousarray(GRAD3[:, c]) for c in range(3))
-
 
 def _is_tensor(x) -> bool:
     return type(x).__module__.startswith("torch")
@@ -35,12 +33,14 @@ def check_fbm_params(octaves, persistence, lacunarity, repeat, base, seed) -> No
 
 @lru_cache(maxsize=64)
 def _tables2(seed, base):
-    return corner_hash2(permutation_table(seed), base)
+    hash2 = corner_hash2(permutation_table(seed), base)
+    return packed_cell_hash2(hash2), hash2.ravel()
 
 
 @lru_cache(maxsize=64)
 def _tables3(seed, base):
-    return corner_hash3(permutation_table(seed), base)
+    hash_ij, hash_k = corner_hash3(permutation_table(seed), base)
+    return hash_ij.ravel().astype(np.uint8), hash_k
 
 
 def _flat_coords(*arrays):
@@ -79,9 +79,8 @@ def perlin2(x, y, octaves: int = 1, persistence: float = 0.5, lacunarity: float 
         return perlin2_torch(x, y, octaves, persistence, lacunarity, base, repeat=repeat, seed=seed)
     shape, (xs, ys) = _flat_coords(x, y)
     out = np.empty(xs.shape[0], dtype=np.float32)
-    gx, gy, _ = _GRAD_COLUMNS
     _kernels.fbm2(xs, ys, out, int(octaves), np.float32(persistence), np.float32(lacunarity),
-                  np.float32(repeat), _tables2(seed, int(base)), gx, gy)
+                  np.float32(repeat), *_tables2(seed, int(base)))
     return out.reshape(shape)
 
 
@@ -100,5 +99,5 @@ def perlin3(x, y, z, octaves: int = 1, persistence: float = 0.5, lacunarity: flo
     out = np.empty(xs.shape[0], dtype=np.float32)
     hash_ij, hash_k = _tables3(seed, int(base))
     _kernels.fbm3(xs, ys, zs, out, int(octaves), np.float32(persistence), np.float32(lacunarity),
-                  np.float32(repeat), hash_ij, hash_k, *_GRAD_COLUMNS)
+                  np.float32(repeat), hash_ij, hash_k)
     return out.reshape(shape)

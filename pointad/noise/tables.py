@@ -68,3 +68,15 @@ def corner_hash3(perm: np.ndarray, base: int = 0) -> tuple[np.ndarray, np.ndarra
     hash_ij = perm[a[:, None] + idx[None, :]].astype(np.int32)
     hash_k = (perm[np.arange(512) + base] & 15).astype(np.uint8)
     return hash_ij, hash_k
+
+
+def packed_cell_hash2(hash2: np.ndarray) -> np.ndarray:
+    """(65536,) uint16: the four 4-bit corner hashes of cell (i, j) packed into one value.
+
+    Bits 0-3: corner (i, j); 4-7: (i+1, j); 8-11: (i, j+1); 12-15: (i+1, j+1), neighbours taken
+    modulo 256. One load per point and octave instead of four; ``hash2`` from :func:`corner_hash2`.
+    """
+    h = hash2.astype(np.uint16) & 15
+    right = np.roll(h, -1, axis=0)
+    up = np.roll(h, -1, axis=1)
+    return (h | right << 4 | up << 8 | np.roll(right, -1, axis=1) << 12).ravel()
