@@ -2,11 +2,13 @@
 
 numpy reduces ``axis=0`` of a C-ordered (N, 3) array three elements at a time, 10-20x slower than
 a BLAS matrix-vector product or a reduction over a contiguous column; on million-point clouds
-that difference dominates the whole synthesis. These helpers take (N, k) and return (k,) or (N,).
+that difference dominates the whole synthesis. These helpers take (N, k) and return (k,) or (N,);
+the numba ones make one pass without the (N, 3) temporaries numpy would allocate.
 """
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
 
 def column_sums(a: np.ndarray) -> np.ndarray:
@@ -32,3 +34,35 @@ def column_max(a: np.ndarray) -> np.ndarray:
 def row_sq_norms(a: np.ndarray) -> np.ndarray:
     """(N,) squared Euclidean norms of the rows of (N, k) ``a``."""
     return np.einsum("ij,ij->i", a, a)
+
+
+@njit(cache=True)
+def centred_scatter(points: np.ndarray, centre: np.ndarray) -> np.ndarray:
+    """(3, 3) scatter matrix ``sum (p - centre)(p - centre)^T`` of (N, 3) points, no temporaries."""
+    s = np.zeros((3, 3))
+    for n in range(points.shape[0]):
+        x = points[n, 0] - centre[0]
+        y = points[n, 1] - centre[1]
+        z = points[n, 2] - centre[2]
+        s[0, 0] += x * x
+        s[0, 1] += x * y
+        s[0, 2] += x * z
+        s[1, 1] += y * y
+        s[1, 2] += y * z
+        s[2, 2] += z * z
+    s[1, 0] = s[0, 1]
+    s[2, 0] = s[0, 2]
+    s[2, 1] = s[1, 2]
+    return s
+
+
+@njit(cache=True)
+def max_sq_distance(points: np.ndarray, centre: np.ndarray) -> float:
+    """Largest squared distance from (3,) ``centre`` to a row of (N, 3) ``points``."""
+    best = 0.0
+    for n in range(points.shape[0]):
+        x = points[n, 0] - centre[0]
+        y = points[n, 1] - centre[1]
+        z = points[n, 2] - centre[2]
+        best = max(best, x * x + y * y + z * z)
+    return best

@@ -6,7 +6,7 @@ import numbers
 import numpy as np
 
 from pointad.errors import InputError
-from pointad.reductions import column_mean, row_sq_norms
+from pointad.reductions import centred_scatter, column_mean, row_sq_norms
 
 
 def as_points(points, name: str = "points", min_points: int = 1) -> np.ndarray:
@@ -44,9 +44,9 @@ def as_normals(normals, n_points: int, name: str = "normals") -> np.ndarray:
 
 def check_not_degenerate(points: np.ndarray, name: str = "points") -> None:
     """Raise :class:`InputError` when the points are all identical or all on one line (no surface)."""
-    centred = points - column_mean(points)
-    # Singular values from the 3x3 scatter matrix: one BLAS pass instead of an SVD of the cloud.
-    sv = np.sqrt(np.clip(np.linalg.eigvalsh(centred.T @ centred), 0, None))[::-1]
+    # Singular values from the 3x3 scatter matrix: one pass instead of an SVD of the cloud.
+    scatter = centred_scatter(points, column_mean(points))
+    sv = np.sqrt(np.clip(np.linalg.eigvalsh(scatter), 0, None))[::-1]
     if sv[0] <= 1e-12 * max(1.0, np.abs(points).max()) * np.sqrt(len(points)):
         raise InputError(f"{name} are all identical: there is no surface to work on")
     if sv[1] <= 1e-7 * sv[0]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial import cKDTree
 
-from pointad.reductions import column_mean, row_sq_norms
+from pointad.reductions import column_mean, max_sq_distance
 
 _SPACING_SAMPLE = 20_000
 
@@ -18,7 +18,7 @@ def object_diameter(points: np.ndarray) -> float:
     ``points``: (N, 3). ``2 * max ||p - mean(p)||``; cheap, exact and rotation-invariant, unlike a
     bounding-box diagonal.
     """
-    return float(2.0 * np.sqrt(row_sq_norms(points - column_mean(points)).max()))
+    return float(2.0 * np.sqrt(max_sq_distance(points, column_mean(points))))
 
 
 def point_spacing(points: np.ndarray) -> float:
