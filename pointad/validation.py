@@ -9,10 +9,12 @@ from pointad.errors import InputError
 from pointad.reductions import centred_scatter, column_mean, row_sq_norms
 
 
-def as_points(points, name: str = "points", min_points: int = 1) -> np.ndarray:
+def as_points(points, name: str = "points", min_points: int = 1,
+              finite: bool = True) -> np.ndarray:
     """Return ``points`` as a float64 array of shape (N, 3), or raise :class:`InputError`.
 
-    Rejects wrong shapes, non-numeric data, NaN/inf coordinates and fewer than ``min_points`` rows.
+    Rejects wrong shapes, non-numeric data, fewer than ``min_points`` rows and, when ``finite``,
+    NaN/inf coordinates.
     """
     try:
         arr = np.asarray(points, dtype=np.float64)
@@ -20,7 +22,7 @@ def as_points(points, name: str = "points", min_points: int = 1) -> np.ndarray:
         raise InputError(f"{name} must be numeric, got {type(points).__name__}: {exc}") from None
     if arr.ndim != 2 or arr.shape[1] != 3:
         raise InputError(f"{name} must have shape (N, 3), got {arr.shape}")
-    if not np.isfinite(arr).all():  # one cheap reduction; locate the rows only when needed
+    if finite and not np.isfinite(arr).all():  # one cheap reduction; locate the rows only when needed
         bad = ~np.isfinite(arr).all(axis=1)
         first = int(np.flatnonzero(bad)[0])
         raise InputError(f"{name} contain {int(bad.sum())} non-finite (NaN/inf) rows, first at index {first}")

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from pointad.errors import InputError
+from pointad.validation import as_points
 
 # Names the formats use for points, normals, labels and the grid; a field may not take one,
 # otherwise it would silently replace (or be replaced by) that data on a round trip.
@@ -93,13 +94,7 @@ class Cloud:
 
 def _float_rows(values, name: str) -> np.ndarray:
     """Return ``values`` as (N, 3) float64 or raise InputError (NaN is allowed)."""
-    try:
-        arr = np.asarray(values, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise InputError(f"{name} must be numeric: {exc}") from None
-    if arr.ndim != 2 or arr.shape[1] != 3:
-        raise InputError(f"{name} must have shape (N, 3), got {arr.shape}")
-    return arr
+    return as_points(values, name, min_points=0, finite=False)
 
 
 def _check_length(arr: np.ndarray, n: int, name: str) -> None:
@@ -166,3 +161,32 @@ def column_names(cloud: Cloud) -> list[str]:
     if cloud.labels is not None:
         names.append("label")
     return names
+
+
+def cloud_from_fields(columns, xyz_names, normal_names, where: str, *, label_name="label",
+                       grid_shape=None, grid_index=None) -> Cloud:
+    """Build a :class:`Cloud` from named per-point columns (a dict or a structured array).
+
+    ``xyz_names``/``normal_names`` name the coordinate and normal columns in the file's
+    convention; every other column except ``label_name`` (and padding) becomes a field.
+    ``where`` ("PCD", "vertex element") starts the error messages.
+    """
+    names = list(columns.dtype.names) if hasattr(columns, "dtype") else list(columns)
+    missing = [c for c in xyz_names if c not in names]
+    if missing:
+        raise InputError(f"{where} lacks coordinate(s) {', '.join(missing)}")
+    stack = lambda cols: np.column_stack([np.asarray(columns[c], dtype=np.float64) for c in cols])
+    normals = None
+    present = [c for c in normal_names if c in names]
+    if present:
+        if len(present) != 3:
+            raise InputError(f"{where} has normals {', '.join(present)} but not all of "
+                             f"{', '.join(normal_names)}")
+        normals = stack(normal_names)
+    labels = as_labels(columns[label_name], f"{where} label") if label_name in names else None
+    used = set(xyz_names) | set(normal_names) | {label_name}
+    # Multi-valued columns (a PCD histogram with COUNT > 1) and padding are not per-point scalars.
+    fields = {n: np.array(columns[n]) for n in names
+              if n not in used and not n.startswith("_pad") and np.ndim(columns[n]) == 1}
+    return Cloud(points=stack(xyz_names), normals=normals, labels=labels, fields=fields,
+                 grid_shape=grid_shape, grid_index=grid_index)

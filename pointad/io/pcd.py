@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from pointad.errors import InputError
-from pointad.io.cloud import Cloud, as_labels
+from pointad.io.cloud import Cloud, cloud_from_fields
 from pointad.io.textrows import write_rows
 
 _XYZ = ("x", "y", "z")
@@ -130,22 +130,8 @@ def _records_to_cloud(records: np.ndarray, header: dict) -> Cloud:
         xyz = np.column_stack([records[c] for c in _XYZ])
         grid_index = np.flatnonzero(~np.isnan(xyz).all(axis=1))
         records = records[grid_index]
-    points = _stack(records, _XYZ)
-    normals = None
-    present = [c for c in _NORMALS if c in names]
-    if present:
-        if len(present) != 3:
-            raise InputError(f"PCD has {', '.join(present)} but not all three normal fields")
-        normals = _stack(records, _NORMALS)
-    labels = as_labels(records["label"], "field 'label'") if "label" in names else None
-    used = set(_XYZ) | set(_NORMALS) | {"label"}
-    fields = {n: np.array(records[n]) for n in names if n not in used and not n.startswith("_pad")}
-    return Cloud(points=points, normals=normals, labels=labels, fields=fields,
-                 grid_shape=grid_shape, grid_index=grid_index)
-
-
-def _stack(records: np.ndarray, names) -> np.ndarray:
-    return np.column_stack([records[n].astype(np.float64) for n in names])
+    return cloud_from_fields(records, _XYZ, _NORMALS, "PCD", grid_shape=grid_shape,
+                              grid_index=grid_index)
 
 
 # ---------------------------------------------------------------- writing

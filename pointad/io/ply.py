@@ -16,7 +16,7 @@ import numpy as np
 from plyfile import PlyData, PlyListProperty
 
 from pointad.errors import InputError
-from pointad.io.cloud import Cloud, as_labels
+from pointad.io.cloud import Cloud, cloud_from_fields
 from pointad.io.textrows import write_rows
 
 _XYZ = ("x", "y", "z")
@@ -40,24 +40,7 @@ def read_ply(path) -> Cloud:
     columns = _read_simple_ascii(path)
     if columns is None:
         columns = _read_with_plyfile(path)
-    missing = [c for c in _XYZ if c not in columns]
-    if missing:
-        raise InputError(f"vertex element lacks coordinate(s) {', '.join(missing)}")
-    points = _stack(columns, _XYZ)
-    normals = None
-    present = [c for c in _NORMALS if c in columns]
-    if present:
-        if len(present) != 3:
-            raise InputError(f"vertex element has normals {', '.join(present)} but not all of nx, ny, nz")
-        normals = _stack(columns, _NORMALS)
-    labels = as_labels(columns["label"], "property 'label'") if "label" in columns else None
-    used = set(_XYZ) | set(_NORMALS) | {"label"}
-    fields = {name: values for name, values in columns.items() if name not in used}
-    return Cloud(points=points, normals=normals, labels=labels, fields=fields)
-
-
-def _stack(columns: dict, names) -> np.ndarray:
-    return np.column_stack([columns[n].astype(np.float64) for n in names])
+    return cloud_from_fields(columns, _XYZ, _NORMALS, "vertex element")
 
 
 def _read_with_plyfile(path) -> dict:
