@@ -133,3 +133,20 @@ def test_grid_projection_uses_pixel_pitch():
         project("grid", cloud.points)
     with pytest.raises(InputError, match="projection must be one of"):
         project("uv", cloud.points)
+
+
+def test_radius_neighbourhoods_match_a_brute_force_pca():
+    points, truth = ellipsoid_points(n=2000, seed=4)
+    radius = 0.25
+    normals = estimate_normals(points, k=40, radius=radius, orient="outward")
+    for i in range(0, 2000, 97):  # the obvious reference: every point within the radius
+        d = np.linalg.norm(points - points[i], axis=1)
+        nb = points[np.argsort(d)[:40]]
+        nb = nb[np.linalg.norm(nb - points[i], axis=1) <= radius]
+        if len(nb) < 3:
+            continue
+        ref = np.linalg.eigh(np.cov((nb - nb.mean(0)).T))[1][:, 0]
+        assert abs(normals[i] @ ref) > 1 - 1e-9
+    assert np.median((normals * truth).sum(axis=1)) > 0.99
+    with pytest.raises(InputError, match="normal radius"):
+        estimate_normals(points, radius=0.0)

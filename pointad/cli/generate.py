@@ -67,6 +67,9 @@ def add_parser(verbs) -> None:
                    help="paper mode: level of --transfer threshold (default: %(default)s)")
     p.add_argument("--normal-k", type=int, default=30,
                    help="neighbours for normal estimation when a cloud has none (default: %(default)s)")
+    p.add_argument("--normal-radius", type=float, default=None,
+                   help="optional neighbourhood radius for normal estimation, in the cloud's "
+                        "length unit (at most --normal-k neighbours inside it)")
     p.add_argument("--orient", default="auto", choices=("auto", "viewpoint", "outward", "none"),
                    help="orientation of estimated normals (default: %(default)s)")
     p.add_argument("--count", "-n", type=int, default=1,
@@ -117,7 +120,7 @@ def run(args) -> int:
                  projection=args.projection, units=args.units, fraction=args.fraction,
                  sign=args.sign, falloff=args.falloff, resolution=args.resolution,
                  lookup=args.lookup, transfer=args.transfer, threshold=args.threshold,
-                 normal_k=args.normal_k, orient=args.orient)
+                 normal_k=args.normal_k, normal_radius=args.normal_radius, orient=args.orient)
     if args.count < 1:
         raise InputError(f"--count must be >= 1, got {args.count}")
     if args.seed < 0:

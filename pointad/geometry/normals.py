@@ -20,8 +20,12 @@ _ORIENT_K = 8  # neighbours per point in the orientation graph
 
 
 def estimate_normals(points: np.ndarray, k: int = 30, orient: str = "auto", viewpoint=None,
-                     organized: bool = False) -> np.ndarray:
+                     organized: bool = False, radius: float | None = None) -> np.ndarray:
     """Unit normals of (N, 3) points by PCA of each point's ``k`` nearest neighbours (itself included).
+
+    radius: when given (length unit of the points), only neighbours within it count, at most ``k``
+    of them (the hybrid search of Open3D); a point with fewer than 3 inside falls back to its
+    ``k`` nearest.
 
     orient: ``"viewpoint"`` flips each normal toward ``viewpoint`` (default the origin, i.e. the
     sensor of a single-view scan in camera coordinates); ``"outward"`` makes normals consistent
@@ -32,6 +36,8 @@ def estimate_normals(points: np.ndarray, k: int = 30, orient: str = "auto", view
     """
     check_number(k, "normal neighbourhood size k", low=3, integer=True)
     check_choice(orient, "orient", ORIENTATIONS)
+    if radius is not None:
+        check_number(radius, "normal radius", low=0, low_open=True)
     if len(points) < k:
         raise InputError(f"points has {len(points)} points, fewer than the normal neighbourhood "
                          f"size k={k}")
@@ -41,11 +47,16 @@ def estimate_normals(points: np.ndarray, k: int = 30, orient: str = "auto", view
     keep = min(_ORIENT_K + 1, k)
     neighbours = np.empty((len(points), keep), dtype=np.int64)
     for start in range(0, len(points), _CHUNK):
-        _, idx = tree.query(points[start:start + _CHUNK], k=k, workers=-1)
+        block = points[start:start + _CHUNK]
+        _, idx = tree.query(block, k=k, workers=-1)
+        neighbours[start:start + _CHUNK] = idx[:, :keep]
+        if radius is not None:
+            _, near = tree.query(block, k=k, distance_upper_bound=radius, workers=-1)
+            enough = (near < len(points)).sum(axis=1) >= 3
+            idx[enough] = near[enough]  # beyond-radius slots hold len(points) and are skipped
         cov = _neighbourhood_covariances(points, idx)
         _, vecs = np.linalg.eigh(cov)
         normals[start:start + _CHUNK] = vecs[:, :, 0]          # smallest-variance direction
-        neighbours[start:start + _CHUNK] = idx[:, :keep]
     if orient == "auto":
         orient = "viewpoint" if organized else "outward"
     return orient_normals(points, normals, orient, viewpoint=viewpoint,
@@ -56,18 +67,24 @@ def estimate_normals(points: np.ndarray, k: int = 30, orient: str = "auto", view
 def _neighbourhood_covariances(points, idx):
     """(B, 3, 3) scatter matrices of the neighbourhoods ``points[idx[b]]`` (idx (B, k)).
 
-    A fused loop: the numpy version materializes a (B, k, 3) gather and is ~10x slower.
+    Indices >= len(points) (missing neighbours of a radius search) are skipped. A fused loop: the
+    numpy version materializes a (B, k, 3) gather and is ~10x slower.
     """
     out = np.empty((idx.shape[0], 3, 3))
-    k = idx.shape[1]
+    n = points.shape[0]
     for b in prange(idx.shape[0]):
         mean = np.zeros(3)
-        for q in range(k):
-            for a in range(3):
-                mean[a] += points[idx[b, q], a]
-        mean /= k
+        count = 0
+        for q in range(idx.shape[1]):
+            if idx[b, q] < n:
+                count += 1
+                for a in range(3):
+                    mean[a] += points[idx[b, q], a]
+        mean /= count
         acc = np.zeros((3, 3))
-        for q in range(k):
+        for q in range(idx.shape[1]):
+            if idx[b, q] >= n:
+                continue
             p = points[idx[b, q]] - mean
             for a in range(3):
                 for c in range(a, 3):

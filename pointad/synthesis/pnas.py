@@ -71,6 +71,8 @@ class PNAS:
             ((P~ - threshold) / (1 - threshold), clipped at 0).
         threshold: paper mode level for ``transfer="threshold"``, in [0, 1).
         normal_k: neighbourhood size for normal estimation when no normals are given (>= 3).
+        normal_radius: optional neighbourhood radius for normal estimation (length unit of the
+            points; at most ``normal_k`` neighbours inside it count).
         orient: normal orientation when estimating: ``auto``, ``viewpoint``, ``outward``, ``none``.
 
     Call ``PNAS(...)(points, normals=None, seed=0)`` to get an :class:`AnomalySample`.
@@ -79,7 +81,7 @@ class PNAS:
     def __init__(self, mode="local", scale=2.0, octaves=4, persistence=0.5, lacunarity=2.0,
                  strength=0.02, projection="auto", units="relative", fraction=0.03, sign="mixed",
                  falloff=0.5, resolution=256, lookup="bilinear", transfer="identity",
-                 threshold=0.5, normal_k=30, orient="auto"):
+                 threshold=0.5, normal_k=30, normal_radius=None, orient="auto"):
         self.mode = check_choice(mode, "mode", MODES)
         self.scale = check_number(scale, "scale", low=0, low_open=True)
         self.octaves = check_number(octaves, "octaves", low=1, high=32, integer=True)
@@ -96,6 +98,8 @@ class PNAS:
         self.transfer = check_choice(transfer, "transfer", TRANSFERS)
         self.threshold = check_number(threshold, "threshold", low=0, high=1, high_open=True)
         self.normal_k = check_number(normal_k, "normal_k", low=3, integer=True)
+        self.normal_radius = (None if normal_radius is None else
+                              check_number(normal_radius, "normal_radius", low=0, low_open=True))
         self.orient = check_choice(orient, "orient", ORIENTATIONS)
 
     def get_params(self) -> dict:
@@ -103,7 +107,7 @@ class PNAS:
         return {name: getattr(self, name) for name in (
             "mode", "scale", "octaves", "persistence", "lacunarity", "strength", "projection",
             "units", "fraction", "sign", "falloff", "resolution", "lookup", "transfer",
-            "threshold", "normal_k", "orient")}
+            "threshold", "normal_k", "normal_radius", "orient")}
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
@@ -134,7 +138,7 @@ class PNAS:
         check_not_degenerate(pts)
         if normals is None:
             nrm = estimate_normals(pts, k=self.normal_k, orient=self.orient,
-                                   organized=grid is not None)
+                                   organized=grid is not None, radius=self.normal_radius)
         else:
             nrm = as_normals(normals, len(pts))
         if projection == "grid" and grid is None:
