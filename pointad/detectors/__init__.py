@@ -1,0 +1,13 @@
+"""Anomaly detectors behind one protocol and one registry.
+
+    det = pointad.detectors.create("raw")
+    det.fit(train_clouds)              # list of (N_i, 3) normal clouds
+    res = det.predict(points)          # res.point_scores (N,), res.score (float)
+    det.save("raw.npz"); det = pointad.detectors.load("raw.npz")
+    pointad.detectors.available()
+"""
+from pointad.detectors import raw  # noqa: F401  (registers the detector)
+from pointad.detectors.base import Detector, Prediction
+from pointad.detectors.registry import available, create, load, register
+
+__all__ = ["Detector", "Prediction", "available", "create", "load", "register"]

@@ -1,0 +1,81 @@
+"""Rigid alignment of one cloud to another: PCA pre-alignment, then ICP (open3d).
+
+PCA axes have sign ambiguities, so the four proper (determinant +1) sign combinations are each
+refined by ICP and the one with the smallest trimmed residual wins. Returns 4 x 4 transforms that
+map the source into the target's frame.
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+from pointad.geometry.frames import principal_frame
+from pointad.geometry.units import point_spacing
+
+_SIGN_FLIPS = [np.diag(d) for d in ([1, 1, 1], [1, -1, -1], [-1, 1, -1], [-1, -1, 1])]
+
+
+def subsample(points: np.ndarray, max_points: int, seed: int = 0) -> np.ndarray:
+    """At most ``max_points`` rows of (N, 3) ``points``, chosen uniformly with a seed."""
+    if len(points) <= max_points:
+        return points
+    rng = np.random.default_rng(seed)
+    return points[np.sort(rng.choice(len(points), max_points, replace=False))]
+
+
+def transform(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """Apply a 4 x 4 rigid transform to (N, 3) points."""
+    return points @ matrix[:3, :3].T + matrix[:3, 3]
+
+
+def pca_candidates(source: np.ndarray, target: np.ndarray) -> list[np.ndarray]:
+    """The four 4 x 4 transforms that map the source's principal frame onto the target's."""
+    cs, axes_s = principal_frame(source)
+    ct, axes_t = principal_frame(target)
+    out = []
+    for flip in _SIGN_FLIPS:
+        rot = axes_t.T @ flip @ axes_s
+        m = np.eye(4)
+        m[:3, :3] = rot
+        m[:3, 3] = ct - rot @ cs
+        out.append(m)
+    return out
+
+
+def trimmed_residual(points: np.ndarray, tree: cKDTree, keep: float = 0.9) -> float:
+    """Mean of the smallest ``keep`` fraction of nearest-neighbour distances (robust to partial
+    overlap and to the defects themselves)."""
+    d, _ = tree.query(points, workers=-1)
+    d.sort()
+    return float(d[: max(1, int(keep * len(d)))].mean())
+
+
+def align(source: np.ndarray, target: np.ndarray, *, max_points: int = 5000,
+          iterations: int = 50, pca: bool = True, seed: int = 0,
+          target_tree: cKDTree | None = None) -> np.ndarray:
+    """4 x 4 rigid transform taking (N, 3) ``source`` onto (M, 3) ``target``.
+
+    Both clouds are subsampled to ``max_points`` for speed; the ICP correspondence distance is
+    five times the target's point spacing. ``pca=False`` starts from the identity only
+    (already roughly aligned data, e.g. scans from a fixed sensor).
+    """
+    import open3d as o3d
+
+    src = subsample(source, max_points, seed)
+    dst = subsample(target, max_points, seed + 1)
+    tree = target_tree if target_tree is not None else cKDTree(target)
+    max_dist = 5.0 * point_spacing(dst)
+    pcd_src = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(src))
+    pcd_dst = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(dst))
+    criteria = o3d.pipelines.registration.ICPConvergenceCriteria(max_iteration=iterations)
+    method = o3d.pipelines.registration.TransformationEstimationPointToPoint()
+    starts = [np.eye(4)] + (pca_candidates(src, dst) if pca else [])
+    best, best_residual = np.eye(4), np.inf
+    for start in starts:
+        result = o3d.pipelines.registration.registration_icp(
+            pcd_src, pcd_dst, max_dist, start, method, criteria)
+        matrix = np.asarray(result.transformation)
+        residual = trimmed_residual(transform(src, matrix), tree)
+        if residual < best_residual:
+            best, best_residual = matrix.copy(), residual
+    return best
