@@ -80,8 +80,14 @@ def category_metrics(samples, predictions, *, pro_spacing_factor: float = 3.0,
     notes = [] if notes is None else notes
     obj_labels = np.array([s.label for s in samples])
     obj_scores = np.array([p.score for p in predictions])
-    point_labels = np.concatenate([s.labels for s in samples]).astype(bool)
-    point_scores = np.concatenate([p.point_scores for p in predictions])
+    # Point metrics need per-point ground truth: a plain folder may lack it for some clouds.
+    pairs = [(s, p) for s, p in zip(samples, predictions) if s.labels is not None]
+    if len(pairs) < len(samples):
+        notes.append(f"{len(samples) - len(pairs)} test clouds have no per-point labels; "
+                     "point metrics use the others")
+    samples, predictions = [s for s, _ in pairs], [p for _, p in pairs]
+    point_labels = np.concatenate([s.labels for s in samples] or [np.zeros(0)]).astype(bool)
+    point_scores = np.concatenate([p.point_scores for p in predictions] or [np.zeros(0)])
     out = {
         "I-AUROC": _safe(auroc, obj_labels, obj_scores, notes=notes, name="I-AUROC"),
         "P-AUROC": _safe(auroc, point_labels, point_scores, notes=notes, name="P-AUROC"),

@@ -1,0 +1,127 @@
+"""The evaluation runner on tiny datasets written in the real layouts."""
+import csv
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pointad.detectors import Prediction
+from pointad.errors import InputError
+from pointad.io import Cloud, write_cloud
+from pointad.runner import category_metrics, evaluate, format_table, write_results
+from pointad.samples import sample_cloud
+from pointad.synthesis import PNAS
+
+
+@pytest.fixture(scope="module")
+def real3d_root(tmp_path_factory):
+    """Real3D-AD layout: 2 categories, 2 templates, 3 good and 3 defective test clouds each."""
+    root = tmp_path_factory.mktemp("real3d")
+    synth = PNAS(strength=0.04, fraction=0.04, sign="bump")
+    for cat in ("box", "cylinder"):
+        for i in range(2):
+            write_cloud(root / cat / "train" / f"{i}_template.pcd",
+                        Cloud(points=sample_cloud(cat, 2500, seed=i).points))
+        for j in range(6):
+            base = sample_cloud(cat, 2500, seed=10 + j)
+            if j < 3:
+                write_cloud(root / cat / "test" / f"{j:03d}_good.pcd", Cloud(points=base.points))
+                continue
+            s = synth(base.points, base.normals, seed=j)
+            write_cloud(root / cat / "test" / f"{j:03d}_bulge.pcd", Cloud(points=s.points))
+            write_cloud(root / cat / "gt" / f"{j:03d}_bulge.txt",
+                        Cloud(points=s.points, labels=s.labels))
+    return root
+
+
+def test_evaluate_real3d_layout(real3d_root, tmp_path):
+    results = evaluate("raw", real3d_root, params={"align_points": 1500}, progress=False)
+    assert results["format"] == "real3d"
+    rows = {r["category"]: r for r in results["categories"]}
+    assert set(rows) == {"box", "cylinder"}
+    for row in rows.values():
+        assert row["n_train"] == 2 and row["n_test"] == 6
+        assert row["I-AUROC"] > 0.7 and row["P-AUROC"] > 0.9
+        assert 0.3 < row["AUPRO"] <= 1 and 0 < row["P-AP"] <= 1
+        assert row["fit_s"] >= 0 and row["predict_s_per_cloud"] > 0
+    for key in ("I-AUROC", "P-AUROC", "AUPRO", "P-AP"):
+        assert results["mean"][key] == pytest.approx(np.mean([r[key] for r in rows.values()]))
+    table = format_table(results)
+    assert "box" in table and "cylinder" in table and "mean" in table and "AUPRO" in table
+    json_path, csv_path = write_results(results, tmp_path)
+    assert json.loads(json_path.read_text())["method"] == "raw"
+    with open(csv_path) as f:
+        csv_rows = list(csv.DictReader(f))
+    assert [r["category"] for r in csv_rows] == ["box", "cylinder", "mean"]
+    assert float(csv_rows[0]["P-AUROC"]) == pytest.approx(rows["box"]["P-AUROC"])
+    with pytest.raises(InputError, match="exists"):
+        write_results(results, tmp_path)
+
+
+def test_evaluate_one_category_and_unknown(real3d_root):
+    results = evaluate("raw", real3d_root, categories=["box"], progress=False,
+                       params={"align_points": 1000})
+    assert [r["category"] for r in results["categories"]] == ["box"]
+    with pytest.raises(InputError, match="no category 'gear'"):
+        evaluate("raw", real3d_root, categories=["gear"], progress=False)
+
+
+def test_evaluate_mvtec_layout_uses_image_aupro(tmp_path):
+    """Organized plates with dents: AUPRO comes from the image grid and the PNG masks."""
+    plate = sample_cloud("plate", n_points=1200)
+    h, w = plate.grid_shape
+    rng = np.random.default_rng(0)
+
+    def scan(points):
+        img = points.reshape(h, w, 3).astype(np.float32) / 1000.0  # metres, like MVTec
+        return Cloud(points=img.reshape(-1, 3), grid_shape=(h, w), grid_index=np.arange(h * w))
+
+    cat = tmp_path / "plate"
+    for i in range(2):
+        noisy = plate.points + rng.normal(0, 0.01, plate.points.shape)
+        write_cloud(cat / "train" / "good" / "xyz" / f"{i:03d}.tiff", scan(noisy))
+    synth = PNAS(strength=0.03, fraction=0.05, sign="dent")
+    for j in range(4):
+        defect = "good" if j < 2 else "dent"
+        pts, labels = plate.points + rng.normal(0, 0.01, plate.points.shape), np.zeros(h * w, bool)
+        if defect == "dent":
+            s = synth(pts, plate.normals, seed=j, grid=(plate.grid_shape, plate.grid_index))
+            pts, labels = s.points, s.labels
+        write_cloud(cat / "test" / defect / "xyz" / f"{j:03d}.tiff", scan(pts))
+        (cat / "test" / defect / "gt").mkdir(parents=True, exist_ok=True)
+        Image.fromarray((labels.reshape(h, w) * 255).astype(np.uint8)).save(
+            cat / "test" / defect / "gt" / f"{j:03d}.png")
+    results = evaluate("raw", tmp_path, params={"pca": False, "align_points": 1000},
+                       progress=False)
+    row = results["categories"][0]
+    assert results["format"] == "mvtec3d" and row["category"] == "plate"
+    assert row["P-AUROC"] > 0.9 and row["AUPRO"] > 0.5 and row["I-AUROC"] == 1.0
+
+
+def _sample(labels, grid=None):
+    from pointad.datasets import Sample
+    labels = np.asarray(labels, np.uint8)
+    return Sample(points=np.zeros((len(labels), 3)), labels=labels, label=int(labels.any()),
+                  category="c", defect="d" if labels.any() else "good", id="x", path=None,
+                  grid_shape=grid, grid_index=None if grid is None else np.arange(len(labels)))
+
+
+def test_category_metrics_perfect_and_reversed_scores():
+    labels = [[0, 0, 0, 0], [0, 1, 1, 0], [0, 0, 0, 1]]
+    samples = [_sample(lab, grid=(2, 2)) for lab in labels]
+    perfect = [Prediction(np.asarray(lab, float), float(max(lab))) for lab in labels]
+    m = category_metrics(samples, perfect)
+    assert m["I-AUROC"] == 1.0 and m["P-AUROC"] == 1.0 and m["AUPRO"] == 1.0 and m["P-AP"] == 1.0
+    reverse = [Prediction(1.0 - np.asarray(lab, float), -float(max(lab))) for lab in labels]
+    m = category_metrics(samples, reverse)
+    assert m["I-AUROC"] == 0.0 and m["P-AUROC"] == 0.0 and m["AUPRO"] == 0.0
+
+
+def test_undefined_metrics_are_nan_with_a_note():
+    samples = [_sample([0, 0, 0]), _sample([0, 0, 0])]  # no anomalous sample at all
+    preds = [Prediction(np.zeros(3), 0.0), Prediction(np.ones(3), 1.0)]
+    notes = []
+    m = category_metrics(samples, preds, notes=notes)
+    assert np.isnan(m["I-AUROC"]) and np.isnan(m["P-AUROC"]) and np.isnan(m["AUPRO"])
+    assert any("I-AUROC" in n for n in notes)
