@@ -115,13 +115,13 @@ def evaluate_category(method: str, params: dict, root, category: str, *, data_fo
     test = load_dataset(root, category, "test", format=data_format)
     detector = create(method, **params)
     start = time.perf_counter()
-    detector.fit([s.points for s in train])
+    detector.fit(list(train))  # Samples: organized scans keep their pixel grid
     fit_s = time.perf_counter() - start
     samples, predictions, predict_s = [], [], 0.0
     for sample in tqdm(test, desc=f"{method} {category}", unit="cloud", leave=False,
                        disable=not progress or None):
         start = time.perf_counter()
-        predictions.append(detector.predict(sample.points))
+        predictions.append(detector.predict(sample))
         predict_s += time.perf_counter() - start
         samples.append(sample)
     notes: list = []

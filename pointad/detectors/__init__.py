@@ -7,7 +7,7 @@
     pointad.detectors.available()
 """
 from pointad.detectors import raw  # noqa: F401  (registers the detector)
-from pointad.detectors.base import Detector, Prediction
+from pointad.detectors.base import CloudInput, Detector, Prediction
 from pointad.detectors.registry import available, create, load, register
 
-__all__ = ["Detector", "Prediction", "available", "create", "load", "register"]
+__all__ = ["CloudInput", "Detector", "Prediction", "available", "create", "load", "register"]

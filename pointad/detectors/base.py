@@ -21,6 +21,33 @@ FORMAT_VERSION = 1
 
 
 @dataclass
+class CloudInput:
+    """What a detector sees of one cloud: (N, 3) float64 ``points`` and, for organized scans,
+    ``grid_shape`` (H, W) and ``grid_index`` (N,) pixel indices (else None)."""
+
+    points: np.ndarray
+    grid_shape: tuple | None = None
+    grid_index: np.ndarray | None = None
+
+    @property
+    def organized(self) -> bool:
+        return self.grid_shape is not None
+
+
+def as_cloud_input(item, name: str = "points") -> CloudInput:
+    """Accept an (N, 3) array or anything with ``.points`` (and optional ``grid_shape`` /
+    ``grid_index``: a :class:`pointad.io.Cloud` or a dataset ``Sample``)."""
+    if hasattr(item, "points"):
+        grid_shape = getattr(item, "grid_shape", None)
+        grid_index = getattr(item, "grid_index", None)
+        pts = as_points(item.points, name=name, min_points=4)
+        if grid_shape is not None and grid_index is not None:
+            return CloudInput(pts, tuple(grid_shape), np.asarray(grid_index, dtype=np.int64))
+        return CloudInput(pts)
+    return CloudInput(as_points(item, name=name, min_points=4))
+
+
+@dataclass
 class Prediction:
     """Scores of one cloud: ``point_scores`` (N,) float64 and ``score`` (float), higher = more
     anomalous."""
@@ -39,8 +66,9 @@ class Detector(ABC):
         """Constructor parameters, as a dict that ``type(self)(**params)`` accepts."""
 
     def fit(self, train) -> "Detector":
-        """Fit on normal clouds: a list of (N_i, 3) arrays. Returns self."""
-        clouds = [as_points(c, name=f"training cloud {i}", min_points=4) for i, c in enumerate(train)]
+        """Fit on normal clouds: a list of (N_i, 3) arrays (or Clouds/Samples, which also carry
+        the pixel grid of organized scans). Returns self."""
+        clouds = [as_cloud_input(c, name=f"training cloud {i}") for i, c in enumerate(train)]
         if not clouds:
             raise InputError("fit needs at least one training cloud")
         self._fit(clouds)
@@ -48,11 +76,10 @@ class Detector(ABC):
         return self
 
     def predict(self, points) -> Prediction:
-        """Score one (N, 3) cloud."""
+        """Score one cloud: an (N, 3) array, or a Cloud/Sample (organized scans keep their grid)."""
         if not getattr(self, "fitted_", False):
             raise InputError(f"{self.name} detector is not fitted: call fit() or load() first")
-        pts = as_points(points, min_points=1)
-        point_scores, score = self._predict(pts)
+        point_scores, score = self._predict(as_cloud_input(points))
         return Prediction(point_scores=np.asarray(point_scores, dtype=np.float64), score=float(score))
 
     def save(self, path, *, overwrite: bool = False) -> Path:
@@ -80,11 +107,11 @@ class Detector(ABC):
     # Subclass hooks -------------------------------------------------------------------------
     @abstractmethod
     def _fit(self, clouds: list) -> None:
-        """Learn from validated (N_i, 3) float64 normal clouds."""
+        """Learn from validated normal clouds (a list of :class:`CloudInput`)."""
 
     @abstractmethod
-    def _predict(self, points: np.ndarray):
-        """Return ``(point_scores (N,), score)`` for a validated (N, 3) cloud."""
+    def _predict(self, cloud: CloudInput):
+        """Return ``(point_scores (N,), score)`` for a validated :class:`CloudInput`."""
 
     @abstractmethod
     def _get_state(self) -> dict:

@@ -49,11 +49,12 @@ class RawDistance(Detector):
                 "top_fraction": self.top_fraction, "seed": self.seed}
 
     def _fit(self, clouds):
-        self.templates_ = [subsample(c, self.max_template_points, self.seed + i)
+        self.templates_ = [subsample(c.points, self.max_template_points, self.seed + i)
                            for i, c in enumerate(clouds)]
         self.trees_ = [cKDTree(t) for t in self.templates_]
 
-    def _predict(self, points):
+    def _predict(self, cloud):
+        points = cloud.points
         best = np.full(len(points), np.inf)
         for template, tree in zip(self.templates_, self.trees_):
             matrix = align(points, template, max_points=self.align_points,

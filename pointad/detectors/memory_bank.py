@@ -1,0 +1,121 @@
+"""PatchCore's memory bank in torch: greedy coreset subsampling, chunked 1-NN scoring and the
+object-score reweighting (Roth et al. 2022), on CPU or CUDA.
+
+Memory stays bounded: the coreset caps the bank (``max_size``), and distances are computed in
+query chunks so a (chunk x bank) block never exceeds ``budget_bytes``.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from pointad.validation import check_number
+
+_BUDGET = 256 * 2**20
+
+
+def _chunk_rows(n_cols: int, budget_bytes: int = _BUDGET) -> int:
+    return max(1, budget_bytes // (4 * max(1, n_cols)))
+
+
+def knn_features(queries: torch.Tensor, bank: torch.Tensor, k: int = 1,
+                 budget_bytes: int = _BUDGET):
+    """Exact ``k`` nearest bank rows for (M, D) ``queries`` in (B, D) ``bank``: Euclidean distances
+    (M, k) ascending and indices (M, k); computed in chunks of queries."""
+    k = min(k, bank.shape[0])
+    dists, idx = [], []
+    for start in range(0, queries.shape[0], _chunk_rows(bank.shape[0], budget_bytes)):
+        d = torch.cdist(queries[start:start + _chunk_rows(bank.shape[0], budget_bytes)], bank)
+        values, indices = torch.topk(d, k, dim=1, largest=False)
+        dists.append(values)
+        idx.append(indices)
+    return torch.cat(dists), torch.cat(idx)
+
+
+def random_projection(dim_in: int, dim_out: int, seed: int, device=None) -> torch.Tensor:
+    """(dim_in, dim_out) Gaussian random projection scaled to preserve distances on average."""
+    gen = torch.Generator().manual_seed(seed)
+    return (torch.randn(dim_in, dim_out, generator=gen) / math.sqrt(dim_out)).to(device)
+
+
+def greedy_coreset(features: torch.Tensor, n_select: int, *, projection_dim: int = 128,
+                   seed: int = 0, start: int = 0) -> torch.Tensor:
+    """Indices (n_select,) of a greedy k-centre coreset of (M, D) ``features``.
+
+    Each step adds the feature farthest from the ones chosen so far (starting at ``start``), on a
+    random projection to ``projection_dim`` dimensions when D is larger, as PatchCore does.
+    """
+    m = features.shape[0]
+    if n_select >= m:
+        return torch.arange(m, device=features.device)
+    x = features.float()
+    if x.shape[1] > projection_dim:
+        x = x @ random_projection(x.shape[1], projection_dim, seed, x.device)
+    chosen = torch.empty(n_select, dtype=torch.int64, device=x.device)
+    chosen[0] = start
+    min_dist = torch.linalg.vector_norm(x - x[start], dim=1)
+    for i in range(1, n_select):
+        nxt = torch.argmax(min_dist)
+        chosen[i] = nxt
+        torch.minimum(min_dist, torch.linalg.vector_norm(x - x[nxt], dim=1), out=min_dist)
+    return chosen
+
+
+class MemoryBank:
+    """A bank of normal features with PatchCore scoring.
+
+    Args:
+        coreset_ratio: fraction of the training features kept by the greedy coreset (0, 1].
+        max_size: upper bound on the bank size (memory: max_size x D float32).
+        projection_dim: dimension of the random projection used by the coreset selection.
+        n_reweight: neighbourhood size of PatchCore's object-score reweighting (0 = off).
+        seed: seed of the projection.
+    """
+
+    def __init__(self, coreset_ratio: float = 0.1, max_size: int = 50_000,
+                 projection_dim: int = 128, n_reweight: int = 3, seed: int = 0):
+        self.coreset_ratio = check_number(coreset_ratio, "coreset_ratio", low=0, high=1,
+                                          low_open=True)
+        self.max_size = check_number(max_size, "max_size", low=1, integer=True)
+        self.projection_dim = check_number(projection_dim, "projection_dim", low=1, integer=True)
+        self.n_reweight = check_number(n_reweight, "n_reweight", low=0, integer=True)
+        self.seed = check_number(seed, "seed", low=0, integer=True)
+        self.bank: torch.Tensor | None = None
+
+    def fit(self, features: torch.Tensor) -> "MemoryBank":
+        """Keep a coreset of (M, D) normal ``features``."""
+        n = min(self.max_size, max(1, int(math.ceil(self.coreset_ratio * features.shape[0]))))
+        keep = greedy_coreset(features, n, projection_dim=self.projection_dim, seed=self.seed)
+        self.bank = features[keep].float().contiguous()
+        return self
+
+    def patch_scores(self, features: torch.Tensor):
+        """1-NN distance (M,) of each feature to the bank, and the bank index of that neighbour."""
+        dist, idx = knn_features(features.float(), self.bank, 1)
+        return dist[:, 0], idx[:, 0]
+
+    def object_score(self, features: torch.Tensor, scores: torch.Tensor,
+                     nearest: torch.Tensor) -> float:
+        """PatchCore's reweighted maximum: ``w * s*`` with
+        ``w = 1 - exp(s*/sqrt(D)) / sum_j exp(|m_test - m_j| / sqrt(D))`` over the ``n_reweight``
+        bank features nearest to m* (m* itself excluded), so a maximum that sits in a sparse part
+        of the bank counts less."""
+        best = int(torch.argmax(scores))
+        s_star = scores[best]
+        if self.n_reweight < 2 or self.bank.shape[0] < 2:
+            return float(s_star)
+        m_star = self.bank[nearest[best]][None]
+        _, support = knn_features(m_star, self.bank, self.n_reweight)
+        support = support[0, 1:]  # drop m* itself
+        d = torch.linalg.vector_norm(self.bank[support] - features[best].float(), dim=1)
+        scale = math.sqrt(features.shape[1])
+        weight = 1.0 - torch.exp(s_star / scale) / torch.exp(d / scale).sum()
+        return float(weight * s_star)
+
+    def state(self) -> dict:
+        return {"bank": self.bank.detach().cpu().numpy()}
+
+    def load_state(self, arrays: dict) -> None:
+        self.bank = torch.as_tensor(np.asarray(arrays["bank"]), dtype=torch.float32)
