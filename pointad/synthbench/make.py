@@ -1,0 +1,333 @@
+"""Build the synthetic benchmark: part designs, scans, defects, both layouts and the manifest.
+
+One category is one product: its design is drawn once from the seed and every sample of the
+category is that same part, scanned in another pose, with other surface samples and sensor noise,
+and (test samples) a defect. So a detector that learns the normal part from the training scans
+can find the defects, as on the real benchmarks.
+
+Seeds: every random draw comes from ``numpy.random.default_rng([seed, crc32(category), stream,
+index])``, so a sample does not depend on which other categories or layouts are built, and the
+same seed gives byte-identical files.
+"""
+from __future__ import annotations
+
+import json
+import zlib
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from pointad import __version__
+from pointad.errors import InputError
+from pointad.io import write_json
+from pointad.synthbench.defects import DEFECTS, FRACTION_RANGE
+from pointad.synthbench.layout import (write_mvtec3d_sample, write_real3d_template,
+                                       write_real3d_test, write_text_file)
+from pointad.synthbench.parts import CATEGORIES, posed, random_rotation, resting_rotation
+from pointad.synthbench.scan import scan_depth, scan_full
+from pointad.validation import check_number
+
+LAYOUTS = ("real3d", "mvtec3d")
+GOOD = "good"
+
+# Everything that sets the size of a build, in one place. n_points: points of a 360-degree scan;
+# resolution: (H, W) of a depth scan; n_validation is MVTec 3D-AD only (Real3D-AD has none).
+SIZES = {
+    "small": dict(n_train=2, n_validation=1, n_good=2, n_defective=2, n_points=1500,
+                  resolution=(48, 48)),
+    "default": dict(n_train=4, n_validation=2, n_good=6, n_defective=12, n_points=20000,
+                    resolution=(128, 128)),
+}
+
+# The virtual sensors (mm, degrees). Noise ~ a good structured-light sensor at this range.
+SCANNER = dict(
+    full_sigma=0.02,         # Gaussian noise of the 360-degree scans, per coordinate
+    depth_sigma=0.02,        # noise along each ray of the depth scans
+    dropout=0.005,           # fraction of pixels randomly lost
+    min_cos=0.1,             # grazing returns below this |cos| are lost
+    camera="pinhole",
+    cone_deg=30.0,           # view directions within this angle of vertical
+    distance=300.0,          # sensor to part centre
+    fill=(0.7, 0.9),         # fraction of the image the part spans, drawn per scan
+    tilt_deg=10.0,           # tilt of a part on the holder (any turn about the vertical)
+    background=True,         # the sample holder plane under the part
+)
+
+_ATTEMPTS = 8           # draws of a defect before giving up on its kind
+_MIN_FRACTION = 0.005   # a defect labelling fewer of the part's points is drawn again
+
+README = """Synthetic 3D anomaly-detection benchmark made by pointad {version}
+(pointad.synthbench.make_benchmark, size={size!r}, seed={seed}).
+
+Nothing here was downloaded: parts, scans and defects are procedural and rebuilt exactly
+from the seed. benchmark.json lists every sample: category, split, defect kind, fraction of
+anomalous points, pose, camera and the drawn defect parameters.
+
+Categories: {categories}
+Defect kinds: {defects}
+
+real3d/ - Real3D-AD layout, 360-degree scans, coordinates in MILLIMETRES:
+    real3d/<cls>/train/NNN_template.pcd   normal templates in the canonical pose (xyz)
+    real3d/<cls>/test/NNN_good.pcd        normal test scans, random rotation
+    real3d/<cls>/test/NNN_<defect>.pcd    anomalous test scans, random rotation
+    real3d/<cls>/gt/NNN_<defect>.txt      "x y z label" per line: the points of the .pcd,
+                                           in the same order; label 1 = anomalous
+
+mvtec3d/ - MVTec 3D-AD layout, single-view organized scans, coordinates in METRES
+(camera coordinates: z along the optical axis, as the real dataset):
+    mvtec3d/<cls>/train/good/xyz/NNN.tiff
+    mvtec3d/<cls>/validation/good/xyz/NNN.tiff
+    mvtec3d/<cls>/test/<defect>/xyz/NNN.tiff   (H, W, 3) float32 x y z; 0 0 0 = missing pixel
+    mvtec3d/<cls>/test/<defect>/gt/NNN.png     uint8, 255 = anomalous pixel (removed
+                                               pixels of a hole included); all 0 for good
+The scans include the plane the part rests on (like the sample holder), missing pixels
+where rays miss, grazing returns and random dropouts, and noise along each ray.
+No rgb/ images are written.
+
+Ground truth (pointad.synthbench.defects has the exact rules): bulge, dent, crack, scratch,
+chipped_edge, pnas: a point is anomalous iff the defect moved it, by at least half of the
+defect's peak (points that would move less are not moved). bend: the rigidly rotated tip.
+hole: the removed patch (in the masks; absent from the clouds) and the kept points within
+the rim width of it.
+"""
+
+
+def make_benchmark(out, size: str = "default", seed: int = 0, categories=None,
+                   kinds=LAYOUTS, progress: bool = True, overwrite: bool = False) -> Path:
+    """Write the benchmark into the directory ``out`` and return its path.
+
+    Args:
+        out: output directory; it must be empty or absent unless ``overwrite``.
+        size: a key of :data:`SIZES` (``"small"`` for tests, ``"default"`` for benchmarking).
+        seed: non-negative integer; the same seed gives byte-identical files.
+        categories: names from :data:`pointad.synthbench.parts.CATEGORIES` (default: all).
+        kinds: layouts to write, from :data:`LAYOUTS` (``"real3d"``, ``"mvtec3d"``).
+        progress: show a tqdm progress bar.
+        overwrite: allow a non-empty ``out``; the files an earlier build there listed in its
+            ``benchmark.json`` are removed first (nothing else is touched).
+
+    Raises:
+        InputError: unknown size, category or layout, a bad seed, or a non-empty ``out``
+            without ``overwrite``.
+    """
+    if size not in SIZES:
+        raise InputError(f"size must be one of {', '.join(SIZES)}; got {size!r}")
+    check_number(seed, "seed", low=0, integer=True)
+    categories = _names(categories, CATEGORIES, "category")
+    kinds = _names(kinds, LAYOUTS, "layout")
+    params = SIZES[size]
+    out = Path(out)
+    _prepare_out(out, overwrite)
+
+    plan = [(layout, cat) for cat in categories for layout in kinds]
+    per_layout = {"real3d": params["n_train"] + params["n_good"] + params["n_defective"],
+                  "mvtec3d": params["n_train"] + params["n_validation"] + params["n_good"]
+                  + params["n_defective"]}
+    bar = tqdm(total=sum(per_layout[layout] for layout, _ in plan), unit="scan",
+               desc="pnas bench", disable=not progress or None)
+    samples = []
+    for layout, cat in plan:
+        bar.set_postfix_str(f"{layout}/{cat}")
+        mesh = CATEGORIES[cat](_rng(seed, cat, "design"))
+        build = _real3d if layout == "real3d" else _mvtec3d
+        samples += build(out, cat, mesh, seed, params, overwrite, bar)
+    bar.close()
+
+    files = [f for s in samples for f in s["files"]] + ["benchmark.json", "README.txt"]
+    manifest = {
+        "generator": "pointad.synthbench", "pointad_version": __version__, "seed": seed,
+        "size": size, "size_params": params, "scanner": SCANNER, "categories": categories,
+        "layouts": kinds, "defect_kinds": list(DEFECTS), "fraction_range": FRACTION_RANGE,
+        "units": {"real3d": "millimetres", "mvtec3d": "metres (camera coordinates)",
+                  "manifest": "millimetres (poses, cameras, defect sizes)"},
+        "samples": samples, "files": files,
+    }
+    write_json(out / "benchmark.json", manifest, overwrite=overwrite)
+    write_text_file(out / "README.txt", README.format(
+        version=__version__, size=size, seed=seed, categories=", ".join(categories),
+        defects=", ".join(DEFECTS)), overwrite=overwrite)
+    return out
+
+
+# ---------------------------------------------------------------- the two layouts
+
+
+def _real3d(out, cat, mesh, seed, params, overwrite, bar):
+    samples = []
+    for i in range(params["n_train"]):
+        rng = _rng(seed, cat, "real3d-train", i)
+        scan = scan_full(mesh, params["n_points"], rng, sigma=SCANNER["full_sigma"])
+        files = write_real3d_template(out, cat, i, scan.points, overwrite=overwrite)
+        samples.append(_entry(out, "real3d", cat, "train", GOOD, files, len(scan.points), 0.0,
+                              {"rotation": np.eye(3), "translation": np.zeros(3)}))
+        bar.update(1)
+    # Test numbering is shuffled so an index does not give the defect away.
+    names = [GOOD] * params["n_good"] + _defect_kinds(cat, params["n_defective"])
+    names = [names[k] for k in _rng(seed, cat, "real3d-order").permutation(len(names))]
+    for i, defect in enumerate(names):
+        rng = _rng(seed, cat, "real3d-test", i)
+        part, pose = posed(mesh, random_rotation(rng))
+        scan = scan_full(part, params["n_points"], rng, sigma=SCANNER["full_sigma"])
+        points, labels, info = scan.points, np.zeros(len(scan.points), dtype=bool), {}
+        if defect != GOOD:
+            defect, new, keep, lab, info = _apply(defect, scan.points, scan.normals, rng)
+            points, labels = new[keep], lab[keep]
+        files = write_real3d_test(out, cat, i, defect, points, labels, overwrite=overwrite)
+        samples.append(_entry(out, "real3d", cat, "test", defect, files, len(points),
+                              float(labels.mean()), pose, defect_params=info))
+        bar.update(1)
+    return samples
+
+
+def _mvtec3d(out, cat, mesh, seed, params, overwrite, bar):
+    samples = []
+    for split, count in (("train", params["n_train"]), ("validation", params["n_validation"])):
+        for i in range(count):
+            rng = _rng(seed, cat, f"mvtec3d-{split}", i)
+            scan, pose = _depth_scan(mesh, rng, params["resolution"])
+            files = write_mvtec3d_sample(out, cat, split, GOOD, i, scan.xyz, scan.valid,
+                                         overwrite=overwrite)
+            samples.append(_entry(out, "mvtec3d", cat, split, GOOD, files, int(scan.valid.sum()),
+                                  0.0, pose, camera=scan.camera))
+            bar.update(1)
+    counters: dict[str, int] = {}
+    for j, requested in enumerate([GOOD] * params["n_good"]
+                                  + _defect_kinds(cat, params["n_defective"])):
+        rng = _rng(seed, cat, "mvtec3d-test", j)
+        scan, pose = _depth_scan(mesh, rng, params["resolution"])
+        xyz, valid = scan.xyz.astype(np.float64), scan.valid.copy()
+        mask = np.zeros(valid.shape, dtype=bool)
+        defect, info = requested, {}
+        if requested != GOOD:
+            # The defect goes on the part's pixels only, never on the holder; the grid stays.
+            pixels = np.flatnonzero(scan.on_part.reshape(-1))
+            defect, new, keep, lab, info = _apply(requested, xyz.reshape(-1, 3)[pixels],
+                                                  scan.normals.reshape(-1, 3)[pixels], rng)
+            xyz.reshape(-1, 3)[pixels] = new
+            valid.reshape(-1)[pixels[~keep]] = False      # a hole: those pixels are missing
+            mask.reshape(-1)[pixels[lab]] = True          # removed pixels stay in the mask
+        index = counters.get(defect, 0)
+        counters[defect] = index + 1
+        files = write_mvtec3d_sample(out, cat, "test", defect, index, xyz, valid, mask,
+                                     overwrite=overwrite)
+        # Two fractions: of every measured pixel (holder included) and of the part's pixels.
+        fraction = float(mask[valid].mean()) if valid.any() else 0.0
+        part = valid & scan.on_part
+        part_fraction = float(mask[part].mean()) if part.any() else 0.0
+        samples.append(_entry(out, "mvtec3d", cat, "test", defect, files, int(valid.sum()),
+                              fraction, pose, camera=scan.camera, defect_params=info,
+                              mask_pixels=int(mask.sum()), part_fraction=part_fraction))
+        bar.update(1)
+    return samples
+
+
+def _depth_scan(mesh, rng, resolution):
+    """A part on the holder in a random resting pose, scanned from a random view above it."""
+    part, pose = posed(mesh, resting_rotation(rng, SCANNER["tilt_deg"]))
+    scan = scan_depth(part, rng, resolution, camera=SCANNER["camera"],
+                      cone_deg=SCANNER["cone_deg"], distance=SCANNER["distance"],
+                      fill=float(rng.uniform(*SCANNER["fill"])),
+                      background=SCANNER["background"], sigma=SCANNER["depth_sigma"],
+                      dropout=SCANNER["dropout"], min_cos=SCANNER["min_cos"])
+    return scan, pose
+
+
+# ---------------------------------------------------------------- defects
+
+
+def _defect_kinds(cat: str, n: int) -> list[str]:
+    """The ``n`` defect kinds of a category: consecutive kinds, each category starting further
+    on, so that every kind occurs even when each category has only a few defective samples."""
+    names = list(DEFECTS)
+    start = list(CATEGORIES).index(cat) * n
+    return [names[(start + j) % len(names)] for j in range(n)]
+
+
+def _apply(kind, points, normals, rng):
+    """Apply a defect of ``kind``; draw it again (new seed point, sizes) while it labels fewer
+    than 0.5 % of the points or cannot be placed (no sharp edge for a chip). After
+    :data:`_ATTEMPTS` failures the kind falls back to ``bulge``, which always fits, and the
+    manifest says so. Returns ``(kind, new_points, keep, labels, info)``."""
+    best = None
+    for attempt in range(_ATTEMPTS):
+        info = {}
+        try:
+            new, keep, labels = DEFECTS[kind](points, normals, rng, info=info)
+        except InputError:
+            continue
+        fraction = labels[keep].mean() if keep.any() else 0.0
+        if best is None or fraction > best[0]:
+            best = (fraction, new, keep, labels, info)
+        if fraction >= _MIN_FRACTION:
+            break
+    if best is None:
+        info = {"requested": kind}
+        new, keep, labels = DEFECTS["bulge"](points, normals, rng, info=info)
+        return "bulge", new, keep, labels, info
+    return kind, *best[1:]
+
+
+# ---------------------------------------------------------------- bookkeeping
+
+
+def _rng(seed: int, category: str, stream: str, index: int = 0) -> np.random.Generator:
+    """The generator of one stream of one category: independent of everything else built."""
+    return np.random.default_rng([seed, zlib.crc32(category.encode()),
+                                  zlib.crc32(stream.encode()), index])
+
+
+def _entry(out, layout, cat, split, defect, files, n_points, fraction, pose, **extra):
+    entry = {"layout": layout, "category": cat, "split": split, "defect": defect,
+             "files": [Path(f).relative_to(out).as_posix() for f in files],
+             "n_points": n_points, "anomalous_fraction": fraction, "pose": pose}
+    entry.update({k: v for k, v in extra.items() if v is not None})
+    return entry
+
+
+def _names(values, allowed, what: str) -> list[str]:
+    """A list of names from ``values`` (None = all of ``allowed``), each checked, no repeats."""
+    if values is None:
+        return list(allowed)
+    if isinstance(values, str):
+        values = [values]
+    names = list(dict.fromkeys(values))
+    if not names:
+        raise InputError(f"no {what} given; choose from {', '.join(allowed)}")
+    unknown = [n for n in names if n not in allowed]
+    if unknown:
+        raise InputError(f"unknown {what} {unknown[0]!r}; choose from {', '.join(allowed)}")
+    return names
+
+
+def _prepare_out(out: Path, overwrite: bool) -> None:
+    """Refuse a non-empty ``out`` without ``overwrite``; with it, remove an earlier build's files."""
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out}: exists and is not a directory")
+    if not out.is_dir() or not any(out.iterdir()):
+        return
+    if not overwrite:
+        raise InputError(f"{out}: output directory is not empty; use --overwrite "
+                         "(overwrite=True) or another directory")
+    manifest = out / "benchmark.json"
+    if not manifest.is_file():
+        return
+    try:
+        listed = json.loads(manifest.read_text(encoding="utf-8")).get("files", [])
+    except (OSError, ValueError, AttributeError):
+        return  # not ours to interpret: leave everything, files are overwritten one by one
+    root = out.resolve()
+    # Only files the earlier build wrote, and only inside out: a stale sample of a bigger build
+    # would otherwise stay and be read as part of this one.
+    parents = set()
+    for rel in listed:
+        path = (out / str(rel)).resolve()
+        if root in path.parents and path.is_file():
+            path.unlink()
+            parents.update(p for p in path.parents if root in p.parents)
+    for folder in sorted(parents, key=lambda p: len(p.parts), reverse=True):
+        try:
+            folder.rmdir()  # only succeeds when empty
+        except OSError:
+            pass
+

@@ -1,0 +1,384 @@
+"""The synthetic benchmark: parts, scanners, defects and their ground truth, layouts, CLI."""
+import json
+import re
+
+import numpy as np
+import open3d as o3d
+import pytest
+import tifffile
+import trimesh
+from PIL import Image
+from scipy.spatial import cKDTree
+
+from pointad.cli import main
+from pointad.errors import InputError
+from pointad.geometry import point_spacing
+from pointad.io import read_cloud
+from pointad.synthbench import CATEGORIES, DEFECTS, SIZES, make_benchmark, scan_depth, scan_full
+from pointad.synthbench.parts import posed, random_rotation
+
+SIGMA = 0.02  # sensor noise of the scans below, mm
+
+
+def _scene(mesh):
+    scene = o3d.t.geometry.RaycastingScene()
+    scene.add_triangles(o3d.core.Tensor(np.asarray(mesh.vertices, dtype=np.float32)),
+                        o3d.core.Tensor(np.asarray(mesh.faces, dtype=np.uint32)))
+    return scene
+
+
+def _query(points):
+    return o3d.core.Tensor(np.asarray(points, dtype=np.float32))
+
+
+# ---------------------------------------------------------------- parts
+
+
+@pytest.mark.parametrize("name", list(CATEGORIES))
+def test_part_family_is_a_watertight_solid_in_range(name):
+    a = CATEGORIES[name](np.random.default_rng(0))
+    b = CATEGORIES[name](np.random.default_rng(1))
+    for mesh in (a, b):
+        assert mesh.is_watertight and mesh.is_volume and mesh.volume > 0
+        assert 20.0 <= mesh.extents.max() <= 80.0 and mesh.extents.min() >= 2.0
+        assert mesh.bounds[0, 2] == pytest.approx(0.0, abs=1e-9)  # resting on z = 0
+    # Random dimensions: another seed is another instance; the same seed the same one.
+    assert not np.allclose(a.extents, b.extents)
+    again = CATEGORIES[name](np.random.default_rng(0))
+    assert np.array_equal(a.vertices, again.vertices) and np.array_equal(a.faces, again.faces)
+
+
+def test_posed_records_the_rigid_transform():
+    mesh = CATEGORIES["bracket"](np.random.default_rng(3))
+    rotation = random_rotation(np.random.default_rng(4))
+    moved, pose = posed(mesh, rotation)
+    np.testing.assert_allclose(pose["rotation"] @ rotation.T, np.eye(3), atol=1e-12)
+    np.testing.assert_allclose(mesh.vertices @ pose["rotation"].T + pose["translation"],
+                               moved.vertices, atol=1e-9)
+
+
+# ---------------------------------------------------------------- scanners
+
+
+def test_scan_full_points_lie_on_the_surface_with_outward_normals():
+    mesh = CATEGORIES["flange"](np.random.default_rng(0))
+    scan = scan_full(mesh, 4000, np.random.default_rng(1), sigma=SIGMA)
+    clean = scan_full(mesh, 4000, np.random.default_rng(1), sigma=0.0)
+    scene = _scene(mesh)
+    dist = scene.compute_distance(_query(scan.points)).numpy()
+    assert np.median(dist) < 2 * SIGMA and dist.max() < 6 * SIGMA
+    # Without noise every point lies inside the triangle it was drawn on (exactly, in float64).
+    tri = mesh.triangles[clean.faces]
+    bary = trimesh.triangles.points_to_barycentric(tri, clean.points)
+    assert bary.min() > -1e-9 and bary.max() < 1 + 1e-9
+    off_plane = np.einsum("ij,ij->i", clean.points - tri[:, 0], mesh.face_normals[clean.faces])
+    assert np.abs(off_plane).max() < 1e-9
+    # The noise is the only difference between a noisy and a clean scan of the same seed.
+    assert np.std(scan.points - clean.points) == pytest.approx(SIGMA, rel=0.1)
+    np.testing.assert_allclose(np.linalg.norm(scan.normals, axis=1), 1.0, atol=1e-9)
+    outside = scene.compute_occupancy(_query(clean.points + 0.3 * clean.normals)).numpy() == 0
+    inside = scene.compute_occupancy(_query(clean.points - 0.3 * clean.normals)).numpy() == 1
+    assert outside.mean() > 0.97 and inside.mean() > 0.97
+
+
+def test_scan_full_is_area_weighted_and_seeded():
+    box = trimesh.creation.box(extents=(60.0, 40.0, 20.0))
+    scan = scan_full(box, 20000, np.random.default_rng(5), sigma=0.0)
+    top = np.isclose(scan.points[:, 2], 10.0)
+    assert top.mean() == pytest.approx(2400 / 8800, abs=0.015)   # share of the surface area
+    same = scan_full(box, 20000, np.random.default_rng(5), sigma=0.0)
+    other = scan_full(box, 20000, np.random.default_rng(6), sigma=0.0)
+    assert np.array_equal(scan.points, same.points) and not np.allclose(scan.points, other.points)
+
+
+@pytest.mark.parametrize("camera", ["orthographic", "pinhole"])
+def test_scan_depth_box_seen_head_on_has_constant_depth(camera):
+    box = trimesh.creation.box(extents=(40.0, 40.0, 20.0))
+    box.apply_translation([0, 0, 10.0])  # top face at z = 20, resting on z = 0
+    kw = dict(camera=camera, direction=[0, 0, 1], roll=0.0, distance=300.0, fill=0.8,
+              sigma=0.0, dropout=0.0)
+    scan = scan_depth(box, np.random.default_rng(0), (64, 64), **kw)
+    assert scan.xyz.shape == (64, 64, 3) and scan.xyz.dtype == np.float32
+    assert scan.triangle.shape == (64, 64) and scan.valid.all()      # the holder fills the rest
+    top = scan.on_part
+    # Sensor 300 mm above the box centre (z = 10): the top face is 290 mm away, the holder 310.
+    np.testing.assert_allclose(scan.xyz[top][:, 2], 290.0, atol=1e-4)
+    np.testing.assert_allclose(scan.xyz[~top][:, 2], 310.0, atol=1e-3)
+    np.testing.assert_allclose(scan.normals[top], [[0, 0, -1]] * int(top.sum()), atol=1e-6)
+    assert np.allclose(box.face_normals[scan.triangle[top]], [0, 0, 1])  # ids of the top face
+    assert top.mean() == pytest.approx(0.8 ** 2, abs=0.04)              # the part fills the view
+    bare = scan_depth(box, np.random.default_rng(0), (64, 64), background=False, **kw)
+    assert np.array_equal(bare.valid, top)                             # rays that miss: missing
+    assert (bare.xyz[~bare.valid] == 0).all() and (bare.triangle[~bare.valid] == -1).all()
+
+
+def test_scan_depth_noise_dropout_and_grazing_returns():
+    box = trimesh.creation.box(extents=(40.0, 40.0, 20.0))
+    kw = dict(camera="orthographic", direction=[0, 0, 1], roll=0.0, background=False)
+    noisy = scan_depth(box, np.random.default_rng(1), (96, 96), sigma=0.05, dropout=0.0, **kw)
+    assert np.std(noisy.xyz[noisy.valid][:, 2]) == pytest.approx(0.05, rel=0.15)
+    lossy = scan_depth(box, np.random.default_rng(1), (96, 96), sigma=0.0, dropout=0.1, **kw)
+    assert 1 - lossy.valid.sum() / noisy.valid.sum() == pytest.approx(0.1, abs=0.03)
+    # Seen 85 degrees off its normal (|cos| = 0.087) the top face is lost, the side face is not.
+    view = [np.sin(np.deg2rad(85)), 0.0, np.cos(np.deg2rad(85))]
+    graze = dict(direction=view, roll=0.0, background=False, sigma=0.0, dropout=0.0)
+    lost = scan_depth(box, np.random.default_rng(2), (64, 64), **graze)
+    kept = scan_depth(box, np.random.default_rng(2), (64, 64), min_cos=0.0, **graze)
+    top = lambda s: np.isclose(box.face_normals[s.triangle[s.on_part]][:, 2], 1.0)
+    assert top(kept).sum() > 50 and top(lost).sum() == 0
+    assert lost.on_part.sum() > 0.5 * kept.on_part.sum()
+
+
+# ---------------------------------------------------------------- defects
+
+
+@pytest.fixture(scope="module")
+def scans():
+    """A clean and a noisy scan (same surface points) of each scanner: (noisy, normals, clean)."""
+    mesh = CATEGORIES["flange"](np.random.default_rng(0))
+    full = scan_full(mesh, 3000, np.random.default_rng(1), sigma=SIGMA)
+    full_clean = scan_full(mesh, 3000, np.random.default_rng(1), sigma=0.0)
+    gear = CATEGORIES["gear"](np.random.default_rng(2))
+    depth = scan_depth(gear, np.random.default_rng(3), (72, 72), sigma=SIGMA)
+    depth_clean = scan_depth(gear, np.random.default_rng(3), (72, 72), sigma=0.0)
+    assert np.array_equal(depth.on_part, depth_clean.on_part)
+    m = depth.on_part
+    return {"full": (full.points, full.normals, full_clean.points),
+            "depth": (depth.xyz[m].astype(float), depth.normals[m].astype(float),
+                      depth_clean.xyz[m].astype(float))}
+
+
+@pytest.mark.parametrize("scanner", ["full", "depth"])
+@pytest.mark.parametrize("kind", list(DEFECTS))
+def test_defect_changes_the_geometry_where_its_labels_say(kind, scanner, scans):
+    points, normals, clean = scans[scanner]
+    info = {}
+    new, keep, labels = DEFECTS[kind](points, normals, np.random.default_rng(7), info=info)
+    assert new.shape == points.shape and keep.shape == labels.shape == (len(points),)
+    assert keep.dtype == bool and labels.dtype == bool
+    fraction = labels[keep].mean()
+    assert 0.005 <= fraction <= 0.1, fraction
+    # Unlabelled points do not move: relative to the clean scan only the sensor noise remains.
+    assert np.array_equal(new[~labels], points[~labels])
+    assert np.abs(new[~labels] - clean[~labels]).max() < 6 * SIGMA
+    moved = np.linalg.norm(new - points, axis=1)
+    spacing = point_spacing(points)
+    lab = labels & keep
+    if kind == "hole":
+        assert np.array_equal(new, points) and (~keep).sum() == info["removed"]
+        assert labels[~keep].all()                      # the missing patch is in the mask
+        rim, _ = cKDTree(points[~keep]).query(points[lab])
+        assert rim.max() <= info["rim_mm"] + 1e-9       # ring around the removed patch
+        assert keep.mean() > 0.9
+        return
+    assert keep.all()
+    if kind == "bend":
+        # A rigid rotation of the tip: distances inside it are kept, the far end moves visibly.
+        idx = np.flatnonzero(lab)[:: max(1, lab.sum() // 60)]
+        before = np.linalg.norm(points[idx, None] - points[None, idx], axis=2)
+        after = np.linalg.norm(new[idx, None] - new[None, idx], axis=2)
+        np.testing.assert_allclose(after, before, atol=1e-9)
+        assert moved[lab].max() >= 2 * spacing and (moved[lab] > 0).all()
+        return
+    floor = {"bulge": info.get("peak_mm"), "dent": info.get("peak_mm"),
+             "pnas": info.get("peak_mm"), "crack": info.get("depth_mm"),
+             "scratch": info.get("depth_mm"), "chipped_edge": info.get("depth_mm")}[kind]
+    assert moved[lab].min() >= 0.5 * floor - 1e-9      # labelled: at least half the peak
+    assert floor >= (1.0 if kind == "scratch" else 2.5) * spacing - 1e-9   # visible
+    along = np.einsum("ij,ij->i", new - points, normals)[lab]
+    if kind in ("bulge",):
+        assert (along > 0).all()
+    if kind in ("dent", "crack", "scratch", "chipped_edge"):
+        assert (along < 0).all()                          # into the material
+
+
+def test_defect_fraction_follows_the_target(scans):
+    points, normals, _ = scans["full"]
+    for target in (0.01, 0.05):
+        _, keep, labels = DEFECTS["bulge"](points, normals, np.random.default_rng(1),
+                                           fraction=target)
+        assert labels.sum() == round(target * len(points))
+
+
+def test_defect_rejects_bad_input(scans):
+    points, normals, _ = scans["full"]
+    with pytest.raises(InputError):
+        DEFECTS["dent"](points, normals[:10], np.random.default_rng(0))
+    with pytest.raises(InputError):
+        DEFECTS["crack"](points, normals, np.random.default_rng(0), fraction=0.9)
+
+
+# ---------------------------------------------------------------- the benchmark
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench") / "small"
+    assert make_benchmark(out, size="small", seed=0, progress=False) == out
+    return out
+
+
+def _tree(root):
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+
+
+def test_small_benchmark_writes_both_layouts_exactly(small):
+    size = SIZES["small"]
+    manifest = json.loads((small / "benchmark.json").read_text())
+    files = _tree(small)
+    assert files == sorted(manifest["files"]) and "README.txt" in files
+    assert manifest["seed"] == 0 and manifest["size"] == "small"
+    assert manifest["categories"] == list(CATEGORIES) and len(CATEGORIES) >= 8
+    kinds_seen = {"real3d": set(), "mvtec3d": set()}
+    for cat in CATEGORIES:
+        real = [f for f in files if f.startswith(f"real3d/{cat}/")]
+        train = [f for f in real if "/train/" in f]
+        assert train == [f"real3d/{cat}/train/{i:03d}_template.pcd" for i in range(size["n_train"])]
+        tests = [f for f in real if "/test/" in f]
+        assert len(tests) == size["n_good"] + size["n_defective"]
+        stems = [re.fullmatch(rf"real3d/{cat}/test/(\d{{3}})_(\w+)\.pcd", f).groups() for f in tests]
+        assert sorted(int(i) for i, _ in stems) == list(range(len(tests)))
+        assert sum(d == "good" for _, d in stems) == size["n_good"]
+        gts = sorted(f for f in real if "/gt/" in f)
+        assert gts == sorted(f"real3d/{cat}/gt/{i}_{d}.txt" for i, d in stems if d != "good")
+        kinds_seen["real3d"] |= {d for _, d in stems if d != "good"}
+
+        mv = [f for f in files if f.startswith(f"mvtec3d/{cat}/")]
+        assert [f for f in mv if "/train/" in f] == [
+            f"mvtec3d/{cat}/train/good/xyz/{i:03d}.tiff" for i in range(size["n_train"])]
+        assert [f for f in mv if "/validation/" in f] == [
+            f"mvtec3d/{cat}/validation/good/xyz/{i:03d}.tiff" for i in range(size["n_validation"])]
+        test = [f for f in mv if "/test/" in f]
+        xyz = [f for f in test if "/xyz/" in f]
+        assert len(xyz) == size["n_good"] + size["n_defective"]
+        for f in xyz:
+            assert re.fullmatch(rf"mvtec3d/{cat}/test/\w+/xyz/\d{{3}}\.tiff", f)
+            assert f.replace("/xyz/", "/gt/").replace(".tiff", ".png") in test
+        assert len(test) == 2 * len(xyz)
+        assert sum("/test/good/xyz/" in f for f in xyz) == size["n_good"]
+        kinds_seen["mvtec3d"] |= {f.split("/")[3] for f in xyz} - {"good"}
+    # Two defective samples per category and eight categories cover every defect kind.
+    assert kinds_seen["real3d"] == kinds_seen["mvtec3d"] == set(DEFECTS)
+    readme = (small / "README.txt").read_text()
+    assert "MILLIMETRES" in readme and "METRES" in readme
+
+
+def test_real3d_pcd_and_gt_hold_the_same_points(small):
+    manifest = json.loads((small / "benchmark.json").read_text())
+    anomalous = [s for s in manifest["samples"]
+                 if s["layout"] == "real3d" and s["split"] == "test" and s["defect"] != "good"]
+    assert len(anomalous) == SIZES["small"]["n_defective"] * len(CATEGORIES)
+    for sample in anomalous:
+        pcd, txt = (small / f for f in sample["files"])
+        cloud, gt = read_cloud(pcd), read_cloud(txt)
+        assert len(cloud) == len(gt) == sample["n_points"]
+        assert np.array_equal(cloud.points, gt.points)
+        assert gt.labels.mean() == pytest.approx(sample["anomalous_fraction"])
+        assert 0.005 <= gt.labels.mean() <= 0.1
+        assert len(txt.read_text().splitlines()[0].split()) == 4
+    template = read_cloud(small / "real3d/gear/train/000_template.pcd")
+    assert len(template) == SIZES["small"]["n_points"] and template.labels is None
+
+
+def test_mvtec3d_tiff_and_png_agree(small):
+    h, w = SIZES["small"]["resolution"]
+    masks = sorted(small.glob("mvtec3d/*/test/*/gt/*.png"))
+    assert len(masks) == len(CATEGORIES) * (SIZES["small"]["n_good"] + SIZES["small"]["n_defective"])
+    for png in masks:
+        tiff = png.parent.parent / "xyz" / f"{png.stem}.tiff"
+        xyz = tifffile.imread(tiff)
+        with Image.open(png) as image:
+            assert image.mode == "L"
+            mask = np.asarray(image)
+        assert xyz.shape == (h, w, 3) and xyz.dtype == np.float32 and mask.shape == (h, w)
+        assert set(np.unique(mask)) <= {0, 255}
+        valid = (xyz != 0).any(axis=2)
+        z = xyz[valid][:, 2]
+        assert 0.1 < z.min() and z.max() < 1.0              # metres, not millimetres
+        assert valid.mean() > 0.8 and not valid.all()       # holder in view, some pixels missing
+        if png.parent.parent.name == "good":
+            assert not mask.any()
+        else:
+            assert mask.any() and (mask[valid] > 0).mean() <= 0.1
+
+
+def test_benchmark_is_deterministic_by_seed(small, tmp_path):
+    again = make_benchmark(tmp_path / "again", size="small", seed=0, progress=False)
+    files = _tree(small)
+    assert _tree(again) == files
+    for f in files:
+        assert (small / f).read_bytes() == (again / f).read_bytes(), f
+    other = make_benchmark(tmp_path / "other", size="small", seed=1, categories=["gear"],
+                           progress=False)
+    assert (other / "real3d/gear/train/000_template.pcd").read_bytes() != \
+        (small / "real3d/gear/train/000_template.pcd").read_bytes()
+    # A category's samples do not depend on the other categories built with it.
+    alone = make_benchmark(tmp_path / "alone", size="small", seed=0, categories=["gear"],
+                           kinds=["mvtec3d"], progress=False)
+    for f in _tree(alone / "mvtec3d"):
+        assert (alone / "mvtec3d" / f).read_bytes() == (small / "mvtec3d" / f).read_bytes()
+    assert not (alone / "real3d").exists()
+
+
+def test_benchmark_refuses_a_non_empty_directory(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(InputError, match="not empty"):
+        make_benchmark(tmp_path, size="small", categories=["plate_holes"], progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+    make_benchmark(tmp_path, size="small", categories=["gear", "bottle"], progress=False,
+                   overwrite=True)
+    # Overwriting replaces the earlier build's files only: stale samples go, notes stay.
+    make_benchmark(tmp_path, size="small", categories=["gear"], kinds=["real3d"],
+                   progress=False, overwrite=True)
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+    assert not (tmp_path / "real3d/bottle").exists() and not (tmp_path / "mvtec3d").exists()
+    with pytest.raises(InputError, match="size"):
+        make_benchmark(tmp_path / "x", size="huge")
+    with pytest.raises(InputError, match="category"):
+        make_benchmark(tmp_path / "x", size="small", categories=["teapot"])
+
+
+def test_loaders_read_the_benchmark(small):
+    datasets = pytest.importorskip("pointad.datasets")
+    real = datasets.load_dataset(small / "real3d", category="flange", split="test")
+    samples = [real[i] for i in range(len(real))]
+    assert sum(s.label for s in samples) == SIZES["small"]["n_defective"]
+    mv = datasets.load_dataset(small / "mvtec3d", category="flange", split="test")
+    sample = next(mv[i] for i in range(len(mv)) if mv[i].label == 1)
+    assert sample.grid_shape == tuple(SIZES["small"]["resolution"]) and sample.labels.any()
+
+
+# ---------------------------------------------------------------- command line
+
+
+def test_cli_bench_make_writes_the_tree(tmp_path, capsys):
+    out = tmp_path / "cli"
+    code = main(["bench", "make", "--out", str(out), "--size", "small", "--seed", "3",
+                 "--categories", "gear,bracket", "--kinds", "real3d,mvtec3d"])
+    stdout, _ = capsys.readouterr()
+    assert code == 0
+    assert stdout.strip().splitlines()[-1].startswith("wrote 2 categories")
+    assert str(out) in stdout
+    manifest = json.loads((out / "benchmark.json").read_text())
+    assert manifest["seed"] == 3 and manifest["categories"] == ["gear", "bracket"]
+    assert (out / "real3d/bracket/train/000_template.pcd").is_file()
+    assert (out / "mvtec3d/gear/validation/good/xyz/000.tiff").is_file()
+
+
+@pytest.mark.parametrize("args", [
+    ["--size", "huge"], ["--categories", "teapot"], ["--kinds", "shapenet"], ["--seed", "-1"],
+    ["--categories", ","],
+])
+def test_cli_bench_make_bad_argument_is_one_line(tmp_path, capsys, args):
+    code = main(["bench", "make", "--out", str(tmp_path / "o"), "--size", "small"] + args)
+    _, err = capsys.readouterr()
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1 and err.startswith("pnas: error:")
+    assert not (tmp_path / "o").exists()
+
+
+def test_cli_bench_make_refuses_non_empty_out(tmp_path, capsys):
+    (tmp_path / "keep.txt").write_text("x")
+    code = main(["bench", "make", "--out", str(tmp_path), "--size", "small", "-q"])
+    _, err = capsys.readouterr()
+    assert code == 2 and "--overwrite" in err and len(err.strip().splitlines()) == 1
