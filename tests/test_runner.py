@@ -125,3 +125,53 @@ def test_undefined_metrics_are_nan_with_a_note():
     m = category_metrics(samples, preds, notes=notes)
     assert np.isnan(m["I-AUROC"]) and np.isnan(m["P-AUROC"]) and np.isnan(m["AUPRO"])
     assert any("I-AUROC" in n for n in notes)
+
+
+@pytest.fixture(scope="module")
+def small_bench(tmp_path_factory):
+    from pointad.synthbench import make_benchmark
+    out = tmp_path_factory.mktemp("bench") / "sb"
+    make_benchmark(out, size="small", seed=0, categories=["flange", "bottle"], progress=False)
+    return out
+
+
+def test_pnas_eval_on_the_synthetic_benchmark(small_bench, tmp_path, capsys):
+    from pointad.cli import main
+    code = main(["eval", "--method", "raw", "--data", str(small_bench / "real3d"),
+                 "--category", "flange", "--out", str(tmp_path), "-q",
+                 "--param", "align_points=800"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "flange" in out and "mean" in out and "I-AUROC" in out and "AUPRO" in out
+    saved = json.loads((tmp_path / "raw_real3d.json").read_text())
+    assert saved["params"]["align_points"] == 800
+    assert [r["category"] for r in saved["categories"]] == ["flange"]
+    assert saved["categories"][0]["n_test"] == 4
+    code = main(["eval", "--method", "raw", "--data", str(small_bench / "mvtec3d"),
+                 "--category", "bottle", "--out", str(tmp_path), "-q"])
+    out, err = capsys.readouterr()
+    assert code == 0, err and "mvtec3d" in out
+    assert (tmp_path / "raw_mvtec3d.csv").read_text().splitlines()[0].startswith("category,I-AUROC")
+
+
+@pytest.mark.parametrize("args,expect", [
+    (["--method", "nope"], "unknown detector 'nope'"),
+    (["--param", "top_fraction=2"], "top_fraction must be <= 1"),
+    (["--param", "oops"], "--param needs KEY=VALUE"),
+    (["--category", "gear"], "no category 'gear'"),
+])
+def test_pnas_eval_errors_are_one_line(small_bench, tmp_path, capsys, args, expect):
+    from pointad.cli import main
+    base = ["eval", "--method", "raw", "--data", str(small_bench / "real3d"), "--out",
+            str(tmp_path), "-q"]
+    code = main(base + args)
+    _, err = capsys.readouterr()
+    assert code == 2 and err.count("\n") == 1 and expect in err
+    assert not any(tmp_path.iterdir())
+
+
+def test_pnas_eval_missing_data(tmp_path, capsys):
+    from pointad.cli import main
+    code = main(["eval", "--method", "raw", "--data", str(tmp_path / "none"), "-q"])
+    _, err = capsys.readouterr()
+    assert code == 2 and "none" in err and err.count("\n") == 1
