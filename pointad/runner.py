@@ -108,11 +108,13 @@ def category_metrics(samples, predictions, *, pro_spacing_factor: float = 3.0,
 
 
 def evaluate_category(method: str, params: dict, root, category: str, *, data_format=None,
-                      progress: bool = True, **metric_options) -> CategoryResult:
+                      dataset_options=None, progress: bool = True,
+                      **metric_options) -> CategoryResult:
     """Fit ``method`` on ``category``'s training split of the dataset at ``root``; score its test
-    split."""
-    train = load_dataset(root, category, "train", format=data_format)
-    test = load_dataset(root, category, "test", format=data_format)
+    split. ``dataset_options`` go to the loader (e.g. ``remove_background=True``)."""
+    options = dataset_options or {}
+    train = load_dataset(root, category, "train", format=data_format, **options)
+    test = load_dataset(root, category, "test", format=data_format, **options)
     detector = create(method, **params)
     start = time.perf_counter()
     detector.fit(list(train))  # Samples: organized scans keep their pixel grid
@@ -132,7 +134,7 @@ def evaluate_category(method: str, params: dict, root, category: str, *, data_fo
 
 
 def evaluate(method: str, root, *, categories=None, params=None, data_format=None,
-             progress: bool = True, **metric_options) -> dict:
+             dataset_options=None, progress: bool = True, **metric_options) -> dict:
     """Evaluate ``method`` on every (or the given) category; returns the results dict (see
     :func:`write_results`), with a ``mean`` row over categories."""
     root = Path(root)
@@ -145,14 +147,16 @@ def evaluate(method: str, root, *, categories=None, params=None, data_format=Non
     if unknown:
         raise InputError(f"{root}: no category {unknown[0]!r}; available: {', '.join(known)}")
     results = [evaluate_category(method, params or {}, root, c, data_format=data_format,
-                                 progress=progress, **metric_options) for c in categories]
+                                 dataset_options=dataset_options, progress=progress,
+                                 **metric_options) for c in categories]
     mean = {k: float(np.nanmean([r.metrics[k] for r in results]))
             if any(not math.isnan(r.metrics[k]) for r in results) else math.nan
             for k in METRIC_COLUMNS}
     mean.update({k: float(np.mean([getattr(r, k) for r in results])) for k in TIME_COLUMNS})
     return {
         "method": method, "params": create(method, **(params or {})).get_params(),
-        "data": str(root), "format": data_format, "pointad_version": __version__,
+        "data": str(root), "format": data_format, "dataset_options": dataset_options or {},
+        "pointad_version": __version__,
         "categories": [r.row() for r in results], "mean": mean,
         "notes": {r.category: r.notes for r in results if r.notes},
     }

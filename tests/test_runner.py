@@ -157,7 +157,7 @@ def test_pnas_eval_on_the_synthetic_benchmark(small_bench, tmp_path, capsys):
 @pytest.mark.parametrize("args,expect", [
     (["--method", "nope"], "unknown detector 'nope'"),
     (["--param", "top_fraction=2"], "top_fraction must be <= 1"),
-    (["--param", "oops"], "--param needs KEY=VALUE"),
+    (["--param", "oops"], "--param and --data-option need KEY=VALUE"),
     (["--category", "gear"], "no category 'gear'"),
 ])
 def test_pnas_eval_errors_are_one_line(small_bench, tmp_path, capsys, args, expect):
@@ -175,3 +175,16 @@ def test_pnas_eval_missing_data(tmp_path, capsys):
     code = main(["eval", "--method", "raw", "--data", str(tmp_path / "none"), "-q"])
     _, err = capsys.readouterr()
     assert code == 2 and "none" in err and err.count("\n") == 1
+
+
+def test_pnas_eval_passes_dataset_options(small_bench, tmp_path, capsys):
+    from pointad.cli import main
+    code = main(["eval", "--method", "raw", "--data", str(small_bench / "real3d"), "--category",
+                 "bottle", "--data-option", "center=true", "--out", str(tmp_path), "-q"])
+    assert code == 0
+    assert json.loads((tmp_path / "raw_real3d.json").read_text())["dataset_options"] == {
+        "center": True}
+    code = main(["eval", "--method", "raw", "--data", str(small_bench / "real3d"),
+                 "--data-option", "remove_background=true", "--out", str(tmp_path / "x"), "-q"])
+    _, err = capsys.readouterr()
+    assert code == 2 and "unknown option(s) remove_background for format real3d" in err

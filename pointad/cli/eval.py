@@ -15,7 +15,7 @@ Anomaly-ShapeNet or plain-folder layout (detected, or --format); `pnas bench mak
 
 def _param(text: str):
     if "=" not in text:
-        raise InputError(f"--param needs KEY=VALUE, got {text!r}")
+        raise InputError(f"--param and --data-option need KEY=VALUE, got {text!r}")
     key, value = text.split("=", 1)
     try:
         return key, json.loads(value)
@@ -35,6 +35,9 @@ def add_parser(verbs) -> None:
                    help="dataset layout (default: detected)")
     p.add_argument("--param", "-p", action="append", default=[], metavar="KEY=VALUE",
                    help="detector parameter, value parsed as JSON when it can be (repeatable)")
+    p.add_argument("--data-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="dataset loader option, e.g. remove_background=true for MVTec 3D-AD "
+                        "(RANSAC plane removal and largest cluster; repeatable)")
     p.add_argument("--out", "-o", default="results", help="output directory (default: %(default)s)")
     p.add_argument("--pro-thresholds", type=int, default=None, metavar="K",
                    help="AUPRO with K thresholds as in the published 3D tables (default: exact)")
@@ -47,8 +50,9 @@ def run(args) -> int:
     from pointad.runner import evaluate, format_table, write_results
 
     params = dict(_param(p) for p in args.param)
+    options = dict(_param(p) for p in args.data_option)
     results = evaluate(args.method, args.data, categories=args.category, params=params,
-                       data_format=args.format, progress=not args.quiet,
+                       data_format=args.format, dataset_options=options, progress=not args.quiet,
                        num_thresholds=args.pro_thresholds)
     print(format_table(results))
     json_path, csv_path = write_results(results, args.out, overwrite=args.overwrite)
