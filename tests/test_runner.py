@@ -146,7 +146,8 @@ def test_pnas_eval_on_the_synthetic_benchmark(small_bench, tmp_path, capsys):
     saved = json.loads((tmp_path / "raw_real3d.json").read_text())
     assert saved["params"]["align_points"] == 800
     assert [r["category"] for r in saved["categories"]] == ["flange"]
-    assert saved["categories"][0]["n_test"] == 4
+    from pointad.synthbench import SIZES
+    assert saved["categories"][0]["n_test"] == SIZES["small"]["n_good"] + SIZES["small"]["n_defective"]
     code = main(["eval", "--method", "raw", "--data", str(small_bench / "mvtec3d"),
                  "--category", "bottle", "--out", str(tmp_path), "-q"])
     out, err = capsys.readouterr()

@@ -1,12 +1,12 @@
 """Anomaly detectors behind one protocol and one registry.
 
     det = pointad.detectors.create("raw")
-    det.fit(train_clouds)              # list of (N_i, 3) normal clouds
+    det.fit(train_clouds)              # list of (N_i, 3) normal clouds (or Clouds/Samples)
     res = det.predict(points)          # res.point_scores (N,), res.score (float)
     det.save("raw.npz"); det = pointad.detectors.load("raw.npz")
     pointad.detectors.available()
 """
-from pointad.detectors import raw  # noqa: F401  (registers the detector)
+from pointad.detectors import btf, patchcore_ms, raw  # noqa: F401  (importing registers them)
 from pointad.detectors.base import CloudInput, Detector, Prediction
 from pointad.detectors.registry import available, create, load, register
 

@@ -34,8 +34,9 @@ GOOD = "good"
 # Everything that sets the size of a build, in one place. n_points: points of a 360-degree scan;
 # resolution: (H, W) of a depth scan; n_validation is MVTec 3D-AD only (Real3D-AD has none).
 SIZES = {
-    "small": dict(n_train=2, n_validation=1, n_good=2, n_defective=2, n_points=1500,
-                  resolution=(48, 48)),
+    # Big enough that a per-category I-AUROC means something (8 test clouds), small enough for CI.
+    "small": dict(n_train=2, n_validation=1, n_good=4, n_defective=4, n_points=3000,
+                  resolution=(64, 64)),
     "default": dict(n_train=4, n_validation=2, n_good=6, n_defective=12, n_points=20000,
                     resolution=(128, 128)),
 }
