@@ -13,6 +13,7 @@ from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
 from pointad.errors import InputError
+from pointad.geometry.units import point_spacing
 from pointad.metrics._checks import as_binary
 from pointad.validation import as_points, check_number
 
@@ -57,21 +58,14 @@ def region_ids_from_masks(masks):
     return np.concatenate(ids), n_regions
 
 
-def _median_spacing(points: np.ndarray) -> float:
-    """Median distance from each of the (N, 3) points to its nearest distinct neighbour (or 0)."""
-    dist, _ = cKDTree(points).query(points, k=2, workers=-1)
-    positive = dist[:, 1][dist[:, 1] > 0]  # duplicated points would otherwise pull the median to 0
-    return float(np.median(positive)) if positive.size else 0.0
-
-
 def cloud_regions(points: np.ndarray, anomalous: np.ndarray, radius: float | None = None,
                   spacing_factor: float = 3.0):
     """Regions of one cloud: ``(ids (N,) int64 with 0 = normal and 1..n, n)``.
 
     ``points`` (N, 3), ``anomalous`` (N,) bool. Two anomalous points are linked when their distance
     is <= ``radius``; regions are the connected components of that graph. ``radius=None`` uses
-    ``spacing_factor`` x the cloud's median nearest-neighbour distance (all points, duplicates
-    ignored), so that a scan's neighbouring points always join while separate defects stay apart.
+    ``spacing_factor`` x the cloud's point spacing (:func:`pointad.geometry.point_spacing`: the
+    median nearest-neighbour distance, duplicates ignored), so that a scan's neighbouring points always join while separate defects stay apart.
     """
     ids = np.zeros(len(points), dtype=np.int64)
     where = np.flatnonzero(anomalous)
@@ -81,7 +75,7 @@ def cloud_regions(points: np.ndarray, anomalous: np.ndarray, radius: float | Non
         ids[where] = 1
         return ids, 1
     if radius is None:
-        radius = spacing_factor * _median_spacing(points)
+        radius = spacing_factor * point_spacing(points)
     pairs = cKDTree(points[where]).query_pairs(radius, output_type="ndarray")
     graph = coo_matrix((np.ones(len(pairs), dtype=np.int8), (pairs[:, 0], pairs[:, 1])),
                        shape=(where.size, where.size))
