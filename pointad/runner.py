@@ -41,11 +41,12 @@ class CategoryResult:
     fit_s: float
     predict_s_per_cloud: float
     notes: list = field(default_factory=list)
+    by_defect: dict = field(default_factory=dict)
 
     def row(self) -> dict:
         return {"category": self.category, **self.metrics, "fit_s": self.fit_s,
                 "predict_s_per_cloud": self.predict_s_per_cloud, "n_train": self.n_train,
-                "n_test": self.n_test}
+                "n_test": self.n_test, "by_defect": self.by_defect}
 
 
 def _safe(metric, *args, notes, name, **kwargs) -> float:
@@ -107,6 +108,20 @@ def category_metrics(samples, predictions, *, pro_spacing_factor: float = 3.0,
     return out
 
 
+def defect_metrics(samples, predictions) -> dict:
+    """Per defect kind: I-AUROC and P-AUROC of the good test clouds against the clouds of that
+    kind only, so one can see which defects a detector finds (kinds without both classes are
+    skipped)."""
+    out = {}
+    good = [i for i, s in enumerate(samples) if s.label == 0]
+    for kind in sorted({s.defect for s in samples if s.label == 1}):
+        chosen = good + [i for i, s in enumerate(samples) if s.defect == kind]
+        metrics = category_metrics([samples[i] for i in chosen], [predictions[i] for i in chosen],
+                                   notes=[])
+        out[kind] = {"I-AUROC": metrics["I-AUROC"], "P-AUROC": metrics["P-AUROC"]}
+    return out
+
+
 def evaluate_category(method: str, params: dict, root, category: str, *, data_format=None,
                       dataset_options=None, progress: bool = True,
                       **metric_options) -> CategoryResult:
@@ -130,7 +145,8 @@ def evaluate_category(method: str, params: dict, root, category: str, *, data_fo
     metrics = category_metrics(samples, predictions, notes=notes, **metric_options)
     return CategoryResult(category=category, metrics=metrics, n_train=len(train),
                           n_test=len(samples), fit_s=fit_s,
-                          predict_s_per_cloud=predict_s / max(1, len(samples)), notes=notes)
+                          predict_s_per_cloud=predict_s / max(1, len(samples)), notes=notes,
+                          by_defect=defect_metrics(samples, predictions))
 
 
 def evaluate(method: str, root, *, categories=None, params=None, data_format=None,
@@ -153,11 +169,16 @@ def evaluate(method: str, root, *, categories=None, params=None, data_format=Non
             if any(not math.isnan(r.metrics[k]) for r in results) else math.nan
             for k in METRIC_COLUMNS}
     mean.update({k: float(np.mean([getattr(r, k) for r in results])) for k in TIME_COLUMNS})
+    kinds = sorted({kind for r in results for kind in r.by_defect})
+    mean_by_defect = {kind: {m: float(np.nanmean([r.by_defect[kind][m] for r in results
+                                                  if kind in r.by_defect]))
+                             for m in ("I-AUROC", "P-AUROC")} for kind in kinds}
     return {
         "method": method, "params": create(method, **(params or {})).get_params(),
         "data": str(root), "format": data_format, "dataset_options": dataset_options or {},
         "pointad_version": __version__,
         "categories": [r.row() for r in results], "mean": mean,
+        "mean_by_defect": mean_by_defect,
         "notes": {r.category: r.notes for r in results if r.notes},
     }
 
@@ -174,6 +195,14 @@ def format_table(results: dict) -> str:
             lines.append("-" * len(head))
         lines.append(f"{row['category']:<16}" + "".join(f"{row[c]:>9.3f}" for c in TABLE_COLUMNS)
                      + f"{row['fit_s']:>9.2f}{row['predict_s_per_cloud']:>9.3f}")
+    return "\n".join(lines)
+
+
+def format_defect_table(results: dict) -> str:
+    """Mean over categories of I-AUROC and P-AUROC per defect kind (good clouds vs that kind)."""
+    lines = [f"{'defect kind':<16}{'I-AUROC':>9}{'P-AUROC':>9}"]
+    for kind, m in results.get("mean_by_defect", {}).items():
+        lines.append(f"{kind:<16}{m['I-AUROC']:>9.3f}{m['P-AUROC']:>9.3f}")
     return "\n".join(lines)
 
 

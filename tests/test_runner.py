@@ -189,3 +189,18 @@ def test_pnas_eval_passes_dataset_options(small_bench, tmp_path, capsys):
                  "--data-option", "remove_background=true", "--out", str(tmp_path / "x"), "-q"])
     _, err = capsys.readouterr()
     assert code == 2 and "unknown option(s) remove_background for format real3d" in err
+
+
+def test_per_defect_breakdown(small_bench):
+    results = evaluate("raw", small_bench / "real3d", params={"align_points": 800},
+                       progress=False)
+    from pointad.datasets import load_dataset
+    kinds = {s.defect for c in ("flange", "bottle")
+             for s in load_dataset(small_bench / "real3d", c, "test") if s.label}
+    assert set(results["mean_by_defect"]) == kinds
+    for row in results["categories"]:
+        for kind, m in row["by_defect"].items():
+            assert 0 <= m["P-AUROC"] <= 1 and 0 <= m["I-AUROC"] <= 1
+    from pointad.runner import format_defect_table
+    table = format_defect_table(results)
+    assert all(kind in table for kind in kinds)

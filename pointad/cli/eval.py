@@ -47,7 +47,7 @@ def add_parser(verbs) -> None:
 
 
 def run(args) -> int:
-    from pointad.runner import evaluate, format_table, write_results
+    from pointad.runner import evaluate, format_defect_table, format_table, write_results
 
     params = dict(_param(p) for p in args.param)
     options = dict(_param(p) for p in args.data_option)
@@ -55,6 +55,8 @@ def run(args) -> int:
                        data_format=args.format, dataset_options=options, progress=not args.quiet,
                        num_thresholds=args.pro_thresholds)
     print(format_table(results))
+    if results["mean_by_defect"]:
+        print(format_defect_table(results))
     json_path, csv_path = write_results(results, args.out, overwrite=args.overwrite)
     print(f"wrote {json_path} and {csv_path}")
     return 0
