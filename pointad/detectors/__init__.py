@@ -6,7 +6,7 @@
     det.save("raw.npz"); det = pointad.detectors.load("raw.npz")
     pointad.detectors.available()
 """
-from pointad.detectors import btf, patchcore_ms, raw  # noqa: F401  (importing registers them)
+from pointad.detectors import btf, patchcore_ms, pnas_refiner, raw  # noqa: F401  (registers them)
 from pointad.detectors.base import CloudInput, Detector, Prediction
 from pointad.detectors.registry import available, create, load, register
 

@@ -1,0 +1,152 @@
+"""``pnas-refiner``: the ``patchcore-ms`` memory bank, refined by a small network trained on
+3D-PNAS defects synthesized on the (normal) training clouds.
+
+Fit: build the memory bank of the training groups (as ``patchcore-ms``). For each training cloud,
+a leave-one-out bank of the *other* clouds scores its groups, clean and with PNAS defects, so the
+network learns what a defect looks like relative to unseen normal variation rather than to the
+cloud's own memorized features. Per group the network sees the bank distance and the residual
+vector to the nearest bank feature, and predicts whether the group is anomalous. The final group
+score is ``d / d_99 + weight * p`` (``d_99``: 99th percentile of clean leave-one-out distances);
+``weight`` is chosen from a small grid on held-out synthetic defects, and 0 (the plain bank) is in
+the grid, so the refiner is never worse than the bank on that held-out set.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from pointad.detectors.memory_bank import MemoryBank, knn_features
+from pointad.detectors.patchcore_ms import PatchCoreMS
+from pointad.detectors.registry import register
+from pointad.features import interpolate_to_points
+from pointad.metrics import auroc
+from pointad.synthesis import PNAS
+from pointad.validation import check_number
+
+_WEIGHTS = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)
+
+
+def _synthesizer(rng: np.random.Generator) -> PNAS:
+    """A PNAS with drawn parameters: the network must not learn one defect shape."""
+    return PNAS(fraction=float(rng.uniform(0.01, 0.07)), strength=float(rng.uniform(0.005, 0.03)),
+                scale=float(rng.uniform(1.0, 4.0)), octaves=int(rng.integers(1, 7)), sign="mixed")
+
+
+@register
+class PNASRefiner(PatchCoreMS):
+    """patchcore-ms + a network trained on PNAS defects (see the module docstring).
+
+    Args (besides patchcore-ms's):
+        n_synthetic: PNAS defects per training cloud for training (one more is held out).
+        hidden: width of the network's two hidden layers.
+        epochs: full-batch training epochs (Adam, learning rate ``lr``).
+    """
+
+    name = "pnas-refiner"
+
+    def __init__(self, n_synthetic: int = 4, hidden: int = 64, epochs: int = 200,
+                 lr: float = 3e-3, **base_params):
+        super().__init__(**base_params)
+        self.n_synthetic = check_number(n_synthetic, "n_synthetic", low=1, integer=True)
+        self.hidden = check_number(hidden, "hidden", low=1, integer=True)
+        self.epochs = check_number(epochs, "epochs", low=1, integer=True)
+        self.lr = check_number(lr, "lr", low=0, low_open=True)
+
+    def get_params(self) -> dict:
+        return {**super().get_params(), "n_synthetic": self.n_synthetic, "hidden": self.hidden,
+                "epochs": self.epochs, "lr": self.lr}
+
+    # Inputs of the network ---------------------------------------------------------------
+    def _inputs(self, feats: torch.Tensor, bank: torch.Tensor):
+        dist, idx = knn_features(feats, bank, 1)
+        residual = feats - bank[idx[:, 0]]
+        return dist[:, 0], torch.cat([dist, residual], dim=1)
+
+    def _group_labels(self, cloud_points, labels) -> torch.Tensor:
+        pts = torch.as_tensor(cloud_points, dtype=torch.float64, device=self._device)
+        from pointad.features import fps_groups
+        _, groups = fps_groups(pts, self.n_groups, self.group_size)
+        lab = torch.as_tensor(labels, device=self._device).float()
+        return (lab[groups].mean(dim=1) >= 0.5).float()
+
+    def _network(self, dim: int) -> torch.nn.Module:
+        return torch.nn.Sequential(
+            torch.nn.Linear(dim, self.hidden), torch.nn.ReLU(),
+            torch.nn.Linear(self.hidden, self.hidden), torch.nn.ReLU(),
+            torch.nn.Linear(self.hidden, 1)).to(self._device)
+
+    def _fit(self, clouds):
+        grouped = [self._groups(c) for c in clouds]
+        self.memory.fit(torch.cat([g[2] for g in grouped]))
+        rng = np.random.default_rng(self.memory.seed)
+        rows = {"train": [], "held": []}
+        clean_d = []
+        for i, cloud in enumerate(clouds):
+            others = [g[2] for j, g in enumerate(grouped) if j != i] or [grouped[i][2]]
+            loo = MemoryBank(self.memory.coreset_ratio, self.memory.max_size,
+                             self.memory.projection_dim, 0, self.memory.seed).fit(torch.cat(others))
+            d, x = self._inputs(grouped[i][2], loo.bank)
+            clean_d.append(d)
+            rows["train"].append((x, torch.zeros(len(x), device=self._device)))
+            for s in range(self.n_synthetic + 1):
+                sample = _synthesizer(rng)(cloud.points, seed=int(rng.integers(2**31 - 1)),
+                                           grid=(cloud.grid_shape, cloud.grid_index)
+                                           if cloud.organized else None)
+                defective = type(cloud)(sample.points, cloud.grid_shape, cloud.grid_index)
+                _, _, feats = self._groups(defective)
+                _, x = self._inputs(feats, loo.bank)
+                y = self._group_labels(sample.points, sample.labels)
+                rows["held" if s == self.n_synthetic else "train"].append((x, y))
+        self.scale_ = torch.quantile(torch.cat(clean_d), 0.99).clamp(min=1e-12)
+        x = torch.cat([r[0] for r in rows["train"]])
+        y = torch.cat([r[1] for r in rows["train"]])
+        self.mean_, self.std_ = x.mean(0), x.std(0).clamp(min=1e-6)
+        torch.manual_seed(self.memory.seed)
+        self.net_ = self._network(x.shape[1])
+        opt = torch.optim.Adam(self.net_.parameters(), lr=self.lr)
+        pos_weight = ((1 - y).sum() / y.sum().clamp(min=1)).reshape(1)
+        loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=pos_weight)
+        xn = (x - self.mean_) / self.std_
+        for _ in range(self.epochs):
+            opt.zero_grad()
+            loss = loss_fn(self.net_(xn)[:, 0], y)
+            loss.backward()
+            opt.step()
+        # Pick the weight of the network's vote on held-out defects (0 = the plain bank).
+        hx = torch.cat([r[0] for r in rows["held"]] + [rows["train"][0][0]])
+        hy = torch.cat([r[1] for r in rows["held"]] + [rows["train"][0][1]])
+        self.weight_ = 0.0
+        if 0 < float(hy.sum()) < len(hy):
+            scores = {w: auroc(hy.cpu().numpy(), self._combine(hx, w).cpu().numpy())
+                      for w in _WEIGHTS}
+            self.weight_ = max(_WEIGHTS, key=lambda w: (scores[w], -w))
+
+    def _combine(self, x: torch.Tensor, weight: float) -> torch.Tensor:
+        with torch.no_grad():
+            p = torch.sigmoid(self.net_((x - self.mean_) / self.std_)[:, 0])
+        return x[:, 0] / self.scale_ + weight * p
+
+    def _predict(self, cloud):
+        pts, centres, feats = self._groups(cloud)
+        _, x = self._inputs(feats, self.memory.bank)
+        group_scores = self._combine(x, self.weight_).double()
+        point_scores = interpolate_to_points(centres, group_scores, pts)
+        k = min(self.top_k, point_scores.shape[0])
+        return point_scores.cpu().numpy(), float(torch.topk(point_scores, k).values.mean())
+
+    def _get_state(self):
+        state = {**self.memory.state(), "scale": self.scale_.cpu().numpy(),
+                 "mean": self.mean_.cpu().numpy(), "std": self.std_.cpu().numpy(),
+                 "weight": np.array(self.weight_)}
+        state.update({f"net_{k}": v.cpu().numpy() for k, v in self.net_.state_dict().items()})
+        return state
+
+    def _set_state(self, arrays):
+        super()._set_state(arrays)
+        self.scale_ = torch.as_tensor(arrays["scale"], device=self._device)
+        self.mean_ = torch.as_tensor(arrays["mean"], device=self._device)
+        self.std_ = torch.as_tensor(arrays["std"], device=self._device)
+        self.weight_ = float(arrays["weight"])
+        self.net_ = self._network(self.mean_.shape[0])
+        self.net_.load_state_dict({k[4:]: torch.as_tensor(v) for k, v in arrays.items()
+                                   if k.startswith("net_")})
