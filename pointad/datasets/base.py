@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import inspect
 import os
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,7 +81,7 @@ class SampleFile:
     gt_path: Path | None = None
 
 
-class PointDataset:
+class PointDataset(ABC):
     """A split of one category of a 3D anomaly detection dataset: a sequence of :class:`Sample`.
 
     Subclasses set ``format_name`` and ``splits`` and implement :meth:`_list_split` (file names
@@ -156,9 +157,9 @@ class PointDataset:
         return sorted(d.name for d in subdirs(base) if (d / "train").is_dir() or (d / "test").is_dir())
 
     @classmethod
+    @abstractmethod
     def matches(cls, root: Path) -> bool:
         """True when ``root`` has this format's layout (used by :func:`detect_format`)."""
-        raise NotImplementedError
 
     @classmethod
     def _data_root(cls, root) -> Path:
@@ -172,11 +173,13 @@ class PointDataset:
     def _category_dir(cls, root: Path, category: str) -> Path:
         return root / category
 
+    @abstractmethod
     def _list_split(self, split_dir: Path) -> list[SampleFile]:
-        raise NotImplementedError
+        """The sample files of one split folder (paths and file-name facts only)."""
 
+    @abstractmethod
     def _load(self, entry: SampleFile) -> Sample:
-        raise NotImplementedError
+        """Read one sample from disk."""
 
     def _sample(self, entry: SampleFile, points, labels, **extra) -> Sample:
         """A Sample of ``entry``; good samples get all-zero labels whatever ``labels`` is."""
