@@ -7,7 +7,6 @@ seed always give the same cloud.
 from __future__ import annotations
 
 import numpy as np
-import trimesh
 
 from pointad.errors import InputError
 from pointad.io.cloud import Cloud
@@ -21,6 +20,8 @@ def read_mesh(path, *, mesh_points: int = 20000, seed: int = 0) -> Cloud:
     """
     # force="mesh" merges scenes into one Trimesh; process=False skips vertex merging, which
     # sampling does not need.
+    import trimesh  # ~1 s to import: only when a mesh is actually read
+
     mesh = trimesh.load(path, force="mesh", process=False)
     faces = getattr(mesh, "faces", None)
     if faces is None or len(faces) == 0:
