@@ -58,7 +58,8 @@ def test_pnas_refiner_trains_on_synthetic_defects_and_round_trips(bench, tmp_pat
     params = dict(fpfh_ks=[10, 20], n_groups=64, group_size=16, n_synthetic=1, epochs=30)
     train = list(load_dataset(bench / "real3d", "bottle", "train"))
     det = detectors.create("pnas-refiner", **params).fit(train)
-    assert det.weight_ in (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)
+    from pointad.detectors.pnas_refiner import _WEIGHTS
+    assert det.weight_ in _WEIGHTS
     assert float(det.scale_) > 0
     test = load_dataset(bench / "real3d", "bottle", "test")
     sample = next(s for s in test if s.label == 1)
@@ -72,3 +73,14 @@ def test_pnas_refiner_trains_on_synthetic_defects_and_round_trips(bench, tmp_pat
     again = detectors.create("pnas-refiner", **params).fit(train)
     np.testing.assert_allclose(again.predict(sample).point_scores, result.point_scores,
                                rtol=1e-5, atol=1e-6)
+
+
+def test_pnas_refiner_is_not_worse_than_its_memory_bank(bench):
+    """On the 360-degree layout the refiner keeps the bank's point AUROC and does not lose objects.
+    (On the single-view layout it is still about equal, not better: see the issue notes.)"""
+    base = evaluate("patchcore-ms", bench / "real3d", params=SMALL["patchcore-ms"],
+                    progress=False)["mean"]
+    refined = evaluate("pnas-refiner", bench / "real3d", params=SMALL["patchcore-ms"],
+                       progress=False)["mean"]
+    assert refined["P-AUROC"] >= base["P-AUROC"] - 0.005
+    assert refined["I-AUROC"] >= base["I-AUROC"]
