@@ -11,6 +11,7 @@ same seed gives byte-identical files.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import zlib
 from pathlib import Path
@@ -327,8 +328,6 @@ def _prepare_out(out: Path, overwrite: bool) -> None:
             path.unlink()
             parents.update(p for p in path.parents if root in p.parents)
     for folder in sorted(parents, key=lambda p: len(p.parts), reverse=True):
-        try:
-            folder.rmdir()  # only succeeds when empty
-        except OSError:
-            pass
+        with contextlib.suppress(OSError):  # rmdir only succeeds on empty folders, by design
+            folder.rmdir()
 
