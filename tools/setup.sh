@@ -9,15 +9,26 @@ cd "$(dirname "$0")/.."
 extras=""
 [ "${1:-}" = "--test" ] && extras="[test]"
 
-# Debian libraries that wheels load at import time: open3d needs libusb-1.0.
-if ! ldconfig -p 2>/dev/null | grep -q 'libusb-1.0.so.0'; then
+# Debian libraries that wheels load at run time: open3d needs libusb-1.0; VTK (pyvista) renders
+# off-screen, without a display server, through Mesa's EGL.
+missing=""
+ldconfig -p 2>/dev/null | grep -q 'libusb-1.0.so.0' || missing="libusb-1.0-0"
+if command -v dpkg-query >/dev/null; then
+  for pkg in libegl1 libegl-mesa0 libgl1-mesa-dri; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' \
+      || missing="$missing $pkg"
+  done
+fi
+if [ -n "$missing" ]; then
   if command -v apt-get >/dev/null; then
     sudo_cmd=""
     [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
     $sudo_cmd apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq libusb-1.0-0 >/dev/null
+    # shellcheck disable=SC2086  # one word per package
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq $missing >/dev/null
   else
-    echo "setup: install libusb-1.0 with your system's package manager (open3d needs it)" >&2
+    echo "setup: install libusb-1.0 (open3d) and EGL/Mesa (off-screen rendering) with your" \
+         "system's package manager" >&2
   fi
 fi
 

@@ -22,14 +22,14 @@ class _OneLineParser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from pointad.cli import bench, eval as eval_verb, generate
+    from pointad.cli import bench, eval as eval_verb, generate, plot, view
 
     parser = _OneLineParser(prog="pnas", description="3D point-cloud anomaly synthesis (3D-PNAS) "
                             "and detection.")
     parser.add_argument("--version", action="version", version=f"pointad {__version__}")
     verbs = parser.add_subparsers(dest="verb", metavar="VERB", parser_class=_OneLineParser)
     verbs.required = True
-    for module in (generate, bench, eval_verb):
+    for module in (generate, bench, eval_verb, view, plot):
         module.add_parser(verbs)
     return parser
 

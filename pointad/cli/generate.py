@@ -35,6 +35,20 @@ def add_parser(verbs) -> None:
     p.add_argument("--out", "-o", default="pnas_out", help="output directory (default: %(default)s)")
     p.add_argument("--sample", default="flange", choices=SAMPLES,
                    help="built-in sample used when no INPUT is given (default: %(default)s)")
+    add_synthesis_arguments(p)
+    p.add_argument("--count", "-n", type=int, default=1,
+                   help="samples per input (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="first seed (default: %(default)s)")
+    p.add_argument("--format", default="ply", choices=[e.lstrip(".") for e in SUPPORTED_WRITE],
+                   help="output format (default: %(default)s)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    p.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
+    p.set_defaults(run=run)
+
+
+def add_synthesis_arguments(p) -> None:
+    """The PNAS options (mode, noise, strength, projection, normals...), shared with the verbs
+    that synthesize (``pnas view``, ``pnas plot``); :func:`synth_from_args` reads them back."""
     p.add_argument("--mode", default="local", choices=MODES,
                    help="local: one localized defect; paper: the paper's whole-part field "
                         "(default: %(default)s)")
@@ -72,14 +86,16 @@ def add_parser(verbs) -> None:
                         "length unit (at most --normal-k neighbours inside it)")
     p.add_argument("--orient", default="auto", choices=("auto", "viewpoint", "outward", "none"),
                    help="orientation of estimated normals (default: %(default)s)")
-    p.add_argument("--count", "-n", type=int, default=1,
-                   help="samples per input (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=0, help="first seed (default: %(default)s)")
-    p.add_argument("--format", default="ply", choices=[e.lstrip(".") for e in SUPPORTED_WRITE],
-                   help="output format (default: %(default)s)")
-    p.add_argument("--overwrite", action="store_true", help="replace existing output files")
-    p.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
-    p.set_defaults(run=run)
+
+
+def synth_from_args(args) -> PNAS:
+    """The :class:`PNAS` the options of :func:`add_synthesis_arguments` describe."""
+    return PNAS(mode=args.mode, scale=args.scale, octaves=args.octaves,
+                persistence=args.persistence, lacunarity=args.lacunarity, strength=args.strength,
+                projection=args.projection, units=args.units, fraction=args.fraction,
+                sign=args.sign, falloff=args.falloff, resolution=args.resolution,
+                lookup=args.lookup, transfer=args.transfer, threshold=args.threshold,
+                normal_k=args.normal_k, normal_radius=args.normal_radius, orient=args.orient)
 
 
 def collect_inputs(inputs) -> list[Path]:
@@ -114,13 +130,17 @@ def _output_cloud(cloud: Cloud, sample) -> Cloud:
                  grid_shape=cloud.grid_shape, grid_index=cloud.grid_index)
 
 
+def write_sample(cloud: Cloud, sample, cloud_path: Path, json_path: Path, *, source: str,
+                 overwrite: bool = False) -> None:
+    """Write one sample as ``pnas generate`` does: the cloud with its per-point fields and the JSON
+    sidecar (every parameter, the seed, the input and the output name)."""
+    write_cloud(cloud_path, _output_cloud(cloud, sample), overwrite=overwrite)
+    write_json(json_path, {**sample.params, "input": source, "output": Path(cloud_path).name},
+               overwrite=overwrite)
+
+
 def run(args) -> int:
-    synth = PNAS(mode=args.mode, scale=args.scale, octaves=args.octaves,
-                 persistence=args.persistence, lacunarity=args.lacunarity, strength=args.strength,
-                 projection=args.projection, units=args.units, fraction=args.fraction,
-                 sign=args.sign, falloff=args.falloff, resolution=args.resolution,
-                 lookup=args.lookup, transfer=args.transfer, threshold=args.threshold,
-                 normal_k=args.normal_k, normal_radius=args.normal_radius, orient=args.orient)
+    synth = synth_from_args(args)
     if args.count < 1:
         raise InputError(f"--count must be >= 1, got {args.count}")
     if args.seed < 0:
@@ -156,9 +176,8 @@ def run(args) -> int:
             except InputError as exc:
                 raise InputError(f"{source}: {exc}") from None
             cloud_path, json_path = targets[(stem, seed)]
-            write_cloud(cloud_path, _output_cloud(cloud, sample), overwrite=args.overwrite)
-            write_json(json_path, {**sample.params, "input": source,
-                                   "output": cloud_path.name}, overwrite=args.overwrite)
+            write_sample(cloud, sample, cloud_path, json_path, source=source,
+                         overwrite=args.overwrite)
             bar.update(1)
             if not args.quiet:
                 bar.write(f"wrote {cloud_path} ({len(sample.points)} points, "

@@ -1,0 +1,108 @@
+"""``pnas view``: the interactive defect viewer (PyVista), or its scene rendered off-screen."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from pointad.cli._viz_inputs import (add_cloud_arguments, add_score_arguments, load_cloud,
+                                     load_detector, load_scores)
+from pointad.cli.generate import add_synthesis_arguments, synth_from_args
+from pointad.errors import InputError
+from pointad.io import SUPPORTED_WRITE
+
+HELP = """Open a window on a cloud (or the built-in sample) with a synthesized defect.
+
+Sliders: scale, octaves, persistence, lacunarity, strength, fraction (defect size) and seed; the
+defect regenerates as a slider moves. Keys: o original/synthesized, l colour by label, m by
+displacement magnitude, c by detector score (--detector or --scores), n normals as arrows,
+j next projection, k save the sample and its params sidecar to --out (as pnas generate does);
+right click puts the defect at the clicked point.
+
+--screenshot FILE.png renders the same scene off-screen and exits: no display needed (Linux:
+Mesa's EGL, Debian/Ubuntu packages libegl1 libegl-mesa0 libgl1-mesa-dri)."""
+
+
+def add_parser(verbs) -> None:
+    p = verbs.add_parser("view", help="interactive defect viewer (or an off-screen screenshot)",
+                         description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_cloud_arguments(p)
+    add_synthesis_arguments(p)
+    p.add_argument("--seed", type=int, default=0, help="starting seed (default: %(default)s)")
+    p.add_argument("--center", type=int, default=None, metavar="INDEX",
+                   help="index of the defect's seed point (default: drawn from the seed)")
+    add_score_arguments(p)
+    p.add_argument("--color-by", default="label",
+                   choices=("label", "displacement", "score", "plain"),
+                   help="starting colouring (default: %(default)s)")
+    p.add_argument("--original", action="store_true", help="start on the original cloud")
+    p.add_argument("--normals", action="store_true", help="start with normal arrows shown")
+    p.add_argument("--view", default="defect", metavar="VIEW",
+                   help="'defect' (face the defect) or AZIMUTH,ELEVATION in degrees "
+                        "(default: %(default)s)")
+    p.add_argument("--window", default="1280x860", metavar="WxH",
+                   help="window or screenshot size in pixels (default: %(default)s)")
+    p.add_argument("--screenshot", metavar="FILE.png",
+                   help="render off-screen to this PNG and exit (works without a display)")
+    p.add_argument("--out", "-o", default="pnas_out",
+                   help="directory the save key writes to (default: %(default)s)")
+    p.add_argument("--format", default="ply", choices=[e.lstrip(".") for e in SUPPORTED_WRITE],
+                   help="format the save key writes (default: %(default)s)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="let --screenshot and the save key replace existing files")
+    p.set_defaults(run=run)
+
+
+def parse_window(text: str) -> tuple[int, int]:
+    """``"WxH"`` -> (W, H), each 64..8192."""
+    try:
+        w, h = (int(v) for v in str(text).lower().split("x"))
+    except ValueError:
+        raise InputError(f"--window must be WIDTHxHEIGHT in pixels, got {text!r}") from None
+    if not (64 <= w <= 8192 and 64 <= h <= 8192):
+        raise InputError(f"--window sides must lie in 64..8192 pixels, got {text!r}")
+    return w, h
+
+
+def run(args) -> int:
+    from viz.offscreen import has_display
+    from viz.views import parse_view
+
+    window = parse_window(args.window)
+    view = parse_view(args.view)
+    synth = synth_from_args(args)
+    screenshot = None
+    if args.screenshot:
+        from viz.figure_output import check_image_path
+
+        screenshot = check_image_path(args.screenshot, overwrite=args.overwrite)
+        if screenshot.suffix.lower() != ".png":
+            raise InputError(f"{args.screenshot}: --screenshot writes PNG; name it .png")
+    elif sys.platform.startswith("linux") and not has_display():
+        raise InputError("no display (DISPLAY is not set): use --screenshot FILE.png to render "
+                         "off-screen")
+    name, cloud, source = load_cloud(args)
+    scores = load_scores(args.scores, len(cloud.points)) if args.scores else None
+    detector = load_detector(args.detector) if args.detector else None
+
+    from viz.viewer import Viewer, ViewerState
+
+    try:
+        state = ViewerState(cloud, synth, seed=args.seed, center=args.center, scores=scores,
+                            detector=detector, name=name, source=source)
+    except InputError as exc:
+        raise InputError(f"{source}: {exc}") from None
+    state.set_color_by(args.color_by)
+    state.show_synthesized = not args.original
+    state.show_normals = args.normals
+    viewer = Viewer(state, view=view, off_screen=screenshot is not None, window_size=window,
+                    out_dir=args.out, fmt=args.format, overwrite=args.overwrite)
+    if screenshot is None:
+        viewer.show()
+        return 0
+    from viz.offscreen import write_png
+
+    image = viewer.screenshot()
+    viewer.close()
+    write_png(screenshot, image, overwrite=args.overwrite)
+    print(f"wrote {screenshot} ({image.shape[1]}x{image.shape[0]})")
+    return 0

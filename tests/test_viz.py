@@ -1,0 +1,296 @@
+"""The viz package: viewer callbacks, off-screen renders, field replay, views and colours."""
+import json
+
+import numpy as np
+import pytest
+from scipy.spatial import cKDTree
+
+from pointad.errors import InputError
+from pointad.samples import sample_cloud
+from pointad.synthesis import PNAS
+from pointad.synthesis.region import soft_mask
+from viz.colors import (ANOMALY_COLOR, BACKGROUND, NORMAL_COLOR, label_colors, scalar_colors,
+                        shade)
+from viz.field import replay_field
+from viz.offscreen import offscreen_problem
+from viz.viewer import SLIDERS, ViewerState
+from viz.views import camera_frame, parse_view, project_to_view, view_direction
+
+
+@pytest.fixture(scope="module")
+def flange():
+    return sample_cloud("flange", n_points=6000)
+
+
+@pytest.fixture
+def state(flange):
+    return ViewerState(flange, PNAS(sign="bump"), seed=3, name="flange")
+
+
+# --- the viewer's callbacks, without a window ---------------------------------------------
+
+SLIDER_VALUES = {"scale": 3.5, "octaves": 6, "persistence": 0.7, "lacunarity": 2.5,
+                 "strength": 0.05, "fraction": 0.04, "seed": 17}
+
+
+@pytest.mark.parametrize("name", list(SLIDERS))
+def test_slider_callback_regenerates_with_the_slider_value(state, flange, name):
+    value = SLIDER_VALUES[name]
+    lo, hi, _ = SLIDERS[name]
+    assert lo <= value <= hi
+    before = state.sample.points.copy()
+    sample = state.set_param(name, value)
+    assert sample is state.sample
+    got = sample.params["seed"] if name == "seed" else sample.params["config"][name]
+    assert got == value
+    # The shown sample is exactly what PNAS makes from those params.
+    again = PNAS(**sample.params["config"])(flange.points, flange.normals,
+                                           seed=sample.params["seed"])
+    np.testing.assert_array_equal(sample.points, again.points)
+    assert not np.array_equal(before, sample.points)
+
+
+def test_integer_sliders_round_and_bad_values_leave_the_state(state):
+    state.set_param("octaves", 2.6)
+    assert state.sample.params["config"]["octaves"] == 3
+    state.set_param("seed", 4.4)
+    assert state.sample.params["seed"] == 4
+    config, sample = dict(state.config), state.sample
+    with pytest.raises(InputError, match="scale"):
+        state.set_param("scale", -1.0)
+    with pytest.raises(InputError, match="unknown parameter"):
+        state.set_param("colour", 1)
+    assert state.config == config and state.sample is sample
+
+
+def test_projection_choice_and_cycle(state):
+    state.set_projection("pca")
+    assert state.sample.params["projection"] == "pca"
+    with pytest.raises(InputError, match="organized"):
+        state.set_projection("grid")
+    seen = {state.next_projection().params["config"]["projection"] for _ in range(6)}
+    assert "grid" not in seen and {"cylindrical", "spherical", "volume"} <= seen
+
+
+def test_pick_puts_the_defect_at_the_point(state, flange):
+    far = int(np.argmax(np.linalg.norm(flange.points - flange.points[state.sample.params[
+        "center"]], axis=1)))
+    sample = state.pick(far)
+    assert sample.params["center"] == far
+    # The labelled points gather around the picked point (the defect radius is a few mm).
+    dist = np.linalg.norm(flange.points[sample.labels] - flange.points[far], axis=1)
+    assert dist.max() < 2.5 * sample.params["support_radius"]
+    assert dist.max() < 0.25 * sample.params["object_diameter"]
+    # A click: the nearest shown point is picked.
+    assert state.pick_nearest(state.display_points()[10] + 1e-6).params["center"] == 10
+    with pytest.raises(InputError):
+        state.pick(len(flange.points))
+
+
+def test_toggles_and_colours(state, flange):
+    assert state.show_synthesized
+    assert not np.array_equal(state.display_points(), flange.points)
+    assert state.toggle("synthesized") is False
+    np.testing.assert_array_equal(state.display_points(), flange.points)
+    assert state.toggle("normals") is True
+    colors = state.colors()
+    assert (colors[state.sample.labels] == ANOMALY_COLOR).all()
+    assert (colors[~state.sample.labels] == NORMAL_COLOR).all()
+    state.set_color_by("displacement")
+    mag = np.linalg.norm(state.sample.displacement, axis=1)
+    np.testing.assert_array_equal(state.colors(), scalar_colors(mag, "viridis", vmin=0.0))
+    with pytest.raises(InputError, match="no scores"):
+        state.set_color_by("score")
+    with pytest.raises(InputError):
+        state.toggle("lights")
+
+
+def test_scores_colouring_and_checks(flange):
+    scores = np.linspace(0, 1, len(flange.points))
+    s = ViewerState(flange, scores=scores)
+    s.set_color_by("score")
+    np.testing.assert_array_equal(s.colors(), scalar_colors(scores, "inferno"))
+    with pytest.raises(InputError, match="points"):
+        ViewerState(flange, scores=scores[:-1])
+
+
+def test_detector_scores_follow_the_shown_cloud(tmp_path):
+    import pointad.detectors as detectors
+
+    det = detectors.create("raw", align_points=500, icp_iterations=5)
+    det.fit([sample_cloud("sphere", 1500, seed=i).points for i in (1, 2)])
+    det.save(tmp_path / "raw.npz")
+    cloud = sample_cloud("sphere", 1500, seed=0)
+    s = ViewerState(cloud, PNAS(strength=0.06, fraction=0.05, sign="bump"),
+                    detector=detectors.load(tmp_path / "raw.npz"))
+    s.set_color_by("score")
+    synth_scores = s.point_scores().copy()
+    np.testing.assert_allclose(synth_scores, det.predict(s.sample.points).point_scores)
+    # The detector finds the synthesized defect: labelled points score higher.
+    assert synth_scores[s.sample.labels].mean() > 2 * synth_scores[~s.sample.labels].mean()
+    s.toggle("synthesized")
+    np.testing.assert_allclose(s.point_scores(), det.predict(cloud.points).point_scores)
+
+
+def test_save_writes_the_sample_and_a_sidecar_that_regenerates_it(state, flange, tmp_path):
+    from pointad.io import read_cloud
+
+    state.pick(123)
+    state.set_param("scale", 3.0)
+    cloud_path, json_path = state.save(tmp_path)
+    assert cloud_path.name == "flange_pnas_3.ply" and json_path.name == "flange_pnas_3.json"
+    meta = json.loads(json_path.read_text())
+    assert meta["config"]["scale"] == 3.0 and meta["center"] == 123
+    assert meta["output"] == "flange_pnas_3.ply"
+    written = read_cloud(cloud_path)
+    np.testing.assert_array_equal(written.labels.astype(bool), state.sample.labels)
+    again = PNAS(**meta["config"]).regenerate(flange.points, meta, normals=flange.normals)
+    np.testing.assert_allclose(written.points, again.points, atol=1e-5)
+    with pytest.raises(InputError, match="exists"):
+        state.save(tmp_path)
+
+
+def test_normals_are_estimated_once(flange):
+    from pointad.io import Cloud
+
+    s = ViewerState(Cloud(points=flange.points), seed=1)
+    normals = s.normals
+    s.set_param("seed", 2)
+    assert s.normals is normals and s.sample.normals is not None
+    # Estimated outward normals agree with the exact ones almost everywhere.
+    assert np.mean((normals * flange.normals).sum(axis=1) > 0.5) > 0.99
+
+
+# --- off-screen rendering -------------------------------------------------------------
+
+needs_gl = pytest.mark.skipif(offscreen_problem() is not None,
+                              reason=str(offscreen_problem()))
+
+
+@needs_gl
+def test_offscreen_render_shows_the_label_colour_on_the_defect_only(flange):
+    from viz.viewer import Viewer
+
+    state = ViewerState(flange, PNAS(sign="bump", fraction=0.04), seed=3)
+    viewer = Viewer(state, view="defect", off_screen=True, window_size=(320, 240))
+    viewer.scene.set_text("")  # no overlay: every pixel is a point or the background
+    img = viewer.screenshot()
+    assert img.shape == (240, 320, 3)
+    red = (img == ANOMALY_COLOR).all(axis=-1)
+    background = (img == BACKGROUND).all(axis=-1)
+    grey = (img == NORMAL_COLOR).all(axis=-1)
+    assert (red | background | grey).all()  # flat colours: nothing blended
+    assert red.sum() > 300 and grey.sum() > 3000
+
+    px = viewer.scene.world_to_pixels(state.sample.points)
+    reach = viewer.scene.point_size + 1.5
+    rows, cols = np.mgrid[0:240, 0:320]
+    pixels = np.stack([cols.ravel(), rows.ravel()], axis=1)
+    # Every red pixel lies under a projected anomalous point ...
+    d_anom, _ = cKDTree(px[state.sample.labels]).query(pixels[red.ravel()])
+    assert d_anom.max() <= reach
+    # ... most anomalous points facing the camera show red where they project ...
+    d = view_direction("defect", flange.points, flange.normals, state.sample.labels)
+    facing = state.sample.labels & (state.sample.normals @ d > 0.5)
+    c, r = np.clip(np.round(px[facing]).astype(int), 0, [319, 239]).T
+    assert red[r, c].mean() > 0.7
+    # ... and far from every projected point there is only background.
+    d_any, _ = cKDTree(px).query(pixels)
+    far = (d_any > reach).reshape(240, 320)
+    assert far.sum() > 5000 and background[far].all()
+
+    # The same scene without a defect (zero strength labels nothing) has no red at all.
+    state.set_param("strength", 0.0)
+    viewer.refresh()
+    viewer.scene.set_text("")
+    assert not (viewer.screenshot() == ANOMALY_COLOR).all(axis=-1).any()
+    viewer.close()
+
+
+# --- field replay ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("mode,projection", [("local", "auto"), ("local", "pca"),
+                                             ("local", "spherical"), ("paper", "auto"),
+                                             ("paper", "tangent"), ("paper", "cylindrical")])
+def test_replayed_field_reproduces_the_sample(flange, mode, projection):
+    synth = PNAS(mode=mode, projection=projection, resolution=64)
+    sample = synth(flange.points, flange.normals, seed=5)
+    field = replay_field(flange.points, flange.normals, sample.params)
+    if mode == "local":
+        n_labelled = int(round(synth.fraction * len(flange.points)))
+        np.testing.assert_array_equal(soft_mask(field.potential, n_labelled),
+                                      sample.soft_labels[field.indices])
+        outside = np.setdiff1d(np.arange(len(flange.points)), field.indices)
+        assert (sample.soft_labels[outside] == 0).all()
+    else:
+        np.testing.assert_array_equal(field.potential, sample.soft_labels)
+        assert field.image.shape == (64, 64)
+    assert field.coords.shape == (len(field.indices), 2)
+    assert 0 <= field.image.min() and field.image.max() <= 1
+
+
+def test_replayed_field_refuses_volume_and_other_clouds(flange):
+    sample = PNAS(projection="volume")(flange.points, flange.normals, seed=1)
+    with pytest.raises(InputError, match="2D"):
+        replay_field(flange.points, flange.normals, sample.params)
+    sample = PNAS()(flange.points, flange.normals, seed=1)
+    with pytest.raises(InputError, match="points"):
+        replay_field(flange.points[:-1], flange.normals[:-1], sample.params)
+
+
+# --- views and colours ----------------------------------------------------------------
+
+def test_views():
+    assert parse_view("defect") == "defect"
+    assert parse_view(" 30, -20 ") == (30.0, -20.0)
+    for bad in ("front", "1,2,3", "0,95", "a,b"):
+        with pytest.raises(InputError):
+            parse_view(bad)
+    np.testing.assert_allclose(view_direction((90, 0), np.zeros((2, 3))), [0, 1, 0], atol=1e-12)
+    np.testing.assert_allclose(view_direction((0, 90), np.zeros((2, 3))), [0, 0, 1], atol=1e-12)
+    for d in ([1, 2, 3], [0, 0, 1], [0, 0, -1]):
+        frame = camera_frame(np.array(d, float))
+        np.testing.assert_allclose(frame @ frame.T, np.eye(3), atol=1e-12)
+        np.testing.assert_allclose(frame[2], np.array(d) / np.linalg.norm(d))
+    # Nearer points get larger depth; screen coordinates are the in-plane components.
+    uv, depth = project_to_view(np.array([[0, 0, 0], [0, 0, 5.0], [2, 0, 0]]), [0, 0, 1])
+    assert depth[1] > depth[0] and np.allclose(np.abs(uv[2]), [2, 0])
+    # A defect view faces the region: along its mean normal.
+    pts = np.random.default_rng(0).normal(size=(50, 3))
+    nrm = np.tile([0, 1.0, 0], (50, 1))
+    np.testing.assert_allclose(view_direction("defect", pts, nrm, np.arange(50) < 5), [0, 1, 0])
+    # A region covering half the part (a paper-mode field) has no side: the default view.
+    np.testing.assert_allclose(view_direction("defect", pts, nrm, np.arange(50) < 25),
+                               view_direction((30, 25), pts))
+
+
+def test_colours():
+    c = label_colors([0, 1, 1, 0])
+    assert c.dtype == np.uint8 and (c[1] == ANOMALY_COLOR).all() and (c[0] == NORMAL_COLOR).all()
+    s = scalar_colors([0.0, 0.5, 1.0], "gray")
+    np.testing.assert_array_equal(s[[0, 2]], [[0, 0, 0], [255, 255, 255]])
+    assert (scalar_colors([3.0, 3.0], "gray") == 0).all()
+    with pytest.raises(InputError):
+        scalar_colors([0.0, np.nan])
+    lit = shade(np.full((2, 3), 200, np.uint8), np.array([[0, 0, 1.0], [1.0, 0, 0]]), [0, 0, 1])
+    np.testing.assert_array_equal(lit, [[200] * 3, [70] * 3])
+
+
+def test_egl_is_chosen_only_without_a_display_or_a_user_setting(monkeypatch):
+    import os
+    import sys
+
+    from viz.offscreen import EGL_WINDOW, prepare_environment
+
+    monkeypatch.setattr(sys, "platform", "linux")
+    for var in ("DISPLAY", "WAYLAND_DISPLAY", "VTK_DEFAULT_OPENGL_WINDOW"):
+        monkeypatch.delenv(var, raising=False)
+    prepare_environment()
+    assert os.environ["VTK_DEFAULT_OPENGL_WINDOW"] == EGL_WINDOW
+    monkeypatch.setenv("VTK_DEFAULT_OPENGL_WINDOW", "vtkOSOpenGLRenderWindow")
+    prepare_environment()
+    assert os.environ["VTK_DEFAULT_OPENGL_WINDOW"] == "vtkOSOpenGLRenderWindow"
+    monkeypatch.delenv("VTK_DEFAULT_OPENGL_WINDOW")
+    monkeypatch.setenv("DISPLAY", ":0")
+    prepare_environment()
+    assert "VTK_DEFAULT_OPENGL_WINDOW" not in os.environ
