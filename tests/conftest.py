@@ -38,3 +38,27 @@ def ellipsoid():
 @pytest.fixture
 def sphere():
     return sphere_points()
+
+
+def write_tiny_real3d(root, *, n_points, n_good, n_bad, fraction, categories=("box", "cylinder")):
+    """A Real3D-AD layout at ``root`` from the built-in samples: 2 templates per category, then
+    ``n_good`` good and ``n_bad`` PNAS-bulged test clouds with gt files. Returns ``root``."""
+    from pointad.io import Cloud, write_cloud
+    from pointad.samples import sample_cloud
+    from pointad.synthesis import PNAS
+
+    synth = PNAS(strength=0.04, fraction=fraction, sign="bump")
+    for cat in categories:
+        for i in range(2):
+            write_cloud(root / cat / "train" / f"{i}_template.pcd",
+                        Cloud(points=sample_cloud(cat, n_points, seed=i).points))
+        for j in range(n_good + n_bad):
+            base = sample_cloud(cat, n_points, seed=10 + j)
+            if j < n_good:
+                write_cloud(root / cat / "test" / f"{j:03d}_good.pcd", Cloud(points=base.points))
+                continue
+            s = synth(base.points, base.normals, seed=j)
+            write_cloud(root / cat / "test" / f"{j:03d}_bulge.pcd", Cloud(points=s.points))
+            write_cloud(root / cat / "gt" / f"{j:03d}_bulge.txt",
+                        Cloud(points=s.points, labels=s.labels))
+    return root

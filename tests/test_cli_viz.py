@@ -14,6 +14,8 @@ from pointad.synthesis import PNAS
 from viz.colors import ANOMALY_COLOR
 from viz.offscreen import offscreen_problem
 
+from conftest import write_tiny_real3d
+
 SMALL = ["--sample-points", "3000"]
 
 
@@ -94,21 +96,8 @@ def test_plot_heatmap_from_scores_and_from_a_detector(tmp_path, capsys):
 @pytest.fixture(scope="module")
 def eval_results(tmp_path_factory):
     """A tiny Real3D-AD layout evaluated with raw, results written by the runner."""
-    root = tmp_path_factory.mktemp("real3d")
-    synth = PNAS(strength=0.04, fraction=0.05, sign="bump")
-    for cat in ("box", "cylinder"):
-        for i in range(2):
-            write_cloud(root / cat / "train" / f"{i}_template.pcd",
-                        Cloud(points=sample_cloud(cat, 1200, seed=i).points))
-        for j in range(4):
-            base = sample_cloud(cat, 1200, seed=10 + j)
-            if j < 2:
-                write_cloud(root / cat / "test" / f"{j:03d}_good.pcd", Cloud(points=base.points))
-                continue
-            s = synth(base.points, base.normals, seed=j)
-            write_cloud(root / cat / "test" / f"{j:03d}_bulge.pcd", Cloud(points=s.points))
-            write_cloud(root / cat / "gt" / f"{j:03d}_bulge.txt",
-                        Cloud(points=s.points, labels=s.labels))
+    root = write_tiny_real3d(tmp_path_factory.mktemp("real3d"), n_points=1200, n_good=2, n_bad=2,
+                             fraction=0.05)
     results = evaluate("raw", root, params={"align_points": 400, "icp_iterations": 5},
                        progress=False)
     json_path, _ = write_results(results, root.parent / f"{root.name}_results")

@@ -84,3 +84,25 @@ def test_pnas_refiner_is_not_worse_than_its_memory_bank(bench):
                        progress=False)["mean"]
     assert refined["P-AUROC"] >= base["P-AUROC"] - 0.005
     assert refined["I-AUROC"] >= base["I-AUROC"]
+
+
+def test_pnas_refiner_inputs_hold_distance_context_and_residual():
+    """Network inputs per group: bank distance, mean/max/min distance of the context-1 nearest
+    other groups, residual to the nearest bank feature (checked against a slow reference)."""
+    import torch
+    rng = np.random.default_rng(0)
+    det = detectors.create("pnas-refiner", context=4, device="cpu")
+    centres = torch.as_tensor(rng.normal(size=(30, 3)))
+    feats = torch.as_tensor(rng.normal(size=(30, 5)), dtype=torch.float32)
+    bank = torch.as_tensor(rng.normal(size=(12, 5)), dtype=torch.float32)
+    d, x = det._inputs(centres, feats, bank)
+    all_d = torch.cdist(feats.double(), bank.double())
+    ref_d, nearest = all_d.min(dim=1)
+    np.testing.assert_allclose(d.numpy(), ref_d.numpy(), rtol=1e-5)
+    gap = torch.cdist(centres, centres)
+    for i in range(30):
+        around = ref_d[torch.argsort(gap[i])[1:4]].numpy()
+        np.testing.assert_allclose(x[i, 1:4].numpy(), [around.mean(), around.max(), around.min()],
+                                   rtol=1e-5)
+        np.testing.assert_allclose(x[i, 4:].numpy(), (feats[i] - bank[nearest[i]]).numpy(),
+                                   atol=1e-6)

@@ -13,26 +13,14 @@ from pointad.runner import category_metrics, evaluate, format_table, write_resul
 from pointad.samples import sample_cloud
 from pointad.synthesis import PNAS
 
+from conftest import write_tiny_real3d
+
 
 @pytest.fixture(scope="module")
 def real3d_root(tmp_path_factory):
     """Real3D-AD layout: 2 categories, 2 templates, 3 good and 3 defective test clouds each."""
-    root = tmp_path_factory.mktemp("real3d")
-    synth = PNAS(strength=0.04, fraction=0.04, sign="bump")
-    for cat in ("box", "cylinder"):
-        for i in range(2):
-            write_cloud(root / cat / "train" / f"{i}_template.pcd",
-                        Cloud(points=sample_cloud(cat, 2500, seed=i).points))
-        for j in range(6):
-            base = sample_cloud(cat, 2500, seed=10 + j)
-            if j < 3:
-                write_cloud(root / cat / "test" / f"{j:03d}_good.pcd", Cloud(points=base.points))
-                continue
-            s = synth(base.points, base.normals, seed=j)
-            write_cloud(root / cat / "test" / f"{j:03d}_bulge.pcd", Cloud(points=s.points))
-            write_cloud(root / cat / "gt" / f"{j:03d}_bulge.txt",
-                        Cloud(points=s.points, labels=s.labels))
-    return root
+    return write_tiny_real3d(tmp_path_factory.mktemp("real3d"), n_points=2500, n_good=3, n_bad=3,
+                             fraction=0.04)
 
 
 def test_evaluate_real3d_layout(real3d_root, tmp_path):

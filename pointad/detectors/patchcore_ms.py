@@ -8,6 +8,8 @@ highest point scores. Runs on CUDA when available.
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 
 from pointad.detectors.base import Detector
@@ -24,6 +26,16 @@ def point_features(points: torch.Tensor, normal_k: int, fpfh_ks, organized: bool
     """(N, 33 * len(fpfh_ks)) multi-scale FPFH of (N, 3) points, with oriented kNN-PCA normals."""
     normals = oriented_normals(points, normal_k, organized)
     return multiscale_fpfh(points, normals, [min(f, points.shape[0]) for f in fpfh_ks]).float()
+
+
+class Groups(NamedTuple):
+    """One cloud's groups: ``points`` (N, 3), ``centres`` (G, 3), ``features`` (G, D) and
+    ``members`` (G, K) the point indices of each group."""
+
+    points: torch.Tensor
+    centres: torch.Tensor
+    features: torch.Tensor
+    members: torch.Tensor
 
 
 @register
@@ -64,19 +76,19 @@ class PatchCoreMS(Detector):
                 "coreset_ratio": self.memory.coreset_ratio, "max_bank": self.memory.max_size,
                 "top_k": self.top_k, "seed": self.memory.seed, "device": self.device}
 
-    def _groups(self, cloud):
+    def _groups(self, cloud) -> Groups:
         pts = torch.as_tensor(cloud.points, dtype=torch.float64, device=self._device)
         feats = point_features(pts, self.normal_k, self.fpfh_ks, cloud.organized)
-        centres, groups = fps_groups(pts, self.n_groups, self.group_size)
-        return pts, pts[centres], group_mean(feats, groups)
+        centres, members = fps_groups(pts, self.n_groups, self.group_size)
+        return Groups(pts, pts[centres], group_mean(feats, members), members)
 
     def _fit(self, clouds):
-        self.memory.fit(torch.cat([self._groups(c)[2] for c in clouds]))
+        self.memory.fit(torch.cat([self._groups(c).features for c in clouds]))
 
     def _predict(self, cloud):
-        pts, centres, feats = self._groups(cloud)
-        group_scores, _ = self.memory.patch_scores(feats)
-        point_scores = interpolate_to_points(centres, group_scores.double(), pts)
+        g = self._groups(cloud)
+        group_scores, _ = self.memory.patch_scores(g.features)
+        point_scores = interpolate_to_points(g.centres, group_scores.double(), g.points)
         k = min(self.top_k, point_scores.shape[0])
         score = torch.topk(point_scores, k).values.mean()
         return point_scores.cpu().numpy(), float(score)

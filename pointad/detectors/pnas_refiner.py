@@ -4,8 +4,10 @@
 Fit: build the memory bank of the training groups (as ``patchcore-ms``). For each training cloud,
 a leave-one-out bank of the *other* clouds scores its groups, clean and with PNAS defects, so the
 network learns what a defect looks like relative to unseen normal variation rather than to the
-cloud's own memorized features. Per group the network sees the bank distance and the residual
-vector to the nearest bank feature, and predicts whether the group is anomalous. The final group
+cloud's own memorized features. Per group the network sees the bank distance, the mean, max and min
+distance of its ``context - 1`` nearest groups (defects are spatially coherent; normal variation
+is often a lone high distance), and the residual vector to the nearest bank feature, and predicts
+whether the group is anomalous. The final group
 score is ``d / d_99 + weight * p`` (``d_99``: 99th percentile of clean leave-one-out distances);
 ``weight`` is chosen from a small grid on held-out synthetic defects, and 0 (the plain bank) is in
 the grid, so the refiner is never worse than the bank on that held-out set.
@@ -20,6 +22,7 @@ from pointad.detectors.patchcore_ms import PatchCoreMS
 from pointad.detectors.registry import register
 from pointad.features import interpolate_to_points
 from pointad.metrics import auroc
+from pointad.ops import knn
 from pointad.synthesis import PNAS
 from pointad.validation import check_number
 
@@ -40,34 +43,40 @@ class PNASRefiner(PatchCoreMS):
         n_synthetic: PNAS defects per training cloud for training (one more is held out).
         hidden: width of the network's two hidden layers.
         epochs: full-batch training epochs (Adam, learning rate ``lr``).
+        context: the group and its nearest groups whose distances the network sees.
     """
 
     name = "pnas-refiner"
 
     def __init__(self, n_synthetic: int = 4, hidden: int = 64, epochs: int = 200,
-                 lr: float = 3e-3, **base_params):
+                 lr: float = 3e-3, context: int = 9, **base_params):
         super().__init__(**base_params)
         self.n_synthetic = check_number(n_synthetic, "n_synthetic", low=1, integer=True)
         self.hidden = check_number(hidden, "hidden", low=1, integer=True)
         self.epochs = check_number(epochs, "epochs", low=1, integer=True)
         self.lr = check_number(lr, "lr", low=0, low_open=True)
+        self.context = check_number(context, "context", low=1, integer=True)
 
     def get_params(self) -> dict:
         return {**super().get_params(), "n_synthetic": self.n_synthetic, "hidden": self.hidden,
-                "epochs": self.epochs, "lr": self.lr}
+                "epochs": self.epochs, "lr": self.lr, "context": self.context}
 
     # Inputs of the network ---------------------------------------------------------------
-    def _inputs(self, feats: torch.Tensor, bank: torch.Tensor):
+    def _inputs(self, centres: torch.Tensor, feats: torch.Tensor, bank: torch.Tensor):
         dist, idx = knn_features(feats, bank, 1)
         residual = feats - bank[idx[:, 0]]
-        return dist[:, 0], torch.cat([dist, residual], dim=1)
+        # Context: the distances of the neighbouring groups (defects are spatially coherent).
+        k = min(self.context, centres.shape[0])
+        _, near = knn(centres.double(), centres.double(), k)
+        around = dist[near[:, 1:], 0] if k > 1 else dist
+        ctx = torch.stack([around.mean(1), around.max(1).values, around.min(1).values], dim=1)
+        return dist[:, 0], torch.cat([dist, ctx, residual], dim=1)
 
-    def _group_labels(self, cloud_points, labels) -> torch.Tensor:
-        pts = torch.as_tensor(cloud_points, dtype=torch.float64, device=self._device)
-        from pointad.features import fps_groups
-        _, groups = fps_groups(pts, self.n_groups, self.group_size)
-        lab = torch.as_tensor(labels, device=self._device).float()
-        return (lab[groups].mean(dim=1) >= 0.5).float()
+    @staticmethod
+    def _group_labels(members: torch.Tensor, labels) -> torch.Tensor:
+        """1 for groups whose points are mostly anomalous, else 0."""
+        lab = torch.as_tensor(labels, device=members.device).float()
+        return (lab[members].mean(dim=1) >= 0.5).float()
 
     def _network(self, dim: int) -> torch.nn.Module:
         return torch.nn.Sequential(
@@ -77,15 +86,15 @@ class PNASRefiner(PatchCoreMS):
 
     def _fit(self, clouds):
         grouped = [self._groups(c) for c in clouds]
-        self.memory.fit(torch.cat([g[2] for g in grouped]))
+        self.memory.fit(torch.cat([g.features for g in grouped]))
         rng = np.random.default_rng(self.memory.seed)
         rows = {"train": [], "held": []}
         clean_d = []
         for i, cloud in enumerate(clouds):
-            others = [g[2] for j, g in enumerate(grouped) if j != i] or [grouped[i][2]]
+            others = [g.features for j, g in enumerate(grouped) if j != i] or [grouped[i].features]
             loo = MemoryBank(self.memory.coreset_ratio, self.memory.max_size,
                              self.memory.projection_dim, 0, self.memory.seed).fit(torch.cat(others))
-            d, x = self._inputs(grouped[i][2], loo.bank)
+            d, x = self._inputs(grouped[i].centres, grouped[i].features, loo.bank)
             clean_d.append(d)
             rows["train"].append((x, torch.zeros(len(x), device=self._device)))
             for s in range(self.n_synthetic + 1):
@@ -93,9 +102,9 @@ class PNASRefiner(PatchCoreMS):
                                            grid=(cloud.grid_shape, cloud.grid_index)
                                            if cloud.organized else None)
                 defective = type(cloud)(sample.points, cloud.grid_shape, cloud.grid_index)
-                _, _, feats = self._groups(defective)
-                _, x = self._inputs(feats, loo.bank)
-                y = self._group_labels(sample.points, sample.labels)
+                g = self._groups(defective)
+                _, x = self._inputs(g.centres, g.features, loo.bank)
+                y = self._group_labels(g.members, sample.labels)
                 rows["held" if s == self.n_synthetic else "train"].append((x, y))
         self.scale_ = torch.quantile(torch.cat(clean_d), 0.99).clamp(min=1e-12)
         x = torch.cat([r[0] for r in rows["train"]])
@@ -127,10 +136,10 @@ class PNASRefiner(PatchCoreMS):
         return x[:, 0] / self.scale_ + weight * p
 
     def _predict(self, cloud):
-        pts, centres, feats = self._groups(cloud)
-        _, x = self._inputs(feats, self.memory.bank)
+        g = self._groups(cloud)
+        _, x = self._inputs(g.centres, g.features, self.memory.bank)
         group_scores = self._combine(x, self.weight_).double()
-        point_scores = interpolate_to_points(centres, group_scores, pts)
+        point_scores = interpolate_to_points(g.centres, group_scores, g.points)
         k = min(self.top_k, point_scores.shape[0])
         return point_scores.cpu().numpy(), float(torch.topk(point_scores, k).values.mean())
 

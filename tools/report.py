@@ -1,0 +1,86 @@
+"""The README's detector table from one command: evaluate several methods on the layouts of a
+synthetic benchmark and print markdown tables (means, and P-AUROC per defect kind).
+
+    .venv/bin/python tools/report.py --data synthbench --out results \
+        --methods raw,btf,patchcore-ms,pnas-refiner --layouts real3d,mvtec3d
+
+Each (method, layout) result is written to ``OUT/<method>_<layout>.json`` (as ``pnas eval``
+does); a result file that already exists is read instead of recomputed, so an interrupted report
+resumes, and a finished one reprints in a second. Delete a file to rerun that method.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from pointad.runner import evaluate, write_results
+
+
+def results_for(method: str, root: Path, out: Path, progress: bool) -> dict:
+    """The results of ``method`` on ``root``: read from ``out`` when present, else evaluated."""
+    path = out / f"{method}_{root.name}.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    results = evaluate(method, root, progress=progress)
+    write_results(results, out)
+    return results
+
+
+def non_perlin_p_auroc(results: dict) -> float:
+    """Mean P-AUROC over the defect kinds other than ``pnas`` (the refiner's criterion)."""
+    kinds = results.get("mean_by_defect", {})
+    return float(np.mean([m["P-AUROC"] for k, m in kinds.items() if k != "pnas"]))
+
+
+def mean_table(runs: dict) -> str:
+    lines = ["| layout | method | I-AUROC | P-AUROC | AUPRO | P-AP | non-Perlin P-AUROC | "
+             "fit s / category | s / cloud |", "| --- " * 9 + "|"]
+    for (layout, method), r in runs.items():
+        m = r["mean"]
+        lines.append(f"| {layout} | {method} | {m['I-AUROC']:.3f} | {m['P-AUROC']:.3f} | "
+                     f"{m['AUPRO']:.3f} | {m['P-AP']:.3f} | {non_perlin_p_auroc(r):.3f} | "
+                     f"{m['fit_s']:.1f} | {m['predict_s_per_cloud']:.2f} |")
+    return "\n".join(lines)
+
+
+def kind_table(runs: dict) -> str:
+    kinds = sorted({k for r in runs.values() for k in r.get("mean_by_defect", {})})
+    lines = ["| layout | method | " + " | ".join(kinds) + " |", "| --- " * (len(kinds) + 2) + "|"]
+    for (layout, method), r in runs.items():
+        cells = [f"{r['mean_by_defect'][k]['P-AUROC']:.3f}" if k in r["mean_by_defect"] else "-"
+                 for k in kinds]
+        lines.append(f"| {layout} | {method} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default="synthbench", help="benchmark root (pnas bench make)")
+    parser.add_argument("--methods", default="raw,btf,patchcore-ms,pnas-refiner")
+    parser.add_argument("--layouts", default="real3d,mvtec3d")
+    parser.add_argument("--out", default="results", help="where result JSONs are read/written")
+    parser.add_argument("--quiet", "-q", action="store_true")
+    args = parser.parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    runs = {}
+    for layout in args.layouts.split(","):
+        root = Path(args.data) / layout
+        if not root.is_dir():
+            print(f"report: {root} is not a directory (pnas bench make --out {args.data})",
+                  file=sys.stderr)
+            return 2
+        for method in args.methods.split(","):
+            runs[(layout, method)] = results_for(method, root, out, not args.quiet)
+    print("Mean over categories\n\n" + mean_table(runs))
+    print("\nP-AUROC per defect kind (good clouds against one kind, mean over categories)\n\n"
+          + kind_table(runs))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
