@@ -129,11 +129,21 @@ def evaluate_category(method: str, params: dict, root, category: str, *, data_fo
     split. ``dataset_options`` go to the loader (e.g. ``remove_background=True``)."""
     options = dataset_options or {}
     train = load_dataset(root, category, "train", format=data_format, **options)
-    test = load_dataset(root, category, "test", format=data_format, **options)
     detector = create(method, **params)
     start = time.perf_counter()
     detector.fit(list(train))  # Samples: organized scans keep their pixel grid
     fit_s = time.perf_counter() - start
+    return score_category(detector, method, root, category, n_train=len(train), fit_s=fit_s,
+                          data_format=data_format, dataset_options=options, progress=progress,
+                          **metric_options)
+
+
+def score_category(detector, method: str, root, category: str, *, n_train: int, fit_s: float,
+                   data_format=None, dataset_options=None, progress: bool = True,
+                   **metric_options) -> CategoryResult:
+    """Score ``category``'s test split with an already fitted ``detector``."""
+    options = dataset_options or {}
+    test = load_dataset(root, category, "test", format=data_format, **options)
     samples, predictions, predict_s = [], [], 0.0
     for sample in tqdm(test, desc=f"{method} {category}", unit="cloud", leave=False,
                        disable=not progress or None):
@@ -143,16 +153,44 @@ def evaluate_category(method: str, params: dict, root, category: str, *, data_fo
         samples.append(sample)
     notes: list = []
     metrics = category_metrics(samples, predictions, notes=notes, **metric_options)
-    return CategoryResult(category=category, metrics=metrics, n_train=len(train),
+    return CategoryResult(category=category, metrics=metrics, n_train=n_train,
                           n_test=len(samples), fit_s=fit_s,
                           predict_s_per_cloud=predict_s / max(1, len(samples)), notes=notes,
                           by_defect=defect_metrics(samples, predictions))
 
 
+def evaluate_unified(method: str, params: dict, root, categories, *, data_format=None,
+                     dataset_options=None, progress: bool = True,
+                     **metric_options) -> tuple[list, float]:
+    """Fit ONE ``method`` detector on the training clouds of all ``categories`` together, then
+    score each category's test split with it. Returns the per-category results (each row's
+    ``fit_s`` is that one fit's time) and the fit time."""
+    options = dataset_options or {}
+    train, counts = [], {}
+    for c in categories:
+        split = list(load_dataset(root, c, "train", format=data_format, **options))
+        train += split
+        counts[c] = len(split)
+    detector = create(method, **params)
+    start = time.perf_counter()
+    detector.fit(train)
+    fit_s = time.perf_counter() - start
+    results = [score_category(detector, method, root, c, n_train=counts[c], fit_s=fit_s,
+                              data_format=data_format, dataset_options=options,
+                              progress=progress, **metric_options) for c in categories]
+    return results, fit_s
+
+
 def evaluate(method: str, root, *, categories=None, params=None, data_format=None,
-             dataset_options=None, progress: bool = True, **metric_options) -> dict:
+             dataset_options=None, progress: bool = True, unified: bool = False,
+             **metric_options) -> dict:
     """Evaluate ``method`` on every (or the given) category; returns the results dict (see
-    :func:`write_results`), with a ``mean`` row over categories."""
+    :func:`write_results`), with a ``mean`` row over categories.
+
+    ``unified=False`` fits one detector per category; ``unified=True`` fits one detector on the
+    union of the categories' training clouds and scores every category with it. The results'
+    ``"mode"`` says which (``"unified"`` or ``"per-category"``) and ``"fit_s"`` is the total fit
+    time (unified: the one fit, which every row also shows)."""
     root = Path(root)
     data_format = data_format or detect_format(root)
     from pointad.datasets import DATASETS
@@ -162,9 +200,16 @@ def evaluate(method: str, root, *, categories=None, params=None, data_format=Non
     unknown = [c for c in categories if c not in known]
     if unknown:
         raise InputError(f"{root}: no category {unknown[0]!r}; available: {', '.join(known)}")
-    results = [evaluate_category(method, params or {}, root, c, data_format=data_format,
-                                 dataset_options=dataset_options, progress=progress,
-                                 **metric_options) for c in categories]
+    if unified:
+        results, fit_s = evaluate_unified(method, params or {}, root, categories,
+                                          data_format=data_format,
+                                          dataset_options=dataset_options, progress=progress,
+                                          **metric_options)
+    else:
+        results = [evaluate_category(method, params or {}, root, c, data_format=data_format,
+                                     dataset_options=dataset_options, progress=progress,
+                                     **metric_options) for c in categories]
+        fit_s = float(sum(r.fit_s for r in results))
     mean = {k: float(np.nanmean([r.metrics[k] for r in results]))
             if any(not math.isnan(r.metrics[k]) for r in results) else math.nan
             for k in METRIC_COLUMNS}
@@ -175,6 +220,7 @@ def evaluate(method: str, root, *, categories=None, params=None, data_format=Non
                              for m in ("I-AUROC", "P-AUROC")} for kind in kinds}
     return {
         "method": method, "params": create(method, **(params or {})).get_params(),
+        "mode": "unified" if unified else "per-category", "fit_s": fit_s,
         "data": str(root), "format": data_format, "dataset_options": dataset_options or {},
         "pointad_version": __version__,
         "categories": [r.row() for r in results], "mean": mean,
@@ -187,7 +233,8 @@ def format_table(results: dict) -> str:
     """A fixed-width text table: one row per category and the mean."""
     head = f"{'category':<16}" + "".join(f"{c:>9}" for c in TABLE_COLUMNS) + \
         f"{'fit s':>9}{'s/cloud':>9}"
-    lines = [f"{results['method']} on {results['data']} ({results['format']})", head,
+    mode = ", unified: one model for all categories" if results.get("mode") == "unified" else ""
+    lines = [f"{results['method']} on {results['data']} ({results['format']}{mode})", head,
              "-" * len(head)]
     rows = results["categories"] + [{"category": "mean", **results["mean"]}]
     for i, row in enumerate(rows):
@@ -207,9 +254,12 @@ def format_defect_table(results: dict) -> str:
 
 
 def write_results(results: dict, out_dir, *, overwrite: bool = False) -> tuple[Path, Path]:
-    """Write ``<out_dir>/<method>_<format>.json`` and ``.csv`` atomically; return both paths."""
+    """Write ``<out_dir>/<method>_<format>.json`` and ``.csv`` atomically (``..._unified``
+    for a unified run); return both paths."""
     out_dir = Path(out_dir)
     stem = f"{results['method']}_{results['format']}"
+    if results.get("mode") == "unified":
+        stem += "_unified"
     json_path, csv_path = out_dir / f"{stem}.json", out_dir / f"{stem}.csv"
     if not overwrite:
         for p in (json_path, csv_path):

@@ -31,6 +31,16 @@ def random_rotation(seed):
 
 
 @pytest.fixture
+def torch_one_thread():
+    """Run the test with one torch thread (restored afterwards)."""
+    import torch
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
 def ellipsoid():
     return ellipsoid_points()
 

@@ -41,6 +41,10 @@ def add_parser(verbs) -> None:
     p.add_argument("--out", "-o", default="results", help="output directory (default: %(default)s)")
     p.add_argument("--pro-thresholds", type=int, default=None, metavar="K",
                    help="AUPRO with K thresholds as in the published 3D tables (default: exact)")
+    p.add_argument("--unified", action="store_true",
+                   help="fit ONE detector on the training clouds of all selected categories "
+                        "and score each category with it (default: one per category); writes "
+                        "OUT/<method>_<format>_unified.json and .csv")
     p.add_argument("--overwrite", action="store_true", help="replace existing result files")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
@@ -53,7 +57,7 @@ def run(args) -> int:
     options = dict(_param(p) for p in args.data_option)
     results = evaluate(args.method, args.data, categories=args.category, params=params,
                        data_format=args.format, dataset_options=options, progress=not args.quiet,
-                       num_thresholds=args.pro_thresholds)
+                       unified=args.unified, num_thresholds=args.pro_thresholds)
     print(format_table(results))
     if results["mean_by_defect"]:
         print(format_defect_table(results))

@@ -7,6 +7,7 @@
     pointad.detectors.available()
 """
 from pointad.detectors import btf, patchcore_ms, pnas_refiner, raw  # noqa: F401  (registers them)
+from pointad.detectors import onenip, pbas, uniad  # noqa: F401  (2D methods on depth renders)
 from pointad.detectors.base import CloudInput, Detector, Prediction
 from pointad.detectors.registry import available, create, load, register
 

@@ -1,0 +1,187 @@
+"""The shared machinery of the 2D methods on depth renders (``uniad``, ``onenip``, ``pbas``).
+
+Fit: render every training cloud (:func:`pointad.render.render`: organized scans on their own
+pixel grid, other clouds from ``views`` orthographic directions of the pose-normalised part),
+resize each view to ``size`` x ``size``, run the frozen backbone once per image (the features
+are cached: the backbone never trains) and train the method's network on the cached features.
+Predict: the same render and features, the method's per-view anomaly maps, back to per-point
+scores with :func:`pointad.render.to_points` (max over views; points no view shows take the
+score of their nearest shown point), and an object score (the method's image score, max over
+views).
+
+Subclasses implement :meth:`DepthDetector._train` and :meth:`DepthDetector._score_views` and
+keep their fitted state in torch modules and tensors that :meth:`_get_state` stores as numpy
+arrays.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from pointad.detectors.base import Detector
+from pointad.device import resolve_device
+from pointad.errors import InputError
+from pointad.validation import check_choice, check_number
+
+VIEW_CHOICES = (1, 3, 6)
+
+
+class DepthDetector(Detector):
+    """Base class of the detectors on depth renders (not registered itself).
+
+    Args:
+        backbone: frozen feature extractor (:func:`pointad.backbones.create_backbone` name):
+            ``"geometric"`` (weight-free), ``"random-cnn"``, ``"efficientnet-lite0"``
+            (ImageNet-pretrained, packaged), ``"torchvision:<arch>"``/``"timm:<arch>"`` with
+            ``weights``.
+        weights: local weights file of the backbone, when it needs one.
+        views: 1, 3 or 6 orthographic views of unorganized clouds (organized scans: their grid).
+        size: render side in pixels; organized scans are resized to it (nearest) for the network
+            and the maps resized back.
+        epochs: passes over the training images.
+        batch_size: images per training step.
+        lr: base learning rate.
+        arch: ``"paper"`` (the paper's layer widths) or ``"small"`` (narrow, for CPU tests);
+            both keep the layer counts, masks and losses.
+        seed: seed of every random draw (initialisation, order, jitter, synthesis).
+        device: ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``.
+        progress: show progress bars while fitting (when stderr is a terminal).
+    """
+
+    name = "depth-base"
+    presets: dict = {}
+
+    def __init__(self, backbone: str = "geometric", weights=None, views: int = 6,
+                 size: int = 128, epochs: int = 100, batch_size: int = 8, lr: float = 1e-4,
+                 arch: str = "paper", seed: int = 0, device: str = "auto",
+                 progress: bool = True):
+        if not isinstance(backbone, str):
+            raise InputError(f"backbone must be a name, got {backbone!r}")
+        self.backbone = backbone
+        self.weights = None if weights is None else str(weights)
+        if isinstance(views, bool) or views not in VIEW_CHOICES:
+            raise InputError(f"views must be one of 1, 3, 6; got {views!r}")
+        self.views = int(views)
+        self.size = check_number(size, "size", low=16, high=4096, integer=True)
+        self.epochs = check_number(epochs, "epochs", low=1, integer=True)
+        self.batch_size = check_number(batch_size, "batch_size", low=1, integer=True)
+        self.lr = check_number(lr, "lr", low=0, low_open=True)
+        self.arch = check_choice(arch, "arch", tuple(self.presets))
+        self.seed = check_number(seed, "seed", low=0, integer=True)
+        if not isinstance(progress, bool):
+            raise InputError(f"progress must be true or false, got {progress!r}")
+        self.progress = progress
+        self.device = device
+        self._device = resolve_device(device)
+        self._extractor = None
+
+    def get_params(self) -> dict:
+        return {"backbone": self.backbone, "weights": self.weights, "views": self.views,
+                "size": self.size, "epochs": self.epochs, "batch_size": self.batch_size,
+                "lr": self.lr, "arch": self.arch, "seed": self.seed, "device": self.device,
+                "progress": self.progress}
+
+    # Renders and features -------------------------------------------------------------------
+    @property
+    def extractor(self):
+        """The frozen backbone, built on first use (deterministic from the parameters)."""
+        if self._extractor is None:
+            from pointad.backbones import create_backbone
+            self._extractor = create_backbone(self.backbone, weights=self.weights,
+                                              seed=self.seed, device=self.device)
+        return self._extractor
+
+    def render(self, cloud, **kw):
+        """The :class:`pointad.render.DepthRender` of a cloud with this detector's settings."""
+        from pointad.render import render
+        return render(cloud, views=self.views, size=self.size, **kw)
+
+    def images(self, rendered) -> torch.Tensor:
+        """(V, 5, size, size) float32 network input of a render (nearest resize when needed)."""
+        x = torch.from_numpy(np.ascontiguousarray(rendered.images, dtype=np.float32))
+        return resize_nearest(x, self.size)
+
+    def features(self, images: torch.Tensor) -> list:
+        """Backbone maps of (B, 5, H, W) images, in chunks of ``batch_size``, on the device."""
+        chunks = [self.extractor(images[i:i + self.batch_size])
+                  for i in range(0, len(images), self.batch_size)]
+        return [torch.cat(level) for level in zip(*chunks)]
+
+    def _bar(self, iterable, desc: str, **kw):
+        return tqdm(iterable, desc=f"{self.name} {desc}", leave=False,
+                    disable=not self.progress or None, **kw)
+
+    def _generator(self) -> torch.Generator:
+        return torch.Generator(device=self._device).manual_seed(self.seed)
+
+    def _order(self, n: int, cpu_gen: torch.Generator) -> list:
+        """Shuffled batches of ``n`` indices, one epoch."""
+        perm = torch.randperm(n, generator=cpu_gen).tolist()
+        return [perm[i:i + self.batch_size] for i in range(0, n, self.batch_size)]
+
+    # Detector protocol ------------------------------------------------------------------------
+    def _fit(self, clouds):
+        torch.manual_seed(self.seed)  # initialisation and dropout
+        renders = [self.render(c) for c in self._bar(clouds, "render", unit="cloud")]
+        images = torch.cat([self.images(r) for r in renders])
+        feats = self.features(images)
+        view_of = torch.cat([torch.arange(r.n_views) for r in renders])
+        self._train(feats, view_of, clouds, renders)
+
+    def _predict(self, cloud):
+        from pointad.render import to_points
+        rendered = self.render(cloud)
+        valid = resize_nearest(torch.from_numpy(rendered.valid)[:, None].float(), self.size)
+        maps, view_scores = self._score_views(self.features(self.images(rendered)),
+                                              valid[:, 0].to(self._device) > 0.5)
+        point_scores = to_points(maps.detach().cpu().double(), rendered)
+        return point_scores, float(view_scores.max())
+
+    # Subclass hooks ---------------------------------------------------------------------------
+    def _train(self, features: list, view_of: torch.Tensor, clouds: list, renders: list) -> None:
+        """Train on the cached backbone maps (a list of (M, C_i, h_i, w_i) over all M training
+        images); ``view_of`` (M,) is each image's view index, ``clouds``/``renders`` the
+        training clouds and their renders (in image order: cloud 0's views first)."""
+        raise NotImplementedError
+
+    def _score_views(self, features: list, valid: torch.Tensor):
+        """``(maps (V, size, size), scores (V,))`` of one cloud's V views; ``valid``
+        (V, size, size) bool marks the pixels that show a point."""
+        raise NotImplementedError
+
+
+def resize_nearest(images: torch.Tensor, size: int) -> torch.Tensor:
+    """(B, C, H, W) -> (B, C, size, size) by nearest-neighbour sampling (no mixing of empty and
+    surface pixels); unchanged when already that size."""
+    if tuple(images.shape[-2:]) == (size, size):
+        return images
+    return F.interpolate(images, size=(size, size), mode="nearest-exact")
+
+
+def standardize_stats(maps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean and std of (M, C, h, w) training maps, shaped (1, C, 1, 1). A channel
+    (nearly) constant in training would blow up any test deviation, so each std is at least 1%
+    of the mean std over the channels."""
+    mean = maps.mean(dim=(0, 2, 3), keepdim=True)
+    std = maps.std(dim=(0, 2, 3), keepdim=True)
+    return mean, std.clamp(min=max(1e-2 * float(std.mean()), 1e-12))
+
+
+def pool_kernel(size: int) -> int:
+    """UniAD's 16 x 16 image-score pool at 224 px, scaled to ``size``."""
+    return max(1, round(16 * size / 224))
+
+
+def pooled_max(maps: torch.Tensor, valid: torch.Tensor, size: int) -> torch.Tensor:
+    """UniAD's image score on renders: the max of the map after the scaled average pool (stride
+    1, same size), taken over the pixels that show the part only (ours: on renders the empty
+    background around the silhouette varies with the pose and is no defect). (V,) scores;
+    views that show nothing score their whole map's max."""
+    k = pool_kernel(size)
+    pooled = F.avg_pool2d(maps[:, None], k, stride=1, padding=k // 2,
+                          count_include_pad=False)[:, 0, :maps.shape[1], :maps.shape[2]]
+    masked = torch.where(valid, pooled, torch.full_like(pooled, -torch.inf))
+    best = masked.flatten(1).max(dim=1).values
+    return torch.where(torch.isfinite(best), best, pooled.flatten(1).max(dim=1).values)

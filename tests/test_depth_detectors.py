@@ -1,0 +1,154 @@
+"""The 2D methods on depth renders (uniad, onenip, pbas) on the small synthetic benchmark, and
+the runner's unified mode (one detector for all categories)."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import pointad.detectors as detectors
+from pointad.cli import main
+from pointad.datasets import load_dataset
+from pointad.detectors.onenip import pixel_masks
+from pointad.errors import InputError
+from pointad.runner import evaluate
+
+# CPU-test settings: 64 px renders, 8 x 8 token grids, narrow networks, few epochs, 3 views.
+SMALL = {
+    "uniad": dict(size=64, stride=8, arch="small", epochs=40, lr=1e-3, batch_size=4, views=3),
+    "pbas": dict(size=64, arch="small", epochs=200, lr=1e-4, batch_size=4, views=3),
+    "onenip": dict(size=64, stride=8, arch="small", epochs=40, lr=1e-3, batch_size=4, views=3,
+                   n_synthetic=2),
+}
+CATEGORIES = ["bottle", "pipe_elbow"]
+
+
+# Small tensors: one thread avoids contention on shared CI cores.
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
+
+
+@pytest.fixture(scope="module")
+def bench(tmp_path_factory):
+    from pointad.synthbench import make_benchmark
+    out = tmp_path_factory.mktemp("bench") / "sb"
+    make_benchmark(out, size="small", seed=0, categories=CATEGORIES, progress=False)
+    return out
+
+
+@pytest.mark.parametrize("layout", ["mvtec3d", "real3d"])
+@pytest.mark.parametrize("method", ["uniad", "pbas", "onenip"])
+def test_depth_methods_score_above_chance(bench, method, layout):
+    results = evaluate(method, bench / layout, params=SMALL[method], progress=False)
+    assert results["mode"] == "per-category"
+    mean = results["mean"]
+    assert mean["I-AUROC"] > 0.6, results["categories"]
+    assert mean["P-AUROC"] > 0.6, results["categories"]
+
+
+def test_unified_mode_fits_one_model_for_all_categories(bench, monkeypatch):
+    from pointad.detectors.uniad import UniAD
+    fits = []
+    original = UniAD._fit
+
+    def counting_fit(self, clouds):
+        fits.append(len(clouds))
+        return original(self, clouds)
+
+    monkeypatch.setattr(UniAD, "_fit", counting_fit)
+    results = evaluate("uniad", bench / "mvtec3d", params=SMALL["uniad"], unified=True,
+                       progress=False)
+    assert fits == [4]  # one fit on both categories' 2 training clouds
+    assert results["mode"] == "unified"
+    rows = results["categories"]
+    assert [r["category"] for r in rows] == CATEGORIES
+    assert [r["n_train"] for r in rows] == [2, 2] and all(r["n_test"] == 8 for r in rows)
+    assert all(r["fit_s"] == results["fit_s"] for r in rows)
+    assert results["mean"]["P-AUROC"] > 0.6 and results["mean"]["I-AUROC"] > 0.6, rows
+    # Per-category mode: one fit per category, on that category's clouds only.
+    fits.clear()
+    per = evaluate("uniad", bench / "mvtec3d", params={**SMALL["uniad"], "epochs": 1},
+                   progress=False)
+    assert fits == [2, 2] and per["mode"] == "per-category"
+    assert per["fit_s"] == pytest.approx(sum(r["fit_s"] for r in per["categories"]))
+
+
+def test_eval_cli_unified_flag_writes_its_own_files(bench, tmp_path, capsys):
+    params = ["-p", "size=64", "-p", "arch=\"small\"", "-p", "epochs=2", "-p", "views=1"]
+    code = main(["eval", "-m", "pbas", "-d", str(bench / "real3d"), "--unified", "-q",
+                 "-o", str(tmp_path), *params])
+    out = capsys.readouterr().out
+    assert code == 0 and "unified" in out
+    data = json.loads((tmp_path / "pbas_real3d_unified.json").read_text())
+    assert data["mode"] == "unified" and len(data["categories"]) == 2
+    assert (tmp_path / "pbas_real3d_unified.csv").exists()
+    assert not (tmp_path / "pbas_real3d.json").exists()
+
+
+@pytest.mark.parametrize("method", ["uniad", "pbas", "onenip"])
+def test_save_load_determinism_and_unorganized_inputs(bench, method, tmp_path):
+    params = {**SMALL[method], "epochs": 2}
+    train = list(load_dataset(bench / "mvtec3d", "bottle", "train"))
+    det = detectors.create(method, **params).fit(train)
+    sample = next(s for s in load_dataset(bench / "mvtec3d", "bottle", "test") if s.label == 1)
+    first = det.predict(sample)
+    assert first.point_scores.shape == (len(sample.points),)
+    assert np.isfinite(first.point_scores).all() and np.isfinite(first.score)
+    loaded = detectors.load(det.save(tmp_path / method))
+    assert loaded.get_params() == det.get_params()
+    again = loaded.predict(sample)
+    np.testing.assert_allclose(again.point_scores, first.point_scores, rtol=1e-6, atol=1e-6)
+    assert again.score == pytest.approx(first.score, rel=1e-6)
+    # Same seed, same detector; another seed, another one.
+    twin = detectors.create(method, **params).fit(train).predict(sample)
+    np.testing.assert_allclose(twin.point_scores, first.point_scores, rtol=1e-6, atol=1e-6)
+    other = detectors.create(method, **{**params, "seed": 1}).fit(train).predict(sample)
+    assert not np.allclose(other.point_scores, first.point_scores)
+    # Without its pixel grid the scan is an unorganized cloud: rendered from 3 views.
+    plain = det.predict(sample.points)
+    assert plain.point_scores.shape == first.point_scores.shape
+    assert np.isfinite(plain.point_scores).all()
+
+
+def test_parameters_are_validated():
+    with pytest.raises(InputError, match="views"):
+        detectors.create("uniad", views=4)
+    with pytest.raises(InputError, match="arch"):
+        detectors.create("pbas", arch="huge")
+    with pytest.raises(InputError, match="multiple of stride"):
+        detectors.create("onenip", size=60, stride=8)
+    with pytest.raises(InputError, match="window"):
+        detectors.create("uniad", window=4)
+    with pytest.raises(InputError, match="epochs"):
+        detectors.create("pbas", epochs=0)
+    det = detectors.create("pbas", strides=[32], size=64, epochs=1)
+    with pytest.raises(InputError, match="stride 32"):
+        det.fit([np.random.default_rng(0).normal(size=(500, 3))])
+    with pytest.raises(InputError, match="not fitted"):
+        detectors.create("uniad").predict(np.zeros((10, 3)))
+    assert {"uniad", "onenip", "pbas"} <= set(detectors.available())
+
+
+def test_pixel_masks_follow_the_render_index():
+    labels = np.array([0, 1, 0, 1], np.uint8)
+    index = np.array([[[-1, 0], [1, 3]], [[2, 2], [-1, 1]]])
+    expected = np.array([[[0, 0], [1, 1]], [[0, 0], [0, 1]]], np.float32)
+    np.testing.assert_array_equal(pixel_masks(labels, index), expected)
+
+
+def test_onenip_synthetic_defects_are_pixel_aligned_and_labelled(bench):
+    """The refiner's training images: PNAS defects rendered in the clean render's frame, with
+    masks on the pixels of the labelled points."""
+    det = detectors.create("onenip", **{**SMALL["onenip"], "n_synthetic": 1})
+    cloud = load_dataset(bench / "real3d", "bottle", "train")[0]
+    from pointad.detectors.base import as_cloud_input
+    cin = as_cloud_input(cloud)
+    det.mean_, det.std_ = torch.zeros(1, 33, 1, 1), torch.ones(1, 33, 1, 1)
+    clean = det.render(cin)
+    tokens, masks = det._synthetic([cin], [clean])
+    assert len(tokens) == len(masks) == 3  # one per view
+    assert tokens[0].shape == (1, 33, 8, 8) and masks[0].shape == (1, 64, 64)
+    total = sum(float(m.sum()) for m in masks)
+    assert total > 0
+    # Masks only where the defective render shows a point.
+    for m in masks:
+        assert set(np.unique(m.numpy())) <= {0.0, 1.0}
