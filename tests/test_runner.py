@@ -192,3 +192,29 @@ def test_per_defect_breakdown(small_bench):
     from pointad.runner import format_defect_table
     table = format_defect_table(results)
     assert all(kind in table for kind in kinds)
+
+
+def test_report_tool_tables_and_resume(tmp_path, capsys, monkeypatch):
+    """tools/report.py: one table row per (layout, method, mode), numbers equal the results
+    JSON, and a second call reads the JSON instead of evaluating again."""
+    import importlib.util
+    from pathlib import Path
+    spec = importlib.util.spec_from_file_location(
+        "report", Path(__file__).parents[1] / "tools" / "report.py")
+    report = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(report)
+    write_tiny_real3d(tmp_path / "bench" / "real3d", n_points=1000, n_good=2, n_bad=2,
+                      fraction=0.05)
+    argv = ["--data", str(tmp_path / "bench"), "--out", str(tmp_path / "res"), "--methods", "raw",
+            "--layouts", "real3d", "--modes", "per-category,unified", "-q"]
+    assert report.main(argv) == 0
+    first = capsys.readouterr().out
+    saved = json.loads((tmp_path / "res" / "raw_real3d_unified.json").read_text())
+    assert saved["mode"] == "unified"
+    row = next(line for line in first.splitlines() if line.startswith("| real3d | raw | unified"))
+    assert f"| {saved['mean']['I-AUROC']:.3f} | {saved['mean']['P-AUROC']:.3f} |" in row
+    assert "| real3d | raw | per-category |" in first
+    monkeypatch.setattr(report, "evaluate", lambda *a, **k: pytest.fail("evaluated again"))
+    assert report.main(argv) == 0
+    assert capsys.readouterr().out == first
+    assert report.main(argv[:-1] + ["--modes", "sideways"]) == 2

@@ -3,10 +3,12 @@ synthetic benchmark and print markdown tables (means, and P-AUROC per defect kin
 
     .venv/bin/python tools/report.py --data synthbench --out results \
         --methods raw,btf,patchcore-ms,pnas-refiner --layouts real3d,mvtec3d
+    .venv/bin/python tools/report.py --methods uniad,onenip,pbas --modes per-category,unified
 
 Each (method, layout) result is written to ``OUT/<method>_<layout>.json`` (as ``pnas eval``
 does); a result file that already exists is read instead of recomputed, so an interrupted report
-resumes, and a finished one reprints in a second. Delete a file to rerun that method.
+resumes, and a finished one reprints in a second. Delete a file to rerun that method. Unified
+runs (one model for all categories) go to ``OUT/<method>_<layout>_unified.json``.
 """
 from __future__ import annotations
 
@@ -20,12 +22,12 @@ import numpy as np
 from pointad.runner import evaluate, write_results
 
 
-def results_for(method: str, root: Path, out: Path, progress: bool) -> dict:
+def results_for(method: str, root: Path, out: Path, unified: bool, progress: bool) -> dict:
     """The results of ``method`` on ``root``: read from ``out`` when present, else evaluated."""
-    path = out / f"{method}_{root.name}.json"
+    path = out / f"{method}_{root.name}{'_unified' if unified else ''}.json"
     if path.exists():
         return json.loads(path.read_text())
-    results = evaluate(method, root, progress=progress)
+    results = evaluate(method, root, unified=unified, progress=progress)
     write_results(results, out)
     return results
 
@@ -37,11 +39,11 @@ def non_perlin_p_auroc(results: dict) -> float:
 
 
 def mean_table(runs: dict) -> str:
-    lines = ["| layout | method | I-AUROC | P-AUROC | AUPRO | P-AP | non-Perlin P-AUROC | "
-             "fit s / category | s / cloud |", "| --- " * 9 + "|"]
-    for (layout, method), r in runs.items():
+    lines = ["| layout | method | mode | I-AUROC | P-AUROC | AUPRO | P-AP | non-Perlin P-AUROC | "
+             "fit s / category | s / cloud |", "| --- " * 10 + "|"]
+    for (layout, method, mode), r in runs.items():
         m = r["mean"]
-        lines.append(f"| {layout} | {method} | {m['I-AUROC']:.3f} | {m['P-AUROC']:.3f} | "
+        lines.append(f"| {layout} | {method} | {mode} | {m['I-AUROC']:.3f} | {m['P-AUROC']:.3f} | "
                      f"{m['AUPRO']:.3f} | {m['P-AP']:.3f} | {non_perlin_p_auroc(r):.3f} | "
                      f"{m['fit_s']:.1f} | {m['predict_s_per_cloud']:.2f} |")
     return "\n".join(lines)
@@ -49,11 +51,12 @@ def mean_table(runs: dict) -> str:
 
 def kind_table(runs: dict) -> str:
     kinds = sorted({k for r in runs.values() for k in r.get("mean_by_defect", {})})
-    lines = ["| layout | method | " + " | ".join(kinds) + " |", "| --- " * (len(kinds) + 2) + "|"]
-    for (layout, method), r in runs.items():
+    lines = ["| layout | method | mode | " + " | ".join(kinds) + " |",
+             "| --- " * (len(kinds) + 3) + "|"]
+    for (layout, method, mode), r in runs.items():
         cells = [f"{r['mean_by_defect'][k]['P-AUROC']:.3f}" if k in r["mean_by_defect"] else "-"
                  for k in kinds]
-        lines.append(f"| {layout} | {method} | " + " | ".join(cells) + " |")
+        lines.append(f"| {layout} | {method} | {mode} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -62,6 +65,8 @@ def main(argv=None) -> int:
     parser.add_argument("--data", default="synthbench", help="benchmark root (pnas bench make)")
     parser.add_argument("--methods", default="raw,btf,patchcore-ms,pnas-refiner")
     parser.add_argument("--layouts", default="real3d,mvtec3d")
+    parser.add_argument("--modes", default="per-category",
+                        help="per-category and/or unified (one model for all categories)")
     parser.add_argument("--out", default="results", help="where result JSONs are read/written")
     parser.add_argument("--quiet", "-q", action="store_true")
     args = parser.parse_args(argv)
@@ -75,7 +80,13 @@ def main(argv=None) -> int:
                   file=sys.stderr)
             return 2
         for method in args.methods.split(","):
-            runs[(layout, method)] = results_for(method, root, out, not args.quiet)
+            for mode in args.modes.split(","):
+                if mode not in ("per-category", "unified"):
+                    print(f"report: unknown mode {mode!r} (per-category, unified)",
+                          file=sys.stderr)
+                    return 2
+                runs[(layout, method, mode)] = results_for(method, root, out, mode == "unified",
+                                                           not args.quiet)
     print("Mean over categories\n\n" + mean_table(runs))
     print("\nP-AUROC per defect kind (good clouds against one kind, mean over categories)\n\n"
           + kind_table(runs))
