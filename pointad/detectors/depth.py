@@ -48,6 +48,9 @@ class DepthDetector(Detector):
         seed: seed of every random draw (initialisation, order, jitter, synthesis).
         device: ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``.
         progress: show progress bars while fitting (when stderr is a terminal).
+        depth: depth scaling of unorganized renders (:func:`pointad.render.render`): ``"box"``
+            (default: one scale from the part's fitting cube, so a defect changes only its own
+            pixels) or ``"view"`` (min-max per view, which a protruding defect rescales whole).
     """
 
     name = "depth-base"
@@ -56,7 +59,7 @@ class DepthDetector(Detector):
     def __init__(self, backbone: str = "geometric", weights=None, views: int = 6,
                  size: int = 128, epochs: int = 100, batch_size: int = 8, lr: float = 1e-4,
                  arch: str = "paper", seed: int = 0, device: str = "auto",
-                 progress: bool = True):
+                 progress: bool = True, depth: str = "box"):
         if not isinstance(backbone, str):
             raise InputError(f"backbone must be a name, got {backbone!r}")
         self.backbone = backbone
@@ -73,6 +76,8 @@ class DepthDetector(Detector):
         if not isinstance(progress, bool):
             raise InputError(f"progress must be true or false, got {progress!r}")
         self.progress = progress
+        from pointad.render import DEPTH_NORMS
+        self.depth = check_choice(depth, "depth", DEPTH_NORMS)
         self.device = device
         self._device = resolve_device(device)
         self._extractor = None
@@ -81,7 +86,7 @@ class DepthDetector(Detector):
         return {"backbone": self.backbone, "weights": self.weights, "views": self.views,
                 "size": self.size, "epochs": self.epochs, "batch_size": self.batch_size,
                 "lr": self.lr, "arch": self.arch, "seed": self.seed, "device": self.device,
-                "progress": self.progress}
+                "progress": self.progress, "depth": self.depth}
 
     # Renders and features -------------------------------------------------------------------
     @property
@@ -96,7 +101,7 @@ class DepthDetector(Detector):
     def render(self, cloud, **kw):
         """The :class:`pointad.render.DepthRender` of a cloud with this detector's settings."""
         from pointad.render import render
-        return render(cloud, views=self.views, size=self.size, **kw)
+        return render(cloud, views=self.views, size=self.size, depth=self.depth, **kw)
 
     def images(self, rendered) -> torch.Tensor:
         """(V, 5, size, size) float32 network input of a render (nearest resize when needed)."""
