@@ -8,6 +8,8 @@ reproduces the sample's soft labels. :func:`field_figure` draws it.
 """
 from __future__ import annotations
 
+import contextlib
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -119,11 +121,10 @@ def field_figure(points: np.ndarray, normals: np.ndarray, sample, *, grid=None,
     left.scatter(uv[labels, 0], uv[labels, 1], s=2.0, color=red, linewidths=0,
                  label="anomalous (label 1)")
     if labels.any() and (~labels).any() and len(uv) >= 3:
-        try:
+        # A degenerate triangulation draws no contour; the dots still show the mask.
+        with contextlib.suppress(ValueError, RuntimeError):
             left.tricontour(_surface_triangulation(uv), soft, levels=[0.5], colors=[red],
                             linewidths=1.2)
-        except (ValueError, RuntimeError):  # degenerate triangulation: the dots still show it
-            pass
     left.set_xlabel(f"u ({sample.params['projection']})")
     left.set_ylabel("v")
     left.set_aspect("equal")

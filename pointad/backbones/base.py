@@ -7,6 +7,8 @@ runs under ``torch.no_grad`` (not ``inference_mode``, so the features may feed t
 """
 from __future__ import annotations
 
+from abc import ABCMeta, abstractmethod
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -27,7 +29,7 @@ def imagenet_input(images: torch.Tensor) -> torch.Tensor:
     return (rgb - mean) / std
 
 
-class FeatureExtractor(torch.nn.Module):
+class FeatureExtractor(torch.nn.Module, metaclass=ABCMeta):
     """Frozen multi-scale features of depth renders.
 
     ``forward(images)``: (B, 5, H, W) float32 renders (a tensor on any device, or a numpy
@@ -47,9 +49,9 @@ class FeatureExtractor(torch.nn.Module):
         # Tracks the device through .to()/.cuda() even for extractors without parameters.
         self.register_buffer("_anchor", torch.zeros(0), persistent=False)
 
+    @abstractmethod
     def _extract(self, images: torch.Tensor) -> list:
         """Feature maps of a validated, padded (B, 5, H, W) float32 batch on the device."""
-        raise NotImplementedError
 
     @property
     def device(self) -> torch.device:

@@ -15,6 +15,8 @@ arrays.
 """
 from __future__ import annotations
 
+from abc import abstractmethod
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -145,16 +147,16 @@ class DepthDetector(Detector):
         return point_scores, float(view_scores.max())
 
     # Subclass hooks ---------------------------------------------------------------------------
+    @abstractmethod
     def _train(self, features: list, view_of: torch.Tensor, clouds: list, renders: list) -> None:
         """Train on the cached backbone maps (a list of (M, C_i, h_i, w_i) over all M training
         images); ``view_of`` (M,) is each image's view index, ``clouds``/``renders`` the
         training clouds and their renders (in image order: cloud 0's views first)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _score_views(self, features: list, valid: torch.Tensor):
         """``(maps (V, size, size), scores (V,))`` of one cloud's V views; ``valid``
         (V, size, size) bool marks the pixels that show a point."""
-        raise NotImplementedError
 
 
 def resize_nearest(images: torch.Tensor, size: int) -> torch.Tensor:
