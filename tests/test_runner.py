@@ -218,3 +218,34 @@ def test_report_tool_tables_and_resume(tmp_path, capsys, monkeypatch):
     assert report.main(argv) == 0
     assert capsys.readouterr().out == first
     assert report.main(argv[:-1] + ["--modes", "sideways"]) == 2
+
+
+def test_report_tool_params_per_method_and_mismatch(tmp_path, capsys):
+    """--param METHOD.KEY=VALUE reaches that method only; a result file made with other
+    parameters is a one-line error (exit 2) and is left as it was."""
+    import importlib.util
+    from pathlib import Path
+    spec = importlib.util.spec_from_file_location(
+        "report", Path(__file__).parents[1] / "tools" / "report.py")
+    report = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(report)
+    assert report.parse_setting("raw.top_fraction=0.05") == ("raw", "top_fraction", 0.05)
+    assert report.parse_setting("seed=3") == (None, "seed", 3)
+    settings = [("raw", "top_fraction", 0.05), (None, "seed", 3), ("btf", "n_groups", 64)]
+    assert report.method_params("raw", settings) == {"top_fraction": 0.05, "seed": 3}
+    assert report.method_params("btf", settings) == {"seed": 3, "n_groups": 64}
+
+    write_tiny_real3d(tmp_path / "bench" / "real3d", n_points=1000, n_good=2, n_bad=2,
+                      fraction=0.05)
+    argv = ["--data", str(tmp_path / "bench"), "--out", str(tmp_path / "res"), "--methods", "raw",
+            "--layouts", "real3d", "-q", "--param", "raw.top_fraction=0.05"]
+    assert report.main(argv) == 0
+    path = tmp_path / "res" / "raw_real3d.json"
+    before = path.read_bytes()
+    assert json.loads(before)["params"]["top_fraction"] == 0.05
+    capsys.readouterr()
+    assert report.main(argv[:-1] + ["raw.top_fraction=0.02"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "top_fraction" in err and "raw_real3d.json" in err
+    assert path.read_bytes() == before
+    assert report.main(argv[:-1] + ["no-equals-sign"]) == 2

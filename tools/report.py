@@ -3,12 +3,15 @@ synthetic benchmark and print markdown tables (means, and P-AUROC per defect kin
 
     .venv/bin/python tools/report.py --data synthbench --out results \
         --methods raw,btf,patchcore-ms,pnas-refiner --layouts real3d,mvtec3d
-    .venv/bin/python tools/report.py --methods uniad,onenip,pbas --modes per-category,unified
+    .venv/bin/python tools/report.py --methods uniad,onenip,pbas --modes per-category,unified \
+        --param epochs=20
 
 Each (method, layout) result is written to ``OUT/<method>_<layout>.json`` (as ``pnas eval``
 does); a result file that already exists is read instead of recomputed, so an interrupted report
 resumes, and a finished one reprints in a second. Delete a file to rerun that method. Unified
 runs (one model for all categories) go to ``OUT/<method>_<layout>_unified.json``.
+``--param [METHOD.]KEY=VALUE`` sets a detector parameter for every method (or for METHOD only); a
+result file made with other parameters is an error, never silently reused or replaced.
 """
 from __future__ import annotations
 
@@ -19,15 +22,39 @@ from pathlib import Path
 
 import numpy as np
 
+from pointad.cli.eval import _param
+from pointad.detectors import create
+from pointad.errors import InputError
 from pointad.runner import evaluate, write_results
 
 
-def results_for(method: str, root: Path, out: Path, unified: bool, progress: bool) -> dict:
-    """The results of ``method`` on ``root``: read from ``out`` when present, else evaluated."""
+def method_params(method: str, settings: list) -> dict:
+    """The ``(target, key, value)`` settings that apply to ``method`` (target None: all)."""
+    return {key: value for target, key, value in settings if target in (None, method)}
+
+
+def parse_setting(text: str) -> tuple:
+    """``[METHOD.]KEY=VALUE`` -> ``(METHOD or None, KEY, VALUE)`` (VALUE parsed as JSON)."""
+    key, value = _param(text)
+    target, _, name = key.rpartition(".")
+    return (target or None, name, value)
+
+
+def results_for(method: str, root: Path, out: Path, unified: bool, progress: bool,
+                params: dict) -> dict:
+    """The results of ``method`` with ``params`` on ``root``: read from ``out`` when present
+    (and made with the same parameters), else evaluated and written there."""
     path = out / f"{method}_{root.name}{'_unified' if unified else ''}.json"
     if path.exists():
-        return json.loads(path.read_text())
-    results = evaluate(method, root, unified=unified, progress=progress)
+        results = json.loads(path.read_text())
+        wanted = json.loads(json.dumps(create(method, **params).get_params()))
+        if results.get("params") != wanted:
+            changed = sorted(k for k in set(wanted) | set(results.get("params", {}))
+                             if wanted.get(k) != results.get("params", {}).get(k))
+            raise InputError(f"{path} was made with other parameters ({', '.join(changed)}); "
+                             f"delete it or choose another --out")
+        return results
+    results = evaluate(method, root, unified=unified, progress=progress, params=params)
     write_results(results, out)
     return results
 
@@ -68,8 +95,17 @@ def main(argv=None) -> int:
     parser.add_argument("--modes", default="per-category",
                         help="per-category and/or unified (one model for all categories)")
     parser.add_argument("--out", default="results", help="where result JSONs are read/written")
+    parser.add_argument("--param", "-p", action="append", default=[],
+                        metavar="[METHOD.]KEY=VALUE",
+                        help="detector parameter for every method, or for METHOD only "
+                             "(value parsed as JSON when it can be; repeatable)")
     parser.add_argument("--quiet", "-q", action="store_true")
     args = parser.parse_args(argv)
+    try:
+        settings = [parse_setting(p) for p in args.param]
+    except InputError as err:
+        print(f"report: {err}", file=sys.stderr)
+        return 2
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     runs = {}
@@ -85,8 +121,13 @@ def main(argv=None) -> int:
                     print(f"report: unknown mode {mode!r} (per-category, unified)",
                           file=sys.stderr)
                     return 2
-                runs[(layout, method, mode)] = results_for(method, root, out, mode == "unified",
-                                                           not args.quiet)
+                try:
+                    runs[(layout, method, mode)] = results_for(
+                        method, root, out, mode == "unified", not args.quiet,
+                        method_params(method, settings))
+                except InputError as err:
+                    print(f"report: {err}", file=sys.stderr)
+                    return 2
     print("Mean over categories\n\n" + mean_table(runs))
     print("\nP-AUROC per defect kind (good clouds against one kind, mean over categories)\n\n"
           + kind_table(runs))
