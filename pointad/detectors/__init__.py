@@ -5,9 +5,9 @@
     res = det.predict(points)          # res.point_scores (N,), res.score (float)
     det.save("raw.npz"); det = pointad.detectors.load("raw.npz")
     pointad.detectors.available()
+
+Detector modules are imported when first created or loaded (:mod:`pointad.detectors.registry`).
 """
-from pointad.detectors import btf, patchcore_ms, pnas_refiner, raw  # noqa: F401  (registers them)
-from pointad.detectors import onenip, pbas, uniad  # noqa: F401  (2D methods on depth renders)
 from pointad.detectors.base import CloudInput, Detector, Prediction
 from pointad.detectors.registry import available, create, load, register
 

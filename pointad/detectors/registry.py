@@ -1,12 +1,28 @@
-"""One registry so one CLI drives every method: ``create(name)``, ``available()``, ``load(path)``."""
+"""One registry so one CLI drives every method: ``create(name)``, ``available()``, ``load(path)``.
+
+The built-in detectors are listed by name with the module that defines them and imported on first
+use, so listing the names (``pnas --help``) does not import torch and every detector.
+"""
 from __future__ import annotations
 
+import importlib
 import json
 from pathlib import Path
 
 import numpy as np
 
 from pointad.errors import InputError
+
+# name -> module that registers it (checked by the tests against each class's ``name``).
+BUILTIN = {
+    "raw": "pointad.detectors.raw",
+    "btf": "pointad.detectors.btf",
+    "patchcore-ms": "pointad.detectors.patchcore_ms",
+    "pnas-refiner": "pointad.detectors.pnas_refiner",
+    "uniad": "pointad.detectors.uniad",
+    "onenip": "pointad.detectors.onenip",
+    "pbas": "pointad.detectors.pbas",
+}
 
 _REGISTRY: dict = {}
 
@@ -18,16 +34,24 @@ def register(cls):
 
 
 def available() -> list[str]:
-    """Names of the registered detectors, sorted."""
-    return sorted(_REGISTRY)
+    """Names of the built-in and registered detectors, sorted (imports nothing)."""
+    return sorted(set(BUILTIN) | set(_REGISTRY))
+
+
+def detector_class(name: str):
+    """The detector class registered as ``name`` (its module imported when needed)."""
+    if name not in _REGISTRY and name in BUILTIN:
+        importlib.import_module(BUILTIN[name])
+    if name not in _REGISTRY:
+        raise InputError(f"unknown detector {name!r}; available: {', '.join(available())}")
+    return _REGISTRY[name]
 
 
 def create(name: str, **params):
     """A new, unfitted detector ``name`` with ``params`` (validated by its constructor)."""
-    if name not in _REGISTRY:
-        raise InputError(f"unknown detector {name!r}; available: {', '.join(available())}")
+    cls = detector_class(name)
     try:
-        return _REGISTRY[name](**params)
+        return cls(**params)
     except TypeError as exc:  # an unknown keyword: name it without a traceback
         raise InputError(f"detector {name!r}: {exc}") from None
 
@@ -44,6 +68,6 @@ def load(path):
     except (OSError, ValueError, KeyError) as exc:
         raise InputError(f"{path}: not a saved pointad detector ({exc})") from None
     name = meta.get("detector")
-    if name not in _REGISTRY:
+    if name not in available():
         raise InputError(f"{path}: detector {name!r} is not available in this version")
-    return _REGISTRY[name].from_state(meta["params"], arrays)
+    return detector_class(name).from_state(meta["params"], arrays)

@@ -2,7 +2,12 @@
 from pointad.synthesis.pnas import PNAS
 from pointad.synthesis.sample import AnomalySample
 
-__all__ = ["PNAS", "AnomalySample"]
-from pointad.synthesis.augment import PNASAugment  # noqa: E402  (needs torch; imported last)
+__all__ = ["PNAS", "AnomalySample", "PNASAugment"]
 
-__all__.append("PNASAugment")
+
+def __getattr__(name):
+    # PNASAugment needs torch; importing it lazily keeps plain synthesis (and the CLI) light.
+    if name == "PNASAugment":
+        from pointad.synthesis.augment import PNASAugment
+        return PNASAugment
+    raise AttributeError(f"module 'pointad.synthesis' has no attribute {name!r}")
