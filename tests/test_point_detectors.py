@@ -86,16 +86,21 @@ def test_pnas_refiner_is_not_worse_than_its_memory_bank(bench):
     assert refined["I-AUROC"] >= base["I-AUROC"]
 
 
-def test_pnas_refiner_inputs_hold_distance_context_and_residual():
+def test_pnas_refiner_inputs_hold_distance_context_asymmetry_and_residual():
     """Network inputs per group: bank distance, mean/max/min distance of the context-1 nearest
-    other groups, residual to the nearest bank feature (checked against a slow reference)."""
+    other groups, the group's asymmetry, residual to the nearest bank feature (checked against a
+    slow reference)."""
     import torch
+    from pointad.detectors.patchcore_ms import Groups
     rng = np.random.default_rng(0)
     det = detectors.create("pnas-refiner", context=4, device="cpu")
-    centres = torch.as_tensor(rng.normal(size=(30, 3)))
+    points = torch.as_tensor(rng.normal(size=(200, 3)))
+    members = torch.as_tensor(rng.integers(0, 200, size=(30, 6)))
+    members[:, 0] = torch.as_tensor(rng.choice(200, 30, replace=False))  # distinct centres
+    centres = points[members[:, 0]]
     feats = torch.as_tensor(rng.normal(size=(30, 5)), dtype=torch.float32)
     bank = torch.as_tensor(rng.normal(size=(12, 5)), dtype=torch.float32)
-    d, x = det._inputs(centres, feats, bank)
+    d, x = det._inputs(Groups(points, centres, feats, members), bank)
     all_d = torch.cdist(feats.double(), bank.double())
     ref_d, nearest = all_d.min(dim=1)
     np.testing.assert_allclose(d.numpy(), ref_d.numpy(), rtol=1e-5)
@@ -104,5 +109,31 @@ def test_pnas_refiner_inputs_hold_distance_context_and_residual():
         around = ref_d[torch.argsort(gap[i])[1:4]].numpy()
         np.testing.assert_allclose(x[i, 1:4].numpy(), [around.mean(), around.max(), around.min()],
                                    rtol=1e-5)
-        np.testing.assert_allclose(x[i, 4:].numpy(), (feats[i] - bank[nearest[i]]).numpy(),
+        group = points[members[i]].numpy()
+        offsets = group - centres[i].numpy()
+        radius = np.mean([np.linalg.norm(o) for o in offsets])
+        np.testing.assert_allclose(x[i, 4].item(), np.linalg.norm(offsets.mean(0)) / radius,
+                                   rtol=1e-5)
+        np.testing.assert_allclose(x[i, 5:].numpy(), (feats[i] - bank[nearest[i]]).numpy(),
                                    atol=1e-6)
+
+
+def test_pnas_refiner_synthetic_holes_remove_points_and_label_their_rim():
+    """hole_rate=1: every synthetic defect drops points (the grid index follows them) and its
+    labels are the kept points on the rim; hole_rate=0: PNAS displacements only."""
+    from pointad.detectors.base import CloudInput
+    rng = np.random.default_rng(3)
+    ij = np.stack(np.meshgrid(np.arange(40), np.arange(40), indexing="ij"), -1).reshape(-1, 2)
+    pts = np.c_[ij * 0.5, 20 + 0.02 * np.sin(ij[:, 0])]
+    cloud = CloudInput(pts, (40, 40), np.arange(1600))
+    holes = detectors.create("pnas-refiner", hole_rate=1.0, device="cpu")
+    for _ in range(3):
+        defective, labels = holes._synthetic(cloud, rng)
+        assert len(defective.points) < len(pts) and len(labels) == len(defective.points)
+        assert labels.any() and not labels.all()
+        kept = {tuple(p) for p in np.round(defective.points, 9)}
+        assert kept <= {tuple(p) for p in np.round(pts, 9)}
+        np.testing.assert_array_equal(pts[defective.grid_index], defective.points)
+    displace = detectors.create("pnas-refiner", hole_rate=0.0, device="cpu")
+    defective, labels = displace._synthetic(cloud, rng)
+    assert len(defective.points) == len(pts) and labels.any()

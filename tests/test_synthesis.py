@@ -206,3 +206,29 @@ def test_bad_point_inputs_raise_named_errors(flange):
         synth(flange.points, flange.normals, seed=-1)
     with pytest.raises(InputError, match="fraction too large"):
         PNAS(fraction=0.5)(*ellipsoid_points(n=500)[:2], seed=0)
+
+
+def test_carve_hole_drops_the_region_and_labels_its_rim():
+    """carve_hole on a flat grid: the region is dropped, its rim is exactly the kept points closer than
+    max(r / 2, 1.5 s) of it (slow reference), and the far side of a thin wall is never rim."""
+    from pointad.synthesis.hole import carve_hole, rim_labels
+    ij = np.stack(np.meshgrid(np.arange(30), np.arange(30), indexing="ij"), -1).reshape(-1, 2)
+    top = np.c_[ij.astype(float), np.zeros(900)]
+    bottom = top + [0, 0, -0.5]  # a thin wall's other face, facing away
+    pts = np.vstack([top, bottom])
+    nrm = np.vstack([np.tile([0, 0, 1.0], (900, 1)), np.tile([0, 0, -1.0], (900, 1))])
+    center = 15 * 30 + 15
+    region = np.zeros(1800, dtype=bool)
+    region[:900] = np.linalg.norm(top - top[center], axis=1) <= 4.0
+    keep, labels = carve_hole(pts, nrm, region, center)
+    np.testing.assert_array_equal(keep, ~region)
+    width = max(0.5 * 4.0, 1.5 * 1.0)  # r = 4, spacing 1
+    removed = pts[region]
+    slow = np.array([not region[i] and nrm[i, 2] > 0
+                     and min(np.linalg.norm(removed - pts[i], axis=1)) < width
+                     for i in range(1800)])
+    np.testing.assert_array_equal(labels, region | slow)
+    assert not labels[900:].any() and slow.sum() > 0
+    assert not rim_labels(pts, nrm, np.zeros(1800, dtype=bool), 2.0, nrm[0]).any()
+    keep, labels = carve_hole(pts, nrm, np.zeros(1800, dtype=bool), center)
+    assert keep.all() and not labels.any()

@@ -4,10 +4,14 @@
 Fit: build the memory bank of the training groups (as ``patchcore-ms``). For each training cloud,
 a leave-one-out bank of the *other* clouds scores its groups, clean and with PNAS defects, so the
 network learns what a defect looks like relative to unseen normal variation rather than to the
-cloud's own memorized features. Per group the network sees the bank distance, the mean, max and min
-distance of its ``context - 1`` nearest groups (defects are spatially coherent; normal variation
-is often a lone high distance), and the residual vector to the nearest bank feature, and predicts
-whether the group is anomalous. The final group
+cloud's own memorized features. Half of the synthetic defects (``hole_rate``) remove the PNAS
+region instead of displacing it (:func:`pointad.synthesis.hole.carve_hole`: missing data,
+labelled on its rim): a hole leaves the surface's shape intact, so a shape-feature bank barely
+sees it. Per group the network sees the bank distance, the mean, max and min distance of its
+``context - 1`` nearest groups (defects are spatially coherent; normal variation is often a lone
+high distance), the group's asymmetry (how far its points' centroid sits from its centre,
+relative to its radius: large on the rim of missing data) and the residual vector to the nearest
+bank feature, and predicts whether the group is anomalous. The final group
 score is ``d / d_99 + weight * p`` (``d_99``: 99th percentile of clean leave-one-out distances);
 ``weight`` is chosen from a small grid on held-out synthetic defects, and 0 (the plain bank) is in
 the grid, so the refiner is never worse than the bank on that held-out set.
@@ -24,6 +28,7 @@ from pointad.features import interpolate_to_points
 from pointad.metrics import auroc
 from pointad.ops import knn
 from pointad.synthesis import PNAS
+from pointad.synthesis.hole import carve_hole
 from pointad.validation import check_number
 
 _WEIGHTS = (0.0, 0.1, 0.25)  # d / d_99 exceeds 1 on defects; p is in [0, 1]
@@ -44,33 +49,42 @@ class PNASRefiner(PatchCoreMS):
         hidden: width of the network's two hidden layers.
         epochs: full-batch training epochs (Adam, learning rate ``lr``).
         context: the group and its nearest groups whose distances the network sees.
+        hole_rate: fraction of the synthetic defects that remove their region (holes) instead
+            of displacing it.
     """
 
     name = "pnas-refiner"
 
     def __init__(self, n_synthetic: int = 4, hidden: int = 64, epochs: int = 200,
-                 lr: float = 3e-3, context: int = 9, **base_params):
+                 lr: float = 3e-3, context: int = 9, hole_rate: float = 0.5, **base_params):
         super().__init__(**base_params)
         self.n_synthetic = check_number(n_synthetic, "n_synthetic", low=1, integer=True)
         self.hidden = check_number(hidden, "hidden", low=1, integer=True)
         self.epochs = check_number(epochs, "epochs", low=1, integer=True)
         self.lr = check_number(lr, "lr", low=0, low_open=True)
         self.context = check_number(context, "context", low=1, integer=True)
+        self.hole_rate = check_number(hole_rate, "hole_rate", low=0, high=1)
 
     def get_params(self) -> dict:
         return {**super().get_params(), "n_synthetic": self.n_synthetic, "hidden": self.hidden,
-                "epochs": self.epochs, "lr": self.lr, "context": self.context}
+                "epochs": self.epochs, "lr": self.lr, "context": self.context,
+                "hole_rate": self.hole_rate}
 
     # Inputs of the network ---------------------------------------------------------------
-    def _inputs(self, centres: torch.Tensor, feats: torch.Tensor, bank: torch.Tensor):
+    def _inputs(self, groups, bank: torch.Tensor):
+        """``(bank distance (G,), network input (G, 5 + D))`` of a cloud's :class:`Groups`."""
+        centres, feats = groups.centres, groups.features
         dist, idx = knn_features(feats, bank, 1)
         residual = feats - bank[idx[:, 0]]
+        offsets = groups.points[groups.members] - centres[:, None]
+        asymmetry = (offsets.mean(1).norm(dim=1)
+                     / offsets.norm(dim=2).mean(1).clamp(min=1e-12)).float()[:, None]
         # Context: the distances of the neighbouring groups (defects are spatially coherent).
         k = min(self.context, centres.shape[0])
         _, near = knn(centres.double(), centres.double(), k)
         around = dist[near[:, 1:], 0] if k > 1 else dist
         ctx = torch.stack([around.mean(1), around.max(1).values, around.min(1).values], dim=1)
-        return dist[:, 0], torch.cat([dist, ctx, residual], dim=1)
+        return dist[:, 0], torch.cat([dist, ctx, asymmetry, residual], dim=1)
 
     @staticmethod
     def _group_labels(members: torch.Tensor, labels) -> torch.Tensor:
@@ -94,17 +108,14 @@ class PNASRefiner(PatchCoreMS):
             others = [g.features for j, g in enumerate(grouped) if j != i] or [grouped[i].features]
             loo = MemoryBank(self.memory.coreset_ratio, self.memory.max_size,
                              self.memory.projection_dim, 0, self.memory.seed).fit(torch.cat(others))
-            d, x = self._inputs(grouped[i].centres, grouped[i].features, loo.bank)
+            d, x = self._inputs(grouped[i], loo.bank)
             clean_d.append(d)
             rows["train"].append((x, torch.zeros(len(x), device=self._device)))
             for s in range(self.n_synthetic + 1):
-                sample = _synthesizer(rng)(cloud.points, seed=int(rng.integers(2**31 - 1)),
-                                           grid=(cloud.grid_shape, cloud.grid_index)
-                                           if cloud.organized else None)
-                defective = type(cloud)(sample.points, cloud.grid_shape, cloud.grid_index)
+                defective, labels = self._synthetic(cloud, rng)
                 g = self._groups(defective)
-                _, x = self._inputs(g.centres, g.features, loo.bank)
-                y = self._group_labels(g.members, sample.labels)
+                _, x = self._inputs(g, loo.bank)
+                y = self._group_labels(g.members, labels)
                 rows["held" if s == self.n_synthetic else "train"].append((x, y))
         self.scale_ = torch.quantile(torch.cat(clean_d), 0.99).clamp(min=1e-12)
         x = torch.cat([r[0] for r in rows["train"]])
@@ -130,6 +141,20 @@ class PNASRefiner(PatchCoreMS):
                       for w in _WEIGHTS}
             self.weight_ = max(_WEIGHTS, key=lambda w: (scores[w], -w))
 
+    def _synthetic(self, cloud, rng: np.random.Generator):
+        """One synthetic defect on ``cloud``: ``(defective cloud, its point labels)``; a PNAS
+        displacement, or with probability ``hole_rate`` its region removed."""
+        is_hole = rng.random() < self.hole_rate
+        sample = _synthesizer(rng)(cloud.points, seed=int(rng.integers(2**31 - 1)),
+                                   grid=(cloud.grid_shape, cloud.grid_index)
+                                   if cloud.organized else None)
+        if not is_hole:
+            return type(cloud)(sample.points, cloud.grid_shape, cloud.grid_index), sample.labels
+        keep, labels = carve_hole(cloud.points, sample.normals, sample.labels,
+                                  sample.params["center"])
+        grid_index = cloud.grid_index[keep] if cloud.organized else None
+        return type(cloud)(cloud.points[keep], cloud.grid_shape, grid_index), labels[keep]
+
     def _combine(self, x: torch.Tensor, weight: float) -> torch.Tensor:
         with torch.no_grad():
             p = torch.sigmoid(self.net_((x - self.mean_) / self.std_)[:, 0])
@@ -137,7 +162,7 @@ class PNASRefiner(PatchCoreMS):
 
     def _predict(self, cloud):
         g = self._groups(cloud)
-        _, x = self._inputs(g.centres, g.features, self.memory.bank)
+        _, x = self._inputs(g, self.memory.bank)
         group_scores = self._combine(x, self.weight_).double()
         point_scores = interpolate_to_points(g.centres, group_scores, g.points)
         k = min(self.top_k, point_scores.shape[0])

@@ -48,7 +48,8 @@ from scipy.spatial import cKDTree
 
 from pointad.errors import InputError
 from pointad.geometry.units import object_diameter, point_spacing
-from pointad.synthesis.region import FACING_COS, defect_support, smoothstep
+from pointad.synthesis.hole import rim_labels
+from pointad.synthesis.region import defect_support, smoothstep
 from pointad.validation import as_normals, as_points, check_number
 
 FRACTION_RANGE = (0.01, 0.07)  # target fraction of anomalous points, drawn per sample
@@ -255,12 +256,7 @@ def hole(points, normals, rng, *, fraction=None, spacing=None, info=None):
     rim_width = max(0.5 * radius, 1.5 * spacing)
     keep = np.ones(len(pts), dtype=bool)
     keep[removed] = False
-    kept = np.flatnonzero(keep)
-    dist, _ = cKDTree(pts[removed]).query(pts[kept], k=1, distance_upper_bound=rim_width)
-    facing = nrm[kept] @ nrm[center] > FACING_COS  # the same side as the hole, like its support
-    labels = np.zeros(len(pts), dtype=bool)
-    labels[removed] = True
-    labels[kept[np.isfinite(dist) & facing]] = True
+    labels = ~keep | rim_labels(pts, nrm, ~keep, rim_width, nrm[center])
     _record(info, center=center, radius_mm=radius, rim_mm=rim_width, removed=len(removed),
             target_fraction=fraction)
     return pts.copy(), keep, labels
