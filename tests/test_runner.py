@@ -194,15 +194,21 @@ def test_per_defect_breakdown(small_bench):
     assert all(kind in table for kind in kinds)
 
 
-def test_report_tool_tables_and_resume(tmp_path, capsys, monkeypatch):
-    """tools/report.py: one table row per (layout, method, mode), numbers equal the results
-    JSON, and a second call reads the JSON instead of evaluating again."""
+@pytest.fixture
+def report():
+    """tools/report.py as a module."""
     import importlib.util
     from pathlib import Path
     spec = importlib.util.spec_from_file_location(
         "report", Path(__file__).parents[1] / "tools" / "report.py")
-    report = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(report)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_report_tool_tables_and_resume(report, tmp_path, capsys, monkeypatch):
+    """tools/report.py: one table row per (layout, method, mode), numbers equal the results
+    JSON, and a second call reads the JSON instead of evaluating again."""
     write_tiny_real3d(tmp_path / "bench" / "real3d", n_points=1000, n_good=2, n_bad=2,
                       fraction=0.05)
     argv = ["--data", str(tmp_path / "bench"), "--out", str(tmp_path / "res"), "--methods", "raw",
@@ -220,15 +226,9 @@ def test_report_tool_tables_and_resume(tmp_path, capsys, monkeypatch):
     assert report.main(argv[:-1] + ["--modes", "sideways"]) == 2
 
 
-def test_report_tool_params_per_method_and_mismatch(tmp_path, capsys):
+def test_report_tool_params_per_method_and_mismatch(report, tmp_path, capsys):
     """--param METHOD.KEY=VALUE reaches that method only; a result file made with other
     parameters is a one-line error (exit 2) and is left as it was."""
-    import importlib.util
-    from pathlib import Path
-    spec = importlib.util.spec_from_file_location(
-        "report", Path(__file__).parents[1] / "tools" / "report.py")
-    report = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(report)
     assert report.parse_setting("raw.top_fraction=0.05") == ("raw", "top_fraction", 0.05)
     assert report.parse_setting("seed=3") == (None, "seed", 3)
     settings = [("raw", "top_fraction", 0.05), (None, "seed", 3), ("btf", "n_groups", 64)]
