@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import pointad.detectors as detectors
 from pointad.detectors import Prediction
 from pointad.errors import InputError
 from pointad.io import Cloud, write_cloud
@@ -249,3 +250,15 @@ def test_report_tool_params_per_method_and_mismatch(report, tmp_path, capsys):
     assert len(err.splitlines()) == 1 and "top_fraction" in err and "raw_real3d.json" in err
     assert path.read_bytes() == before
     assert report.main(argv[:-1] + ["no-equals-sign"]) == 2
+
+
+def test_report_tool_params_added_since_count_at_their_default(report):
+    """A stored result without a parameter the detector has gained is reused when that
+    parameter is wanted at its default, and not when it is set to something else."""
+    stored = detectors.create("raw").get_params()
+    del stored["pca"]
+    assert report.changed_params("raw", {}, stored) == []
+    assert report.changed_params("raw", {"pca": False}, stored) == ["pca"]
+    assert report.changed_params("raw", {"top_fraction": 0.5}, stored) == ["top_fraction"]
+    stored["gone"] = 1  # a parameter the detector no longer has
+    assert report.changed_params("raw", {}, stored) == ["gone"]

@@ -40,6 +40,16 @@ def parse_setting(text: str) -> tuple:
     return (target or None, name, value)
 
 
+def changed_params(method: str, params: dict, stored: dict) -> list:
+    """Names of the parameters in which a stored result differs from ``method`` with
+    ``params``. A parameter the stored result lacks (added to the detector since) counts as
+    unchanged when it is wanted at its default, which keeps the old behaviour."""
+    wanted = json.loads(json.dumps(create(method, **params).get_params()))
+    default = json.loads(json.dumps(create(method).get_params()))
+    return sorted(k for k in set(wanted) | set(stored)
+                  if (stored[k] != wanted.get(k) if k in stored else wanted[k] != default[k]))
+
+
 def results_for(method: str, root: Path, out: Path, unified: bool, progress: bool,
                 params: dict) -> dict:
     """The results of ``method`` with ``params`` on ``root``: read from ``out`` when present
@@ -47,10 +57,8 @@ def results_for(method: str, root: Path, out: Path, unified: bool, progress: boo
     path = out / f"{method}_{root.name}{'_unified' if unified else ''}.json"
     if path.exists():
         results = json.loads(path.read_text())
-        wanted = json.loads(json.dumps(create(method, **params).get_params()))
-        if results.get("params") != wanted:
-            changed = sorted(k for k in set(wanted) | set(results.get("params", {}))
-                             if wanted.get(k) != results.get("params", {}).get(k))
+        changed = changed_params(method, params, results.get("params", {}))
+        if changed:
             raise InputError(f"{path} was made with other parameters ({', '.join(changed)}); "
                              f"delete it or choose another --out")
         return results
