@@ -10,7 +10,7 @@ score of their nearest shown point), and an object score (the method's image sco
 views).
 
 Subclasses implement :meth:`DepthDetector._train` and :meth:`DepthDetector._score_views` and
-keep their fitted state in torch modules and tensors that :meth:`_get_state` stores as numpy
+keep their fitted state in torch modules and tensors that :meth:`_model_state` returns as numpy
 arrays.
 """
 from __future__ import annotations
@@ -22,12 +22,13 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from pointad.detectors.base import Detector
+from pointad.detectors.base import CloudInput, Detector
 from pointad.device import resolve_device
 from pointad.errors import InputError
 from pointad.validation import check_choice, check_number
 
 VIEW_CHOICES = (1, 3, 6)
+TEMPLATE_POINTS = 5000  # points of the registration template (align=True)
 
 
 class DepthDetector(Detector):
@@ -53,6 +54,11 @@ class DepthDetector(Detector):
         depth: depth scaling of unorganized renders (:func:`pointad.render.render`): ``"box"``
             (default: one scale from the part's fitting cube, so a defect changes only its own
             pixels) or ``"view"`` (min-max per view, which a protruding defect rescales whole).
+        align: unorganized clouds only: register every cloud onto the first training cloud
+            (PCA starts + ICP, :func:`pointad.geometry.registration.align`) and render all of
+            them in that cloud's frame, so each view shows the same side of the part in training
+            and test (each cloud's own principal frame can flip on symmetric parts, and a defect
+            tilts it). Costs one registration per cloud.
     """
 
     name = "depth-base"
@@ -61,7 +67,7 @@ class DepthDetector(Detector):
     def __init__(self, backbone: str = "geometric", weights=None, views: int = 6,
                  size: int = 128, epochs: int = 100, batch_size: int = 8, lr: float = 1e-4,
                  arch: str = "paper", seed: int = 0, device: str = "auto",
-                 progress: bool = True, depth: str = "box"):
+                 progress: bool = True, depth: str = "box", align: bool = False):
         if not isinstance(backbone, str):
             raise InputError(f"backbone must be a name, got {backbone!r}")
         self.backbone = backbone
@@ -80,6 +86,10 @@ class DepthDetector(Detector):
         self.progress = progress
         from pointad.render import DEPTH_NORMS
         self.depth = check_choice(depth, "depth", DEPTH_NORMS)
+        if not isinstance(align, bool):
+            raise InputError(f"align must be true or false, got {align!r}")
+        self.align = align
+        self.template_ = self.frame_ = None
         self.device = device
         self._device = resolve_device(device)
         self._extractor = None
@@ -88,7 +98,7 @@ class DepthDetector(Detector):
         return {"backbone": self.backbone, "weights": self.weights, "views": self.views,
                 "size": self.size, "epochs": self.epochs, "batch_size": self.batch_size,
                 "lr": self.lr, "arch": self.arch, "seed": self.seed, "device": self.device,
-                "progress": self.progress, "depth": self.depth}
+                "progress": self.progress, "depth": self.depth, "align": self.align}
 
     # Renders and features -------------------------------------------------------------------
     @property
@@ -101,9 +111,30 @@ class DepthDetector(Detector):
         return self._extractor
 
     def render(self, cloud, **kw):
-        """The :class:`pointad.render.DepthRender` of a cloud with this detector's settings."""
+        """The :class:`pointad.render.DepthRender` of a cloud with this detector's settings
+        (in the template's frame when ``align`` has set one)."""
         from pointad.render import render
+        if self.frame_ is not None and not cloud.organized:
+            kw.setdefault("frame", self.frame_)
         return render(cloud, views=self.views, size=self.size, depth=self.depth, **kw)
+
+    def _set_template(self, cloud) -> None:
+        """``align``: the first training cloud becomes the pose and frame of every render."""
+        from pointad.geometry.registration import subsample
+        from pointad.render.views import fit_frame
+        self.template_ = self.frame_ = None
+        if self.align and not cloud.organized:
+            self.template_ = subsample(cloud.points, TEMPLATE_POINTS, self.seed)
+            self.frame_ = fit_frame(cloud.points)
+
+    def posed(self, cloud):
+        """The cloud as rendered: registered onto the template when ``align`` set one, else
+        unchanged (the point order is kept, so scores map back one to one)."""
+        if self.template_ is None or cloud.organized:
+            return cloud
+        from pointad.geometry.registration import align, transform
+        matrix = align(cloud.points, self.template_, max_points=TEMPLATE_POINTS, seed=self.seed)
+        return CloudInput(transform(cloud.points, matrix))
 
     def images(self, rendered) -> torch.Tensor:
         """(V, 5, size, size) float32 network input of a render (nearest resize when needed)."""
@@ -131,6 +162,8 @@ class DepthDetector(Detector):
     # Detector protocol ------------------------------------------------------------------------
     def _fit(self, clouds):
         torch.manual_seed(self.seed)  # initialisation and dropout
+        self._set_template(clouds[0])
+        clouds = [self.posed(c) for c in clouds]
         renders = [self.render(c) for c in self._bar(clouds, "render", unit="cloud")]
         images = torch.cat([self.images(r) for r in renders])
         feats = self.features(images)
@@ -139,12 +172,31 @@ class DepthDetector(Detector):
 
     def _predict(self, cloud):
         from pointad.render import to_points
-        rendered = self.render(cloud)
+        rendered = self.render(self.posed(cloud))
         valid = resize_nearest(torch.from_numpy(rendered.valid)[:, None].float(), self.size)
         maps, view_scores = self._score_views(self.features(self.images(rendered)),
                                               valid[:, 0].to(self._device) > 0.5)
         point_scores = to_points(maps.detach().cpu().double(), rendered)
         return point_scores, float(view_scores.max())
+
+    def _get_state(self):
+        pose = {}
+        if self.frame_ is not None:
+            f = self.frame_
+            pose = {"pose.template": self.template_, "pose.centre": f.centre,
+                    "pose.axes": f.axes, "pose.extent": np.array([f.half_extent, f.spacing])}
+        return {**pose, **self._model_state()}
+
+    def _set_state(self, arrays):
+        from pointad.render.views import ViewFrame
+        self.template_ = self.frame_ = None
+        if "pose.template" in arrays:
+            self.template_ = np.asarray(arrays["pose.template"], dtype=np.float64)
+            half_extent, spacing = (float(v) for v in arrays["pose.extent"])
+            self.frame_ = ViewFrame(np.asarray(arrays["pose.centre"], dtype=np.float64),
+                                    np.asarray(arrays["pose.axes"], dtype=np.float64),
+                                    half_extent, spacing)
+        self._set_model_state(arrays)
 
     # Subclass hooks ---------------------------------------------------------------------------
     @abstractmethod
@@ -157,6 +209,14 @@ class DepthDetector(Detector):
     def _score_views(self, features: list, valid: torch.Tensor):
         """``(maps (V, size, size), scores (V,))`` of one cloud's V views; ``valid``
         (V, size, size) bool marks the pixels that show a point."""
+
+    @abstractmethod
+    def _model_state(self) -> dict:
+        """The fitted network and statistics as named numpy arrays."""
+
+    @abstractmethod
+    def _set_model_state(self, arrays: dict) -> None:
+        """Restore what :meth:`_model_state` returned."""
 
 
 def resize_nearest(images: torch.Tensor, size: int) -> torch.Tensor:

@@ -150,12 +150,12 @@ class OneNIP(ReconstructionDetector):
         maps = fuse(rec, ref, hi, lo)
         return maps, pooled_max(maps, valid, self.size)
 
-    def _get_state(self):
+    def _model_state(self):
         return {**self._stats_state(), "bank": self.bank_.cpu().numpy(),
                 "bank_view": self.bank_view_.cpu().numpy(),
                 "rec_range": self.rec_range_.numpy(), **state_arrays(self.model_, "model.")}
 
-    def _set_state(self, arrays):
+    def _set_model_state(self, arrays):
         self._load_stats(arrays)
         self.bank_ = torch.as_tensor(arrays["bank"], device=self._device)
         self.bank_view_ = torch.as_tensor(arrays["bank_view"], device=self._device)

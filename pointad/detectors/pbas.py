@@ -116,11 +116,11 @@ class PBAS(DepthDetector):
         scores = torch.where(torch.isfinite(best), best, patches.flatten(1).max(dim=1).values)
         return gaussian_blur(maps, 4.0 * self.size / 288), scores
 
-    def _get_state(self):
+    def _model_state(self):
         return {"mean": self.mean_.cpu().numpy(), "std": self.std_.cpu().numpy(),
                 **state_arrays(self.model_, "model.")}
 
-    def _set_state(self, arrays):
+    def _set_model_state(self, arrays):
         self.mean_ = torch.as_tensor(arrays["mean"], device=self._device)
         self.std_ = torch.as_tensor(arrays["std"], device=self._device)
         self.model_ = load_state_arrays(self._build(), arrays, "model.").eval()

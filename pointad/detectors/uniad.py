@@ -120,10 +120,10 @@ class UniAD(ReconstructionDetector):
         maps = self.model_.anomaly_map(tokens, (self.size, self.size))
         return maps, pooled_max(maps, valid, self.size)
 
-    def _get_state(self):
+    def _model_state(self):
         return {**self._stats_state(), **state_arrays(self.model_, "model.")}
 
-    def _set_state(self, arrays):
+    def _set_model_state(self, arrays):
         self._load_stats(arrays)
         self.model_ = load_state_arrays(self._build(self.mean_.shape[1]), arrays, "model.").eval()
 
