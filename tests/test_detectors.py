@@ -81,6 +81,16 @@ def test_save_and_load_round_trip(fitted, tmp_path):
     (tmp_path / "junk.npz").write_bytes(b"not a zip")
     with pytest.raises(InputError, match="not a saved pointad detector"):
         detectors.load(tmp_path / "junk.npz")
+    # A file from another version: a parameter this version does not have.
+    import json
+    with np.load(path) as data:
+        arrays = {k: data[k] for k in data.files}
+    meta = json.loads(str(arrays["__meta__"]))
+    meta["params"]["from_the_future"] = 1
+    arrays["__meta__"] = np.array(json.dumps(meta))
+    np.savez(tmp_path / "future.npz", **arrays)
+    with pytest.raises(InputError, match="incompatible version"):
+        detectors.load(tmp_path / "future.npz")
 
 
 def test_protocol_errors():

@@ -70,4 +70,10 @@ def load(path):
     name = meta.get("detector")
     if name not in available():
         raise InputError(f"{path}: detector {name!r} is not available in this version")
-    return detector_class(name).from_state(meta["params"], arrays)
+    try:
+        return detector_class(name).from_state(meta["params"], arrays)
+    except (TypeError, KeyError, ValueError, RuntimeError) as exc:
+        # Parameters or arrays this version does not know, or tensors of another shape.
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InputError(f"{path}: {name} detector saved by an incompatible version of pointad "
+                         f"({message}); fit it again") from None
