@@ -58,7 +58,8 @@ class DepthDetector(Detector):
             (PCA starts + ICP, :func:`pointad.geometry.registration.align`) and render all of
             them in that cloud's frame, so each view shows the same side of the part in training
             and test (each cloud's own principal frame can flip on symmetric parts, and a defect
-            tilts it). Costs one registration per cloud.
+            tilts it). Costs one registration per cloud. Meant for one category per fit (a
+            unified fit would register other parts onto the first category's cloud).
     """
 
     name = "depth-base"
@@ -163,7 +164,7 @@ class DepthDetector(Detector):
     def _fit(self, clouds):
         torch.manual_seed(self.seed)  # initialisation and dropout
         self._set_template(clouds[0])
-        clouds = [self.posed(c) for c in clouds]
+        clouds = clouds[:1] + [self.posed(c) for c in clouds[1:]]  # the template stays as it is
         renders = [self.render(c) for c in self._bar(clouds, "render", unit="cloud")]
         images = torch.cat([self.images(r) for r in renders])
         feats = self.features(images)
