@@ -3,8 +3,9 @@ synthetic benchmark and print markdown tables (means, and P-AUROC per defect kin
 
     .venv/bin/python tools/report.py --data synthbench --out results \
         --methods raw,btf,patchcore-ms,pnas-refiner --layouts real3d,mvtec3d
-    .venv/bin/python tools/report.py --methods uniad,onenip,pbas --modes per-category,unified \
-        --param epochs=20
+    .venv/bin/python tools/report.py --methods patchcore-ms,uniad,onenip,pbas \
+        --modes per-category,unified --param uniad.epochs=20 --param onenip.epochs=20 \
+        --param pbas.epochs=60
 
 Each (method, layout) result is written to ``OUT/<method>_<layout>.json`` (as ``pnas eval``
 does); a result file that already exists is read instead of recomputed, so an interrupted report
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pointad.cli.eval import _param
+from pointad.cli.eval import parse_key_value
 from pointad.detectors import create
 from pointad.errors import InputError
 from pointad.runner import evaluate, write_results
@@ -35,7 +36,7 @@ def method_params(method: str, settings: list) -> dict:
 
 def parse_setting(text: str) -> tuple:
     """``[METHOD.]KEY=VALUE`` -> ``(METHOD or None, KEY, VALUE)`` (VALUE parsed as JSON)."""
-    key, value = _param(text)
+    key, value = parse_key_value(text)
     target, _, name = key.rpartition(".")
     return (target or None, name, value)
 

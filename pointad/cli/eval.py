@@ -13,7 +13,8 @@ OUT/<method>_<format>.json and .csv. DATA is a dataset root in the MVTec 3D-AD, 
 Anomaly-ShapeNet or plain-folder layout (detected, or --format); `pnas bench make` builds one."""
 
 
-def _param(text: str):
+def parse_key_value(text: str):
+    """``KEY=VALUE`` -> ``(KEY, VALUE)``, VALUE parsed as JSON when it can be (else the string)."""
     if "=" not in text:
         raise InputError(f"--param and --data-option need KEY=VALUE, got {text!r}")
     key, value = text.split("=", 1)
@@ -53,8 +54,8 @@ def add_parser(verbs) -> None:
 def run(args) -> int:
     from pointad.runner import evaluate, format_defect_table, format_table, write_results
 
-    params = dict(_param(p) for p in args.param)
-    options = dict(_param(p) for p in args.data_option)
+    params = dict(parse_key_value(p) for p in args.param)
+    options = dict(parse_key_value(p) for p in args.data_option)
     results = evaluate(args.method, args.data, categories=args.category, params=params,
                        data_format=args.format, dataset_options=options, progress=not args.quiet,
                        unified=args.unified, num_thresholds=args.pro_thresholds)
