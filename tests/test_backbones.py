@@ -285,3 +285,57 @@ def test_backbones_run_on_cuda():
         assert gpu[0].device.type == "cuda"
         for a, b in zip(cpu, gpu):
             torch.testing.assert_close(a, b.cpu(), rtol=1e-3, atol=1e-3)
+
+
+class _TinyTimmFeatures(nn.Module):
+    """Like a timm ``features_only`` model: a list of the maps of the ``out_indices`` stages."""
+
+    def __init__(self, out_indices):
+        super().__init__()
+        self.out_indices = tuple(out_indices)
+        self.stages = nn.ModuleList(nn.Conv2d(c_in, c_out, 3, 2, 1) for c_in, c_out in
+                                    ((3, 4), (4, 6), (6, 8), (8, 10)))
+
+    def forward(self, x):
+        maps = []
+        for i, stage in enumerate(self.stages):
+            x = torch.relu(stage(x))
+            if i in self.out_indices:
+                maps.append(x)
+        return maps
+
+
+def test_timm_path_with_a_fake_module_and_state_dict(monkeypatch, tmp_path):
+    """timm:<arch>: built with pretrained=False and features_only, the local weights loaded
+    (a classifier head in the file is ignored, a missing stage is an error), the maps of the
+    chosen out_indices returned."""
+    calls = []
+
+    def create_model(arch, pretrained, features_only, out_indices):
+        if arch != "tiny":
+            raise RuntimeError(f"Unknown model ({arch})")
+        calls.append((pretrained, features_only, tuple(out_indices)))
+        return _TinyTimmFeatures(out_indices)
+
+    fake = types.ModuleType("timm")
+    fake.create_model = create_model
+    monkeypatch.setitem(sys.modules, "timm", fake)
+    torch.manual_seed(4)
+    trained = _TinyTimmFeatures((1, 2, 3))
+    path = tmp_path / "tiny.pth"
+    torch.save({**trained.state_dict(), "head.weight": torch.zeros(2, 10)}, path)
+    ext = create_backbone("timm:tiny", weights=str(path), device="cpu")
+    assert calls == [(False, True, (1, 2, 3))]            # nothing downloadable asked for
+    assert (ext.channels, ext.strides) == ([6, 8, 10], [4, 8, 16])
+    x = _images(5, b=2, h=32, w=32)
+    with torch.no_grad():
+        reference = trained(imagenet_input(x))
+    for got, ref in zip(ext(x), reference):
+        torch.testing.assert_close(got, ref)
+    assert create_backbone("timm:tiny", weights=str(path), layers=[2]).channels == [8]
+    with pytest.raises(InputError, match="cannot build"):
+        create_backbone("timm:nothing", weights=str(path))
+    partial = tmp_path / "partial.pth"
+    torch.save({k: v for k, v in trained.state_dict().items() if "stages.3" not in k}, partial)
+    with pytest.raises(InputError, match="missing"):
+        create_backbone("timm:tiny", weights=str(partial))
