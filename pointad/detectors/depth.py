@@ -183,9 +183,7 @@ class DepthDetector(Detector):
     def _get_state(self):
         pose = {}
         if self.frame_ is not None:
-            f = self.frame_
-            pose = {"pose.template": self.template_, "pose.centre": f.centre,
-                    "pose.axes": f.axes, "pose.extent": np.array([f.half_extent, f.spacing])}
+            pose = {"pose.template": self.template_, **self.frame_.arrays("pose.")}
         return {**pose, **self._model_state()}
 
     def _set_state(self, arrays):
@@ -193,10 +191,7 @@ class DepthDetector(Detector):
         self.template_ = self.frame_ = None
         if "pose.template" in arrays:
             self.template_ = np.asarray(arrays["pose.template"], dtype=np.float64)
-            half_extent, spacing = (float(v) for v in arrays["pose.extent"])
-            self.frame_ = ViewFrame(np.asarray(arrays["pose.centre"], dtype=np.float64),
-                                    np.asarray(arrays["pose.axes"], dtype=np.float64),
-                                    half_extent, spacing)
+            self.frame_ = ViewFrame.from_arrays(arrays, "pose.")
         self._set_model_state(arrays)
 
     # Subclass hooks ---------------------------------------------------------------------------

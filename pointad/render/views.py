@@ -44,6 +44,18 @@ class ViewFrame:
     half_extent: float
     spacing: float
 
+    def arrays(self, prefix: str = "") -> dict:
+        """The frame as named float64 arrays (for ``.npz``); :meth:`from_arrays` reads them."""
+        return {f"{prefix}centre": np.asarray(self.centre, dtype=np.float64),
+                f"{prefix}axes": np.asarray(self.axes, dtype=np.float64),
+                f"{prefix}extent": np.array([self.half_extent, self.spacing])}
+
+    @classmethod
+    def from_arrays(cls, arrays, prefix: str = "") -> "ViewFrame":
+        half_extent, spacing = (float(v) for v in arrays[f"{prefix}extent"])
+        return cls(np.asarray(arrays[f"{prefix}centre"], dtype=np.float64),
+                   np.asarray(arrays[f"{prefix}axes"], dtype=np.float64), half_extent, spacing)
+
 
 def view_names(views: int) -> tuple:
     """Names (``"+x"``, ..., ``"-z"``) of the directions used for ``views`` in (1, 3, 6)."""

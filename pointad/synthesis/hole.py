@@ -9,6 +9,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from pointad.geometry.units import point_spacing
+from pointad.reductions import row_sq_norms
 from pointad.synthesis.region import FACING_COS
 
 
@@ -32,14 +33,14 @@ def carve_hole(points: np.ndarray, normals: np.ndarray, region: np.ndarray,
     seed point ``center``) into missing data.
 
     Returns ``(keep (N,) bool, labels (N,) bool)``: the region's points are dropped (``keep``
-    False); ``labels`` marks them and their rim, the kept points within
-    ``max(r / 2, 1.5 s)`` of a dropped one (r: the region's radius around the seed, s: the
+    False); ``labels`` marks them and their rim, the kept points closer than
+    ``max(r / 2, 1.5 s)`` to a dropped one (r: the region's radius around the seed, s: the
     point spacing). The defective cloud is ``points[keep]`` with ground truth ``labels[keep]``.
     """
     region = np.asarray(region, dtype=bool)
     if not region.any():
         return np.ones(len(points), dtype=bool), np.zeros(len(points), dtype=bool)
-    radius = float(np.sqrt(((points[region] - points[center]) ** 2).sum(1)).max())
+    radius = float(np.sqrt(row_sq_norms(points[region] - points[center]).max()))
     width = max(0.5 * radius, 1.5 * point_spacing(points))
     labels = region | rim_labels(points, normals, region, width, normals[center])
     return ~region, labels
