@@ -1,5 +1,8 @@
-"""Where torch work runs: CUDA when available, else the CPU (``device="auto"``)."""
+"""Where torch work runs: CUDA when available, else the CPU (``device="auto"``); and
+:func:`seeded`, the one way library code seeds torch's global generators."""
 from __future__ import annotations
+
+from contextlib import contextmanager
 
 import torch
 
@@ -17,3 +20,25 @@ def resolve_device(name: str = "auto") -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise InputError("device 'cuda' requested but torch.cuda.is_available() is False")
     return device
+
+
+@contextmanager
+def seeded(seed: int, device="cpu"):
+    """Run the block with torch's global generators seeded with ``seed`` (the CPU one and, for a
+    CUDA ``device``, that device's), then restore the caller's generator states.
+
+    For work that draws from torch's global generators and cannot take a local one
+    (``nn.Module`` initialisation, dropout): the same seed gives the same draws, and the caller's
+    random state is the same after the block as before it. Other draws take a local
+    ``torch.Generator`` or ``numpy.random.Generator``.
+    """
+    device = resolve_device(device) if isinstance(device, str) else torch.device(device)
+    cuda = []
+    if device.type == "cuda":
+        cuda = [device.index if device.index is not None else torch.cuda.current_device()]
+    with torch.random.fork_rng(devices=cuda):
+        torch.default_generator.manual_seed(seed)
+        for index in cuda:
+            with torch.cuda.device(index):
+                torch.cuda.manual_seed(seed)
+        yield

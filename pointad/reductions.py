@@ -8,7 +8,7 @@ the numba ones make one pass without the (N, 3) temporaries numpy would allocate
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from pointad.jit import njit
 
 
 def column_sums(a: np.ndarray) -> np.ndarray:

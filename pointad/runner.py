@@ -19,7 +19,7 @@ import numpy as np
 from tqdm import tqdm
 
 from pointad import __version__
-from pointad.datasets import detect_format, load_dataset
+from pointad.datasets import DATASETS, detect_format, load_dataset
 from pointad.detectors import create
 from pointad.errors import InputError
 from pointad.io import atomic_write, write_json
@@ -58,8 +58,10 @@ def _safe(metric, *args, notes, name, **kwargs) -> float:
         return math.nan
 
 
-def _image_maps(samples, scores):
-    """Full-size anomaly maps and masks of organized samples; unseen pixels get the map's minimum."""
+def image_maps(samples, scores):
+    """Full-size (H, W) anomaly maps and ground-truth masks of organized ``samples`` from their
+    per-point ``scores`` (same order), as AUPRO sees them; unseen pixels get the map's
+    minimum."""
     maps, masks = [], []
     for s, sc in zip(samples, scores):
         h, w = s.grid_shape
@@ -97,8 +99,8 @@ def category_metrics(samples, predictions, *, pro_spacing_factor: float = 3.0,
         "P-F1max": _safe(f1_max, point_labels, point_scores, notes=notes, name="P-F1max"),
     }
     scores = [p.point_scores for p in predictions]
-    if all(s.grid_shape is not None for s in samples):
-        maps, masks = _image_maps(samples, scores)
+    if all(s.organized for s in samples):
+        maps, masks = image_maps(samples, scores)
         out["AUPRO"] = _safe(aupro_images, maps, masks, notes=notes, name="AUPRO",
                              num_thresholds=num_thresholds)
     else:
@@ -127,30 +129,47 @@ def evaluate_category(method: str, params: dict, root, category: str, *, data_fo
                       **metric_options) -> CategoryResult:
     """Fit ``method`` on ``category``'s training split of the dataset at ``root``; score its test
     split. ``dataset_options`` go to the loader (e.g. ``remove_background=True``)."""
-    options = dataset_options or {}
-    train = load_dataset(root, category, "train", format=data_format, **options)
-    detector = create(method, **params)
+    detector, n_train, fit_s = fit_category(method, params, root, category,
+                                            data_format=data_format,
+                                            dataset_options=dataset_options)
+    return score_category(detector, method, root, category, n_train=n_train, fit_s=fit_s,
+                          data_format=data_format, dataset_options=dataset_options,
+                          progress=progress, **metric_options)
+
+
+def fit_category(method: str, params: dict, root, category: str, *, data_format=None,
+                 dataset_options=None) -> tuple:
+    """A new ``method`` detector with ``params``, fitted on ``category``'s training split.
+    Returns ``(detector, number of training clouds, fit seconds)``."""
+    train = load_dataset(root, category, "train", format=data_format, **(dataset_options or {}))
+    detector = create(method, **(params or {}))
     start = time.perf_counter()
     detector.fit(list(train))  # Samples: organized scans keep their pixel grid
-    fit_s = time.perf_counter() - start
-    return score_category(detector, method, root, category, n_train=len(train), fit_s=fit_s,
-                          data_format=data_format, dataset_options=options, progress=progress,
-                          **metric_options)
+    return detector, len(train), time.perf_counter() - start
+
+
+def predict_split(detector, root, category: str, *, split: str = "test", data_format=None,
+                  dataset_options=None, progress: bool = True, desc: str | None = None) -> tuple:
+    """Score every cloud of ``category``'s ``split`` with a fitted ``detector``. Returns
+    ``(samples, predictions, total predict seconds)``, in the split's order."""
+    data = load_dataset(root, category, split, format=data_format, **(dataset_options or {}))
+    samples, predictions, predict_s = [], [], 0.0
+    for sample in tqdm(data, desc=desc or f"{detector.name} {category}", unit="cloud",
+                       leave=False, disable=not progress or None):
+        start = time.perf_counter()
+        predictions.append(detector.predict(sample))
+        predict_s += time.perf_counter() - start
+        samples.append(sample)
+    return samples, predictions, predict_s
 
 
 def score_category(detector, method: str, root, category: str, *, n_train: int, fit_s: float,
                    data_format=None, dataset_options=None, progress: bool = True,
                    **metric_options) -> CategoryResult:
     """Score ``category``'s test split with an already fitted ``detector``."""
-    options = dataset_options or {}
-    test = load_dataset(root, category, "test", format=data_format, **options)
-    samples, predictions, predict_s = [], [], 0.0
-    for sample in tqdm(test, desc=f"{method} {category}", unit="cloud", leave=False,
-                       disable=not progress or None):
-        start = time.perf_counter()
-        predictions.append(detector.predict(sample))
-        predict_s += time.perf_counter() - start
-        samples.append(sample)
+    samples, predictions, predict_s = predict_split(
+        detector, root, category, data_format=data_format, dataset_options=dataset_options,
+        progress=progress, desc=f"{method} {category}")
     notes: list = []
     metrics = category_metrics(samples, predictions, notes=notes, **metric_options)
     return CategoryResult(category=category, metrics=metrics, n_train=n_train,
@@ -193,8 +212,6 @@ def evaluate(method: str, root, *, categories=None, params=None, data_format=Non
     time (unified: the one fit, which every row also shows)."""
     root = Path(root)
     data_format = data_format or detect_format(root)
-    from pointad.datasets import DATASETS
-
     known = DATASETS[data_format].categories(root)
     categories = list(categories) if categories else known
     unknown = [c for c in categories if c not in known]

@@ -23,11 +23,9 @@ def ellipsoid_points(n=4000, radii=(3.0, 2.0, 1.0), seed=0):
 
 
 def random_rotation(seed):
-    q, r = np.linalg.qr(np.random.default_rng(seed).normal(size=(3, 3)))
-    q = q * np.sign(np.diag(r))
-    if np.linalg.det(q) < 0:
-        q[:, 0] = -q[:, 0]
-    return q
+    """A uniform random (3, 3) rotation from ``seed`` (the library's one rotation sampler)."""
+    from pointad.geometry.rotations import random_rotation as draw
+    return draw(np.random.default_rng(seed))
 
 
 @pytest.fixture

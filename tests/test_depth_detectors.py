@@ -11,6 +11,7 @@ from pointad.cli import main
 from pointad.datasets import load_dataset
 from pointad.detectors.onenip import pixel_masks
 from pointad.errors import InputError
+from pointad.io import as_cloud_input
 from pointad.runner import evaluate
 
 # CPU-test settings: 64 px renders, 8 x 8 token grids, narrow networks, few epochs, 3 views.
@@ -140,7 +141,6 @@ def test_onenip_synthetic_defects_are_pixel_aligned_and_labelled(bench):
     masks on the pixels of the labelled points."""
     det = detectors.create("onenip", **{**SMALL["onenip"], "n_synthetic": 1})
     cloud = load_dataset(bench / "real3d", "bottle", "train")[0]
-    from pointad.detectors.base import as_cloud_input
     cin = as_cloud_input(cloud)
     det.mean_, det.std_ = torch.zeros(1, 33, 1, 1), torch.ones(1, 33, 1, 1)
     clean = det.render(cin)
@@ -172,8 +172,8 @@ def test_align_renders_every_cloud_in_the_template_pose(bench, tmp_path):
     np.testing.assert_allclose(loaded.predict(turned).point_scores, second.point_scores,
                                rtol=1e-6, atol=1e-6)
     # Registration moves both onto the template, to the same place (same point order).
-    back = aligned.posed(detectors.base.as_cloud_input(turned)).points
-    home = aligned.posed(detectors.base.as_cloud_input(sample.points)).points
+    back = aligned.posed(as_cloud_input(turned)).points
+    home = aligned.posed(as_cloud_input(sample.points)).points
     np.testing.assert_allclose(back, home, atol=0.01 * np.ptp(sample.points))
     plain = detectors.create("uniad", **params).fit(train)
     assert plain.frame_ is None

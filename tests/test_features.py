@@ -6,7 +6,7 @@ import torch
 from conftest import ellipsoid_points, random_rotation
 from pointad.errors import InputError
 from pointad.features import (fpfh, fps_groups, group_mean, interpolate_to_points,
-                              multiscale_fpfh, oriented_normals)
+                              multiscale_fpfh)
 
 o3d = pytest.importorskip("open3d")
 
@@ -69,12 +69,3 @@ def test_groups_pool_and_interpolate():
     const = interpolate_to_points(points[centres], torch.full((64,), 2.5, dtype=torch.float64),
                                   points)
     torch.testing.assert_close(const, torch.full((2000,), 2.5, dtype=torch.float64))
-
-
-def test_oriented_normals():
-    points, truth = ellipsoid_points(n=2000, seed=9)
-    pts = torch.tensor(points)
-    outward = oriented_normals(pts, 12, organized=False).numpy()
-    assert np.mean((outward * truth).sum(1) > 0.9) > 0.99
-    facing = oriented_normals(pts + torch.tensor([0.0, 0.0, 50.0]), 12, organized=True).numpy()
-    assert np.all((facing * -(points + [0, 0, 50.0])).sum(1) >= 0)

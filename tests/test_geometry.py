@@ -4,8 +4,8 @@ import pytest
 
 from conftest import ellipsoid_points, random_rotation, sphere_points
 from pointad.errors import InputError
-from pointad.geometry import (PROJECTIONS, estimate_normals, object_diameter, point_spacing,
-                              principal_frame, project)
+from pointad.geometry import (PROJECTIONS, estimate_normals, local_frames, object_diameter,
+                              point_spacing, principal_frame, project)
 from pointad.samples import sample_cloud
 
 
@@ -19,16 +19,33 @@ def test_normals_on_ellipsoid_are_accurate_and_outward(ellipsoid):
 
 def test_normals_of_a_closed_part_with_sharp_edges_point_outward():
     cloud = sample_cloud("box", n_points=6000)
-    normals = estimate_normals(cloud.points, k=15, orient="outward")
+    normals = estimate_normals(cloud.points, k=15, orient="consistent_tangent_plane")
     # Away from the edges PCA normals equal the face normals, with the outward sign.
     assert np.mean((normals * cloud.normals).sum(axis=1) > 0.9) > 0.9
 
 
-def test_viewpoint_orientation_faces_the_sensor():
+def test_camera_location_orientation_faces_the_sensor():
     cloud = sample_cloud("plate", n_points=3000)
-    normals = estimate_normals(cloud.points, k=12, organized=True)  # auto -> viewpoint (origin)
+    normals = estimate_normals(cloud.points, k=12, organized=True)  # auto -> camera at origin
     assert np.all((normals * (0 - cloud.points)).sum(axis=1) > 0)
     assert np.median((normals * cloud.normals).sum(axis=1)) > 0.999
+    camera = cloud.points.mean(0) + [0.0, 0.0, -50.0]
+    moved = estimate_normals(cloud.points, k=12, orient="camera_location",
+                             camera_location=camera)
+    assert np.all((moved * (camera - cloud.points)).sum(axis=1) >= 0)
+    with pytest.raises(InputError, match="camera_location"):
+        estimate_normals(cloud.points, k=12, orient="camera_location", camera_location=[0, 1])
+
+
+def test_local_frames_give_normals_and_surface_variation():
+    cloud = sample_cloud("box", n_points=6000)
+    frames = local_frames(cloud.points, 15)
+    np.testing.assert_array_equal(frames.normals, estimate_normals(cloud.points, 15))
+    assert frames.curvature.shape == (6000,)
+    assert 0.0 <= frames.curvature.min() and frames.curvature.max() <= 1 / 3 + 1e-12
+    # Flat faces have (almost) no variation; the points on the box's edges have the most.
+    flat = (np.abs(cloud.normals) > 0.999).any(axis=1)
+    assert np.median(frames.curvature[flat]) < 1e-3 < np.percentile(frames.curvature, 97)
 
 
 def test_normals_match_open3d_up_to_sign():
@@ -138,7 +155,7 @@ def test_grid_projection_uses_pixel_pitch():
 def test_radius_neighbourhoods_match_a_brute_force_pca():
     points, truth = ellipsoid_points(n=2000, seed=4)
     radius = 0.25
-    normals = estimate_normals(points, k=40, radius=radius, orient="outward")
+    normals = estimate_normals(points, k=40, radius=radius, orient="consistent_tangent_plane")
     for i in range(0, 2000, 97):  # the obvious reference: every point within the radius
         d = np.linalg.norm(points - points[i], axis=1)
         nb = points[np.argsort(d)[:40]]
@@ -150,3 +167,22 @@ def test_radius_neighbourhoods_match_a_brute_force_pca():
     assert np.median((normals * truth).sum(axis=1)) > 0.99
     with pytest.raises(InputError, match="normal radius"):
         estimate_normals(points, radius=0.0)
+
+
+def test_importing_pointad_leaves_the_environment_alone():
+    """No import-time side effect on os.environ; numba's threading layer priority is set only
+    when the user has not set NUMBA_THREADING_LAYER_PRIORITY."""
+    import os
+    import subprocess
+    import sys
+    code = ("import os, numba; before = dict(os.environ); import pointad, pointad.geometry, "
+            "pointad.jit; assert dict(os.environ) == before; "
+            "print(numba.config.THREADING_LAYER_PRIORITY)")
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_THREADING_LAYER_PRIORITY"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "['omp', 'workqueue', 'tbb']"
+    env["NUMBA_THREADING_LAYER_PRIORITY"] = "workqueue omp tbb"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "['workqueue', 'omp', 'tbb']"

@@ -59,7 +59,7 @@ def test_cloud_converts_dtypes(rng):
               grid_shape=(2, 3), grid_index=np.array([0, 1, 2, 4, 5], dtype=np.int32))
     assert c.points.dtype == np.float64 and c.labels.dtype == np.uint8
     assert c.grid_index.dtype == np.int64 and c.grid_shape == (2, 3)
-    assert len(c) == 5 and c.is_organized and c.fields == {}
+    assert len(c) == 5 and c.organized and c.fields == {}
 
 
 @pytest.mark.parametrize("kwargs, match", [
@@ -128,7 +128,7 @@ def test_round_trip_points_only(tmp_path, rng):
     for ext in (".ply", ".pcd", ".xyz", ".csv", ".npy", ".npz"):
         back = read_cloud(write_cloud(tmp_path / f"p{ext}", Cloud(points)))
         np.testing.assert_allclose(back.points, points, atol=1e-7)
-        assert back.normals is None and back.labels is None and not back.is_organized
+        assert back.normals is None and back.labels is None and not back.organized
 
 
 @pytest.mark.parametrize("ext", [".tiff", ".tif", ".npz", ".pcd"])

@@ -257,12 +257,17 @@ def test_pbas_discriminator_scores_grow_with_the_distance_from_the_normal_featur
 
 def test_gaussian_blur_matches_scipy():
     from scipy.ndimage import gaussian_filter
+
+    from pointad.ops import gaussian_blur
     x = torch.rand(2, 20, 24, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
-    out = pbas.gaussian_blur(x, 2.0).numpy()
+    out = gaussian_blur(x, 2.0).numpy()
     ref = np.stack([gaussian_filter(x[i].numpy(), 2.0, mode="mirror", truncate=4.0)
                     for i in range(2)])
     np.testing.assert_allclose(out, ref, atol=1e-10)
-    torch.testing.assert_close(pbas.gaussian_blur(x, 0.0), x)
+    torch.testing.assert_close(gaussian_blur(x, 0.0), x)
+    # Any leading shape: one (H, W) map and a (1, 1, H, W) batch give the same numbers.
+    torch.testing.assert_close(gaussian_blur(x[0], 2.0), out_t := torch.from_numpy(out[0]))
+    torch.testing.assert_close(gaussian_blur(x[:1, None], 2.0)[0, 0], out_t)
 
 
 # OneNIP ---------------------------------------------------------------------------------------

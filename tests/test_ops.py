@@ -7,9 +7,8 @@ from scipy.spatial import cKDTree
 
 from conftest import ellipsoid_points, random_rotation, sphere_points
 from pointad.errors import InputError
-from pointad.ops import (ball_query, farthest_point_sampling, gather_groups, group_centred, knn,
-                         local_pca_normals, orient_towards)
-from pointad.ops._grid_knn import grid_knn_indices
+from pointad.ops import (NeighbourIndex, ball_query, farthest_point_sampling, gather_groups,
+                         group_centred, knn, local_pca)
 
 @pytest.fixture(autouse=True)
 def _one_torch_thread():
@@ -78,10 +77,10 @@ def _check_knn(query, points, k, dists, idx, atol=1e-9):
 # ----------------------------------------------------------------------------- knn
 
 @pytest.mark.parametrize("kind", KINDS)
-@pytest.mark.parametrize("method", ["grid", "brute"])
+@pytest.mark.parametrize("method", ["kdtree", "brute"])
 def test_knn_matches_ckdtree(kind, method):
     points = _cloud(kind, 6000, seed=1)
-    query = points if method == "grid" else points[::3]
+    query = points if method == "kdtree" else points[::3]
     for k in (1, 7, 32):
         d, i = knn(torch.from_numpy(query), torch.from_numpy(points), k, method=method)
         _check_knn(query, points, k, d, i)
@@ -97,30 +96,48 @@ def test_knn_queries_elsewhere(kind):
     query = np.concatenate([lo + rng.random((200, 3)) * span,
                             lo + (rng.random((100, 3)) * 3 - 1) * span,
                             rng.normal(size=(20, 3)) * 1e3])
-    d, i = knn(torch.from_numpy(query), torch.from_numpy(points), 16, method="grid")
+    d, i = knn(torch.from_numpy(query), torch.from_numpy(points), 16, method="kdtree")
     _check_knn(query, points, 16, d, i, atol=1e-8)
 
 
-@pytest.mark.parametrize("cell_size", [1e-4, 3e-3, 0.05, 10.0])
-def test_grid_levels_stay_exact(cell_size):
-    """A bad starting cell forces queries through the finer (dense) and coarser levels."""
-    points = np.concatenate([_cloud("sphere", 3000, seed=4), _cloud("clusters", 2000, seed=5)])
-    pts = torch.from_numpy(points)
-    idx = grid_knn_indices(pts, pts, 12, 1 << 24, cell_size=cell_size)
-    d = torch.linalg.vector_norm(pts[:, None] - pts[idx], dim=-1).sort(1)
-    _check_knn(points, points, 12, d.values, idx.gather(1, d.indices))
+def test_knn_feature_vectors_and_numpy_in_numpy_out():
+    """Any dimension (memory-bank features go through brute force), numpy in gives numpy out,
+    and a NeighbourIndex built once answers like knn."""
+    rng = np.random.default_rng(4)
+    feats = rng.normal(size=(3000, 40))
+    query = rng.normal(size=(200, 40))
+    d, i = knn(query, feats, 5)
+    assert isinstance(d, np.ndarray) and isinstance(i, np.ndarray)
+    _check_knn(query, feats, 5, torch.from_numpy(d), torch.from_numpy(i))
+    index = NeighbourIndex(feats)
+    d2, i2 = index.query(query, 5)
+    np.testing.assert_array_equal(i2, i)
+    np.testing.assert_allclose(d2, d, rtol=0, atol=1e-12)
+    pts = _cloud("sphere", 3000, seed=4)
+    tree = cKDTree(pts)
+    for method in ("kdtree", "brute"):
+        index = NeighbourIndex(pts, method=method)
+        d, i = index.query(pts[::7], 6, radius=0.05)
+        ref_d, ref_i = tree.query(pts[::7], k=6, distance_upper_bound=0.05)
+        np.testing.assert_array_equal(np.isfinite(d), np.isfinite(ref_d))
+        np.testing.assert_allclose(d[np.isfinite(d)], ref_d[np.isfinite(ref_d)], atol=1e-12)
+        assert (i[~np.isfinite(d)] == -1).all()
+        np.testing.assert_array_equal(index.count(pts[::7], 0.05),
+                                      tree.query_ball_point(pts[::7], 0.05, return_length=True))
+    pairs = NeighbourIndex(pts).pairs(0.03)
+    assert {tuple(p) for p in pairs} == tree.query_pairs(0.03)
 
 
 def test_knn_auto_large_matches_ckdtree_float32():
     points = _cloud("sphere", 30000, seed=6).astype(np.float32)
-    d, i = knn(torch.from_numpy(points), torch.from_numpy(points), 32)   # auto: the grid on CPU
+    d, i = knn(torch.from_numpy(points), torch.from_numpy(points), 32)   # auto: k-d tree on CPU
     assert d.dtype == torch.float32
     ref_d, _ = cKDTree(points.astype(np.float64)).query(points, k=32)
     np.testing.assert_allclose(d.numpy(), ref_d, rtol=0, atol=2e-6)
     assert (i[:, 0] == torch.arange(len(points))).float().mean() > 0.999  # itself first
 
 
-@pytest.mark.parametrize("method", ["grid", "brute"])
+@pytest.mark.parametrize("method", ["kdtree", "brute"])
 def test_knn_float32_far_from_origin(method):
     """float32 rounding of |q|^2 + |p|^2 - 2 q.p must not swap neighbours (a 0.5 sphere at 3)."""
     points = (_cloud("sphere", 8000, seed=20) * 0.5 + [3.0, 1.0, 2.0]).astype(np.float32)
@@ -133,7 +150,7 @@ def test_knn_batched_and_unbatched_agree():
     clouds = np.stack([_cloud("sphere", 2000, seed=s) for s in range(3)])
     query = clouds[:, ::4]
     qt, pt = torch.from_numpy(query), torch.from_numpy(clouds)
-    for method in ("grid", "brute"):
+    for method in ("kdtree", "brute"):
         d, i = knn(qt, pt, 10, method=method)
         assert d.shape == i.shape == (3, 500, 10)
         for b in range(3):
@@ -153,11 +170,11 @@ def test_knn_chunked_brute_force_matches():
 
 def test_knn_degenerate_clouds():
     same = torch.ones((50, 3), dtype=torch.float64)
-    for method in ("grid", "brute"):
+    for method in ("kdtree", "brute"):
         d, i = knn(same, same, 50, method=method)
         assert torch.all(d == 0) and torch.equal(i.sort(1).values, torch.arange(50).expand(50, 50))
     one = torch.tensor([[1.0, 2.0, 3.0]])
-    d, i = knn(torch.zeros((4, 3)), one, 1, method="grid")
+    d, i = knn(torch.zeros((4, 3)), one, 1, method="kdtree")
     assert torch.equal(i, torch.zeros((4, 1), dtype=torch.int64))
     np.testing.assert_allclose(d.numpy()[:, 0], np.sqrt(14.0), rtol=1e-6)
     empty = knn(torch.zeros((0, 3)), torch.rand(10, 3), 3)
@@ -168,7 +185,7 @@ def test_knn_gradients():
     rng = np.random.default_rng(8)
     query = torch.tensor(rng.random((5, 3)), dtype=torch.float64, requires_grad=True)
     points = torch.tensor(rng.random((12, 3)), dtype=torch.float64, requires_grad=True)
-    for method in ("grid", "brute"):
+    for method in ("kdtree", "brute"):
         assert torch.autograd.gradcheck(lambda q, p: knn(q, p, 4, method=method)[0],
                                         (query, points))
     # A query that is one of the points: distance 0, gradient 0 rather than NaN.
@@ -183,7 +200,7 @@ def test_knn_gradients():
 @pytest.mark.parametrize("kind", ["sphere", "cube", "duplicates", "varying"])
 def test_ball_query_matches_ckdtree(kind):
     points = _cloud(kind, 3000, seed=9)
-    query = points                               # 3000 x 3000 pairs: the grid search on CPU
+    query = points                               # the k-d tree search on CPU
     tree = cKDTree(points)
     radius = float(np.median(tree.query(query, k=12)[0][:, -1]))
     balls = tree.query_ball_point(query, radius)
@@ -287,34 +304,43 @@ def test_fps_float32_and_block_edges():
 
 def test_normals_match_open3d():
     points, true = ellipsoid_points(4000, seed=13)
-    normals = local_pca_normals(torch.from_numpy(points), k=20).numpy()
+    normals, curvature = local_pca(torch.from_numpy(points), k=20)
+    normals = normals.numpy()
     cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(points))
     cloud.estimate_normals(o3d.geometry.KDTreeSearchParamKNN(20))
     ref = np.asarray(cloud.normals)
     np.testing.assert_allclose(np.linalg.norm(normals, axis=1), 1.0, atol=1e-9)
     assert np.abs((normals * ref).sum(1)).min() > 0.999
     assert np.median(np.abs((normals * true).sum(1))) > 0.99
+    # Surface variation against the obvious reference: eigenvalues of each neighbourhood.
+    _, idx = cKDTree(points).query(points[::50], k=20)
+    for row, nb in zip(curvature.numpy()[::50], points[idx]):
+        vals = np.linalg.eigvalsh(np.cov((nb - nb.mean(0)).T))
+        assert row == pytest.approx(vals[0] / vals.sum(), abs=1e-9)
 
 
-def test_normals_batched_float32_and_orientation():
+@pytest.mark.parametrize("device_path", ["numba", "torch"])
+def test_normals_batched_float32(device_path):
     a, b = sphere_points(1500, seed=14)[0], sphere_points(1500, seed=15)[0] * 2 + 1
     clouds = torch.from_numpy(np.stack([a, b]).astype(np.float32))
-    normals = local_pca_normals(clouds, k=16)
+    if device_path == "torch":          # the gather path CUDA takes, forced on CPU by autograd
+        clouds.requires_grad_(True)
+    normals, curvature = local_pca(clouds, k=16)
     assert normals.shape == (2, 1500, 3) and normals.dtype == torch.float32
-    centres = torch.tensor([[0.0, 0, 0], [1.0, 1, 1]])
-    inward = orient_towards(normals, clouds, centres)
-    radial = clouds - centres[:, None]
-    assert ((inward * radial).sum(-1) < 0).all()                 # all face the centres
-    outward = orient_towards(normals[1], clouds[1], [10.0, 10.0, 10.0])
-    facing = ((torch.tensor([10.0, 10, 10]) - clouds[1]) * outward).sum(-1)
-    assert (facing >= 0).all()
+    assert curvature.shape == (2, 1500) and float(curvature.detach().max()) < 0.05  # smooth
+    radial = (clouds - torch.tensor([[0.0, 0, 0], [1.0, 1, 1]])[:, None]).detach()
+    cos = (normals.detach() * radial).sum(-1).abs() / radial.norm(dim=-1)
+    assert float(cos.min()) > 0.99
+    single, _ = local_pca(clouds[1].detach(), k=16)
+    assert ((single * normals[1].detach()).sum(-1).abs() > 1 - 1e-5).all()
 
 
 def test_normals_of_a_plane_are_exact():
     plane = torch.from_numpy(_cloud("tilted_plane", 500, seed=16))
-    normals = local_pca_normals(plane, k=10)
+    normals, curvature = local_pca(plane, k=10)
     axis = torch.from_numpy(random_rotation(16)[:, 2])
     assert ((normals @ axis).abs() > 1 - 1e-9).all()
+    assert float(curvature.abs().max()) < 1e-12
 
 
 # ----------------------------------------------------------------------------- grouping
@@ -360,14 +386,14 @@ P = torch.rand(20, 3)
     (lambda: knn(P, P, 2.5), "k"),
     (lambda: knn(P, P, True), "k"),
     (lambda: knn(P.numpy(), P, 3), "query"),
-    (lambda: knn(P, P[:, :2], 3), "points"),
+    (lambda: knn(P, P[:, :2], 3), "coordinates"),
     (lambda: knn(P.long(), P, 3), "query"),
     (lambda: knn(P.half(), P.half(), 3), "float32 or float64"),
     (lambda: knn(P, P.double(), 3), "dtype"),
     (lambda: knn(P[None], P, 3), "batched"),
     (lambda: knn(P.expand(2, 20, 3), P.expand(3, 20, 3), 3), "batch size"),
     (lambda: knn(P, torch.full((5, 3), float("nan")), 3), "points"),
-    (lambda: knn(P, P, 3, method="kdtree"), "method"),
+    (lambda: knn(P, P, 3, method="grid"), "method"),
     (lambda: knn(P, P, 3, chunk_size=0), "chunk_size"),
     (lambda: ball_query(P, P, 0.0, 4), "radius"),
     (lambda: ball_query(P, P, -1.0, 4), "radius"),
@@ -376,11 +402,10 @@ P = torch.rand(20, 3)
     (lambda: farthest_point_sampling(P, 21), "n_samples"),
     (lambda: farthest_point_sampling(P, 0), "n_samples"),
     (lambda: farthest_point_sampling(P, 5, start_index=20), "start_index"),
-    (lambda: farthest_point_sampling(P[:, :2], 5), "points"),
-    (lambda: local_pca_normals(P, k=2), "k"),
-    (lambda: local_pca_normals(P, k=21), "k=21"),
-    (lambda: orient_towards(P, P, [0, 0]), "viewpoint"),
-    (lambda: orient_towards(P, P[:5], [0, 0, 0]), "normals"),
+    (lambda: farthest_point_sampling(P[0], 2), "points"),
+    (lambda: local_pca(P, k=2), "k"),
+    (lambda: local_pca(P, k=21), "k=21"),
+    (lambda: local_pca(P, k=5, radius=0.0), "radius"),
     (lambda: gather_groups(P, torch.zeros((2, 2))), "idx"),
     (lambda: gather_groups(P, torch.full((2, 2), 20)), "idx"),
     (lambda: gather_groups(P, torch.full((2, 2), -2)), "idx"),
@@ -404,5 +429,25 @@ def test_cuda_matches_cpu():
     assert torch.equal(counts.cpu(), ball_query(points, points, 0.05, 8)[1])
     assert torch.equal(farthest_point_sampling(points.cuda(), 64).cpu(),
                        farthest_point_sampling(points, 64))
-    normals = local_pca_normals(points.cuda(), k=16).cpu()
-    assert ((normals * local_pca_normals(points, k=16)).sum(-1).abs() > 0.999).all()
+    normals, curvature = local_pca(points.cuda(), k=16)
+    ref_n, ref_c = local_pca(points, k=16)
+    assert ((normals.cpu() * ref_n).sum(-1).abs() > 0.999).all()
+    torch.testing.assert_close(curvature.cpu(), ref_c, atol=1e-4, rtol=0)
+    feats = torch.randn(4000, 64, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(farthest_point_sampling(feats.cuda(), 50).cpu(),
+                       farthest_point_sampling(feats, 50))
+
+
+def test_greedy_coreset_is_fps_on_projected_features():
+    """PatchCore's k-centre coreset equals the plain greedy loop (the slow obvious reference)."""
+    from pointad.detectors.memory_bank import greedy_coreset, random_projection
+    feats = torch.from_numpy(np.random.default_rng(21).normal(size=(1500, 200)).astype(np.float32))
+    got = greedy_coreset(feats, 120, projection_dim=64, seed=3)
+    x = feats @ random_projection(200, 64, 3)
+    ref = [0]
+    dist = torch.linalg.vector_norm(x - x[0], dim=1)
+    for _ in range(119):
+        ref.append(int(torch.argmax(dist)))
+        dist = torch.minimum(dist, torch.linalg.vector_norm(x - x[ref[-1]], dim=1))
+    assert got.tolist() == ref
+    assert torch.equal(greedy_coreset(feats, 2000), torch.arange(1500))   # all kept

@@ -121,7 +121,7 @@ def test_pnas_refiner_inputs_hold_distance_context_asymmetry_and_residual():
 def test_pnas_refiner_synthetic_holes_remove_points_and_label_their_rim():
     """hole_rate=1: every synthetic defect drops points (the grid index follows them) and its
     labels are the kept points on the rim; hole_rate=0: PNAS displacements only."""
-    from pointad.detectors.base import CloudInput
+    from pointad.io import CloudInput
     rng = np.random.default_rng(3)
     ij = np.stack(np.meshgrid(np.arange(40), np.arange(40), indexing="ij"), -1).reshape(-1, 2)
     pts = np.c_[ij * 0.5, 20 + 0.02 * np.sin(ij[:, 0])]

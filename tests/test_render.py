@@ -9,9 +9,8 @@ import torch.nn.functional as F
 from scipy.spatial import cKDTree
 from scipy.spatial.transform import Rotation
 
-from pointad.detectors.base import CloudInput
 from pointad.errors import InputError
-from pointad.io import Cloud
+from pointad.io import Cloud, CloudInput
 from pointad.render import CHANNELS, DepthRender, ViewFrame, render, to_points
 from pointad.render.channels import fill_small_holes
 from pointad.render.orthographic import pixel_coordinates

@@ -15,7 +15,8 @@ from pointad.errors import InputError
 from pointad.geometry import point_spacing
 from pointad.io import read_cloud
 from pointad.synthbench import CATEGORIES, DEFECTS, SIZES, make_benchmark, scan_depth, scan_full
-from pointad.synthbench.parts import posed, random_rotation
+from pointad.geometry.rotations import random_rotation
+from pointad.synthbench.parts import posed
 
 SIGMA = 0.02  # sensor noise of the scans below, mm
 

@@ -97,7 +97,7 @@ def test_uniform_scaling_invariance_in_relative_units(flange, config):
 @pytest.mark.parametrize("fraction", [0.01, 0.03, 0.07])
 def test_achieved_fraction_is_near_the_target(name, fraction):
     cloud = sample_cloud(name, n_points=5000)
-    grid = (cloud.grid_shape, cloud.grid_index) if cloud.is_organized else None
+    grid = (cloud.grid_shape, cloud.grid_index) if cloud.organized else None
     for seed in range(3):
         sample = PNAS(fraction=fraction)(cloud.points, cloud.normals, seed=seed, grid=grid)
         assert abs(sample.anomalous_fraction - fraction) <= 0.25 * fraction

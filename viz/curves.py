@@ -104,7 +104,7 @@ def category_curves(category: str, samples, predictions, *, num_thresholds=None,
                     pro_spacing_factor: float = 3.0, json_row: dict | None = None):
     """Curves of one category's test ``samples`` and their ``predictions``, with the regions the
     runner uses (8-connected mask regions for organized scans, radius-graph regions otherwise)."""
-    from pointad.runner import _image_maps  # the runner's own map/mask layout, not a copy
+    from pointad.runner import image_maps  # the runner's own map/mask layout, not a copy
 
     pairs = [(s, p) for s, p in zip(samples, predictions) if s.labels is not None]
     if not pairs:
@@ -114,8 +114,8 @@ def category_curves(category: str, samples, predictions, *, num_thresholds=None,
     scores = np.concatenate([p.point_scores for p in predictions])
     fpr, tpr, _ = roc_curve(labels, scores)
     point_scores = [p.point_scores for p in predictions]
-    if all(s.grid_shape is not None for s in samples):
-        maps, masks = _image_maps(samples, point_scores)
+    if all(s.organized for s in samples):
+        maps, masks = image_maps(samples, point_scores)
         ids, n_regions = region_ids_from_masks(masks)
         flat = np.concatenate([m.ravel() for m in maps])
     else:
@@ -135,11 +135,10 @@ def category_curves(category: str, samples, predictions, *, num_thresholds=None,
 def rescore(results: dict, *, categories=None, data=None, progress: bool = False):
     """Repeat the evaluation recorded in ``results`` and return ``{category: (samples,
     predictions)}``: fit the method with the recorded parameters on each category's training
-    split and score its test split. ``data`` overrides the recorded dataset root."""
-    from tqdm import tqdm
-
-    from pointad.datasets import load_dataset
-    from pointad.detectors import create
+    split and score its test split (the runner's own fit and score steps,
+    :func:`pointad.runner.fit_category` and :func:`pointad.runner.predict_split`). ``data``
+    overrides the recorded dataset root."""
+    from pointad.runner import fit_category, predict_split
 
     root = Path(data or results.get("data", ""))
     if not root.is_dir():
@@ -153,14 +152,12 @@ def rescore(results: dict, *, categories=None, data=None, progress: bool = False
     options = results.get("dataset_options") or {}
     out = {}
     for category in chosen:
-        train = load_dataset(root, category, "train", format=results["format"], **options)
-        test = load_dataset(root, category, "test", format=results["format"], **options)
-        detector = create(results["method"], **(results.get("params") or {}))
-        detector.fit(list(train))
-        samples = list(test)
-        predictions = [detector.predict(s) for s in tqdm(
-            samples, desc=f"{results['method']} {category}", unit="cloud", leave=False,
-            disable=not progress or None)]
+        detector, _, _ = fit_category(results["method"], results.get("params") or {}, root,
+                                      category, data_format=results["format"],
+                                      dataset_options=options)
+        samples, predictions, _ = predict_split(
+            detector, root, category, data_format=results["format"], dataset_options=options,
+            progress=progress, desc=f"{results['method']} {category}")
         out[category] = (samples, predictions)
     return out
 

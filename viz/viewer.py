@@ -28,6 +28,7 @@ from pointad.geometry.normals import estimate_normals
 from pointad.geometry.projection import PROJECTIONS
 from pointad.io import Cloud
 from pointad.synthesis import PNAS
+from pointad.synthesis.output import sample_paths, write_sample
 from pointad.validation import check_choice, check_number
 from viz.colors import (DISPLACEMENT_CMAP, SCORE_CMAP, label_colors, plain_colors,
                         scalar_colors)
@@ -70,7 +71,7 @@ class ViewerState:
         self.cloud = cloud
         synth = synth or PNAS()
         self.config = synth.get_params()
-        self.grid = (cloud.grid_shape, cloud.grid_index) if cloud.is_organized else None
+        self.grid = (cloud.grid_shape, cloud.grid_index) if cloud.organized else None
         self.points = cloud.points
         if cloud.normals is not None:
             self.normals = cloud.normals
@@ -165,15 +166,10 @@ class ViewerState:
         self.color_by = mode
 
     def save(self, out_dir, fmt: str = "ply", *, overwrite: bool = False):
-        """Write the current sample and its params sidecar as ``pnas generate`` does:
-        ``out_dir/<name>_pnas_<seed>.<fmt>`` and ``.json``. Returns both paths."""
-        from pathlib import Path
-
-        from pointad.cli.generate import write_sample
-
-        out_dir = Path(out_dir)
-        cloud_path = out_dir / f"{self.name}_pnas_{self.seed}.{fmt}"
-        json_path = out_dir / f"{self.name}_pnas_{self.seed}.json"
+        """Write the current sample and its params sidecar with ``pnas generate``'s writer
+        (:mod:`pointad.synthesis.output`): ``out_dir/<name>_pnas_<seed>.<fmt>`` and ``.json``.
+        Returns both paths."""
+        cloud_path, json_path = sample_paths(out_dir, self.name, self.seed, fmt)
         if not overwrite:
             for p in (cloud_path, json_path):
                 if p.exists():

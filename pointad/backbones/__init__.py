@@ -17,60 +17,11 @@ from pointad.backbones.base import FeatureExtractor, imagenet_input
 from pointad.backbones.efficientnet_lite import EfficientNetLite0
 from pointad.backbones.geometric import GeometricExtractor
 from pointad.backbones.random_cnn import RandomCNN
-from pointad.backbones.torchvision_local import LIBRARIES, LocalWeightsExtractor
-from pointad.device import resolve_device
-from pointad.errors import InputError
+from pointad.backbones.registry import BACKBONES, available_backbones, create_backbone
+from pointad.backbones.torchvision_local import LocalWeightsExtractor
 
 PRETRAINED_DEFAULT = "efficientnet-lite0"
-_BUILTIN = ("geometric", "random-cnn", "efficientnet-lite0")
-
-
-def available_backbones() -> list[str]:
-    """Backbone names :func:`create_backbone` accepts (``<arch>`` stands for an architecture)."""
-    return list(_BUILTIN) + [f"{lib}:<arch>" for lib in LIBRARIES]
-
-
-def create_backbone(name: str = "geometric", *, weights=None, seed: int = 0,
-                    device: str = "auto", **kw) -> FeatureExtractor:
-    """A frozen feature extractor by name, on ``device`` (``"auto"``: CUDA when available).
-
-    Args:
-        name: see :func:`available_backbones`.
-        weights: local state dict file: required for ``torchvision:``/``timm:`` names, optional
-            for ``efficientnet-lite0`` (default: the packaged ImageNet weights), refused by the
-            weight-free ones.
-        seed: weight seed of ``random-cnn`` (ignored by the others: they are deterministic).
-        **kw: extractor options: ``strides`` (geometric), ``width`` (random-cnn), ``layers``
-            (torchvision module names / timm out_indices).
-    """
-    if not isinstance(name, str):
-        raise InputError(f"backbone name must be a string, got {type(name).__name__}")
-    dev = resolve_device(device)
-    lib, _, arch = name.partition(":")
-    allowed = {"geometric": {"strides"}, "random-cnn": {"width"}, "efficientnet-lite0": set()}
-    allowed.update({library: {"layers"} for library in LIBRARIES})
-    key = lib if arch else name
-    if key not in allowed or (key in LIBRARIES and not arch) or (key in _BUILTIN and arch):
-        raise InputError(f"unknown backbone {name!r}; available: "
-                         f"{', '.join(available_backbones())}")
-    unknown = set(kw) - allowed[key]
-    if unknown:
-        takes = ", ".join(sorted(allowed[key])) or "none"
-        raise InputError(f"backbone {name} has no option(s) {', '.join(sorted(unknown))}; "
-                         f"its options: {takes}")
-    if key in ("geometric", "random-cnn") and weights is not None:
-        raise InputError(f"the {name} backbone takes no weights")
-    if key == "geometric":
-        extractor = GeometricExtractor(**kw)
-    elif key == "random-cnn":
-        extractor = RandomCNN(seed=seed, **kw)
-    elif key == "efficientnet-lite0":
-        extractor = EfficientNetLite0(weights=weights)
-    else:
-        extractor = LocalWeightsExtractor(key, arch, weights, **kw)
-    return extractor.to(dev).freeze()
-
 
 __all__ = ["FeatureExtractor", "GeometricExtractor", "RandomCNN", "EfficientNetLite0",
-           "LocalWeightsExtractor", "PRETRAINED_DEFAULT", "available_backbones",
+           "LocalWeightsExtractor", "PRETRAINED_DEFAULT", "BACKBONES", "available_backbones",
            "create_backbone", "imagenet_input"]

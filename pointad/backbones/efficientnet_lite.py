@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 
 from pointad.backbones.base import FeatureExtractor, imagenet_input
+from pointad.backbones.registry import BACKBONES
 from pointad.errors import InputError
 
 MODEL = "efficientnet-lite0"
@@ -55,6 +56,7 @@ def load_state_dict(path) -> dict:
     return state
 
 
+@BACKBONES.register
 class EfficientNetLite0(FeatureExtractor):
     """Stage outputs at strides 4, 8 and 16 (24, 40 and 112 channels) of EfficientNet-Lite0.
 

@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from pointad.backbones.base import FeatureExtractor
+from pointad.backbones.registry import BACKBONES
 from pointad.errors import InputError
 
 # Curvature (surface variation) lies in [0, 1/3]; x3 puts it on the scale of depth and normals.
@@ -12,6 +13,7 @@ CURVATURE_GAIN = 3.0
 N_FEATURES = 11  # coverage, 5 masked means, 5 masked standard deviations
 
 
+@BACKBONES.register
 class GeometricExtractor(FeatureExtractor):
     """Masked local means and standard deviations of depth, normals and curvature.
 

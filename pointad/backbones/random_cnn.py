@@ -5,9 +5,11 @@ import torch
 from torch import nn
 
 from pointad.backbones.base import FeatureExtractor
+from pointad.backbones.registry import BACKBONES
 from pointad.validation import check_number
 
 
+@BACKBONES.register
 class RandomCNN(FeatureExtractor):
     """Four stages at strides 2, 4, 8, 16 with ``width, 2 width, 4 width, 8 width`` channels.
 

@@ -11,6 +11,7 @@ import torch
 
 from pointad.backbones.base import FeatureExtractor, imagenet_input
 from pointad.backbones.efficientnet_lite import load_state_dict
+from pointad.backbones.registry import ARCH, BACKBONES
 from pointad.errors import InputError
 
 LIBRARIES = ("torchvision", "timm")
@@ -135,3 +136,7 @@ class LocalWeightsExtractor(FeatureExtractor):
 
     def _extract(self, images):
         return self._run(imagenet_input(images))
+
+
+for _library in LIBRARIES:  # "torchvision:<arch>", "timm:<arch>"
+    BACKBONES.register(LocalWeightsExtractor, name=f"{_library}:{ARCH}")

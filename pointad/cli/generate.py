@@ -4,13 +4,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import numpy as np
 from tqdm import tqdm
 
 from pointad.errors import InputError
+from pointad.geometry.normals import ORIENTATIONS
 from pointad.geometry.projection import PROJECTIONS
-from pointad.io import SUPPORTED_READ, SUPPORTED_WRITE, Cloud, read_cloud, write_cloud, write_json
+from pointad.io import SUPPORTED_READ, SUPPORTED_WRITE, Cloud, read_cloud
 from pointad.samples import SAMPLES, sample_cloud
+from pointad.synthesis.output import sample_paths, write_sample
 from pointad.synthesis.pnas import LOOKUPS, MODES, PNAS, SIGNS, TRANSFERS, UNITS
 
 HELP = """Synthesize Perlin-noise anomalies (3D-PNAS) on point clouds.
@@ -84,7 +85,7 @@ def add_synthesis_arguments(p) -> None:
     p.add_argument("--normal-radius", type=float, default=None,
                    help="optional neighbourhood radius for normal estimation, in the cloud's "
                         "length unit (at most --normal-k neighbours inside it)")
-    p.add_argument("--orient", default="auto", choices=("auto", "viewpoint", "outward", "none"),
+    p.add_argument("--orient", default="auto", choices=ORIENTATIONS,
                    help="orientation of estimated normals (default: %(default)s)")
 
 
@@ -122,23 +123,6 @@ def _load(path: Path | None, args) -> tuple[str, Cloud]:
     return path.stem, read_cloud(path)
 
 
-def _output_cloud(cloud: Cloud, sample) -> Cloud:
-    signed = (sample.displacement * sample.normals).sum(axis=1)
-    return Cloud(points=sample.points, normals=sample.normals,
-                 labels=sample.labels.astype(np.uint8),
-                 fields={"soft_label": sample.soft_labels, "displacement": signed},
-                 grid_shape=cloud.grid_shape, grid_index=cloud.grid_index)
-
-
-def write_sample(cloud: Cloud, sample, cloud_path: Path, json_path: Path, *, source: str,
-                 overwrite: bool = False) -> None:
-    """Write one sample as ``pnas generate`` does: the cloud with its per-point fields and the JSON
-    sidecar (every parameter, the seed, the input and the output name)."""
-    write_cloud(cloud_path, _output_cloud(cloud, sample), overwrite=overwrite)
-    write_json(json_path, {**sample.params, "input": source, "output": Path(cloud_path).name},
-               overwrite=overwrite)
-
-
 def run(args) -> int:
     synth = synth_from_args(args)
     if args.count < 1:
@@ -156,8 +140,8 @@ def run(args) -> int:
     if len(set(stems)) != len(stems):
         dup = sorted({s for s in stems if stems.count(s) > 1})[0]
         raise InputError(f"two inputs share the name {dup!r}; outputs would collide")
-    targets = {(stem, seed): (out / f"{stem}_pnas_{seed}.{args.format}",
-                              out / f"{stem}_pnas_{seed}.json") for stem in stems for seed in seeds}
+    targets = {(stem, seed): sample_paths(out, stem, seed, args.format)
+               for stem in stems for seed in seeds}
     if not args.overwrite:
         clash = [p for pair in targets.values() for p in pair if p.exists()]
         if clash:
@@ -168,7 +152,7 @@ def run(args) -> int:
                desc="pnas generate")
     for path, stem in zip(files, stems):
         _, cloud = _load(path, args)
-        grid = (cloud.grid_shape, cloud.grid_index) if cloud.is_organized else None
+        grid = (cloud.grid_shape, cloud.grid_index) if cloud.organized else None
         source = "built-in sample " + args.sample if path is None else str(path)
         for seed in seeds:
             try:

@@ -115,7 +115,7 @@ def _cloud_and_synth(args):
         raise InputError(f"--seed must be >= 0, got {args.seed}")
     name, cloud, source = load_cloud(args)
     normals = cloud.normals
-    grid = (cloud.grid_shape, cloud.grid_index) if cloud.is_organized else None
+    grid = (cloud.grid_shape, cloud.grid_index) if cloud.organized else None
     if normals is None:
         from pointad.geometry.normals import estimate_normals
 

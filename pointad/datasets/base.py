@@ -16,12 +16,18 @@ import numpy as np
 
 from pointad.errors import InputError
 from pointad.io import Cloud, read_cloud
+from pointad.registry import Registry
 
 GOOD = "good"  # defect name of normal samples, in every format
 
-# format name -> PointDataset subclass; filled by PointDataset.__init_subclass__ as the modules
-# of pointad.datasets are imported (the package __init__ imports all of them).
-DATASETS: dict[str, type] = {}
+# format name -> PointDataset subclass. Each built-in format's module registers its class when
+# imported (PointDataset.__init_subclass__); the registry imports it on first use of the name.
+DATASETS = Registry("dataset format", {
+    "mvtec3d": "pointad.datasets.mvtec3d",
+    "real3d": "pointad.datasets.real3d",
+    "shapenet": "pointad.datasets.shapenet",
+    "folder": "pointad.datasets.folder",
+}, name_attr="format_name")
 
 # detect_format tries the formats in this order: the specific layouts first, the plain folder
 # (anything with train/ or test/) last; Anomaly-ShapeNet before Real3D-AD because both hold
@@ -65,6 +71,11 @@ class Sample:
     def __len__(self) -> int:
         return len(self.points)
 
+    @property
+    def organized(self) -> bool:
+        """True when the sample carries the (H, W) image grid its points came from."""
+        return self.grid_shape is not None
+
 
 @dataclass(frozen=True)
 class SampleFile:
@@ -104,7 +115,7 @@ class PointDataset(ABC):
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         if cls.format_name:
-            DATASETS[cls.format_name] = cls
+            DATASETS.register(cls)
 
     def __init__(self, root, category: str | None = None, split: str = "test"):
         self.root = self._data_root(root)
@@ -260,9 +271,7 @@ def load_dataset(root, category: str | None = None, split: str = "test", format:
     """
     if format is None:
         format = detect_format(root)
-    if format not in DATASETS:
-        raise InputError(f"format must be one of {', '.join(sorted(DATASETS))}; got {format!r}")
-    cls = DATASETS[format]
+    cls = DATASETS.get(format)
     # Unknown keywords would be a TypeError deep in the constructor; name them for the user.
     accepted = [p.name for p in inspect.signature(cls.__init__).parameters.values()
                 if p.kind == p.KEYWORD_ONLY]

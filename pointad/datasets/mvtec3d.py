@@ -88,7 +88,7 @@ class MVTec3D(PointDataset):
 
     def _load(self, entry: SampleFile) -> Sample:
         cloud = read_cloud(entry.path)
-        if not cloud.is_organized:  # a TIFF always is; guard against an odd file anyway
+        if not cloud.organized:  # a TIFF always is; guard against an odd file anyway
             raise InputError(f"{entry.path}: not an organized (H, W, 3) xyz image")
         shape = cloud.grid_shape
         if entry.gt_path is not None:

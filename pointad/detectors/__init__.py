@@ -8,7 +8,8 @@
 
 Detector modules are imported when first created or loaded (:mod:`pointad.detectors.registry`).
 """
-from pointad.detectors.base import CloudInput, Detector, Prediction
+from pointad.detectors.base import Detector, Prediction
 from pointad.detectors.registry import available, create, load, register
+from pointad.io import CloudInput  # re-exported: defined next to Cloud (the renderer takes it too)
 
 __all__ = ["CloudInput", "Detector", "Prediction", "available", "create", "load", "register"]

@@ -2,7 +2,12 @@
 
 ``fit`` takes normal clouds only; ``predict`` returns per-point anomaly scores and an object
 score (higher = more anomalous); ``save``/``pointad.detectors.load`` round-trip a fitted detector.
-Parameters are set in ``__init__`` and validated there, once.
+Parameters are the keyword parameters of ``__init__``, validated there once and stored under
+their own names; ``get_params`` reads them from the signature
+(:class:`pointad.params.ParamsMixin`).
+Random draws use local generators seeded by the ``seed`` parameter; what must draw from torch's
+global generators (network initialisation, dropout) runs in :func:`pointad.device.seeded`, so
+the caller's random state is never changed.
 """
 from __future__ import annotations
 
@@ -14,37 +19,10 @@ from pathlib import Path
 import numpy as np
 
 from pointad.errors import InputError
-from pointad.io import atomic_write
-from pointad.validation import as_points
+from pointad.io import CloudInput, as_cloud_input, atomic_write
+from pointad.params import ParamsMixin
 
 FORMAT_VERSION = 1
-
-
-@dataclass
-class CloudInput:
-    """What a detector sees of one cloud: (N, 3) float64 ``points`` and, for organized scans,
-    ``grid_shape`` (H, W) and ``grid_index`` (N,) pixel indices (else None)."""
-
-    points: np.ndarray
-    grid_shape: tuple | None = None
-    grid_index: np.ndarray | None = None
-
-    @property
-    def organized(self) -> bool:
-        return self.grid_shape is not None
-
-
-def as_cloud_input(item, name: str = "points") -> CloudInput:
-    """Accept an (N, 3) array or anything with ``.points`` (and optional ``grid_shape`` /
-    ``grid_index``: a :class:`pointad.io.Cloud` or a dataset ``Sample``)."""
-    if hasattr(item, "points"):
-        grid_shape = getattr(item, "grid_shape", None)
-        grid_index = getattr(item, "grid_index", None)
-        pts = as_points(item.points, name=name, min_points=4)
-        if grid_shape is not None and grid_index is not None:
-            return CloudInput(pts, tuple(grid_shape), np.asarray(grid_index, dtype=np.int64))
-        return CloudInput(pts)
-    return CloudInput(as_points(item, name=name, min_points=4))
 
 
 @dataclass
@@ -56,14 +34,12 @@ class Prediction:
     score: float
 
 
-class Detector(ABC):
-    """Base class: subclasses set ``name`` and implement the abstract hooks."""
+class Detector(ParamsMixin, ABC):
+    """Base class: subclasses set ``name``, take their parameters as explicit keyword
+    parameters of ``__init__`` (each stored as ``self.<name>``, JSON-serializable: ``save``
+    writes ``get_params()``) and implement the abstract hooks."""
 
     name = "base"
-
-    @abstractmethod
-    def get_params(self) -> dict:
-        """Constructor parameters, as a dict that ``type(self)(**params)`` accepts."""
 
     def fit(self, train) -> "Detector":
         """Fit on normal clouds: a list of (N_i, 3) arrays (or Clouds/Samples, which also carry

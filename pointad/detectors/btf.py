@@ -10,8 +10,6 @@ each group), with the same bank and object score; point scores by inverse-distan
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -21,22 +19,10 @@ from pointad.detectors.memory_bank import MemoryBank
 from pointad.detectors.registry import register
 from pointad.device import resolve_device
 from pointad.errors import InputError
-from pointad.features import fpfh, fps_groups, group_mean, interpolate_to_points, oriented_normals
+from pointad.features import fpfh, fps_groups, group_mean, interpolate_to_points
+from pointad.geometry import estimate_normals
+from pointad.ops import gaussian_blur
 from pointad.validation import check_number
-
-
-def gaussian_blur(image: torch.Tensor, sigma: float) -> torch.Tensor:
-    """(H, W) image blurred by a separable Gaussian of ``sigma`` pixels (reflect padding)."""
-    if sigma <= 0:
-        return image
-    radius = int(math.ceil(3 * sigma))
-    x = torch.arange(-radius, radius + 1, dtype=image.dtype, device=image.device)
-    kernel = torch.exp(-0.5 * (x / sigma) ** 2)
-    kernel = kernel / kernel.sum()
-    img = image[None, None]
-    img = F.conv2d(F.pad(img, (radius, radius, 0, 0), mode="reflect"), kernel.view(1, 1, 1, -1))
-    img = F.conv2d(F.pad(img, (0, 0, radius, radius), mode="reflect"), kernel.view(1, 1, -1, 1))
-    return img[0, 0]
 
 
 @register
@@ -69,22 +55,24 @@ class BTF(Detector):
         self.blur_sigma = check_number(blur_sigma, "blur_sigma", low=0)
         self.n_groups = check_number(n_groups, "n_groups", low=1, integer=True)
         self.group_size = check_number(group_size, "group_size", low=1, integer=True)
+        self.coreset_ratio = check_number(coreset_ratio, "coreset_ratio", low=0, high=1,
+                                          low_open=True)
+        self.max_bank = check_number(max_bank, "max_bank", low=1, integer=True)
+        self.n_reweight = check_number(n_reweight, "n_reweight", low=0, integer=True)
+        self.seed = check_number(seed, "seed", low=0, integer=True)
         self.device = device
         self._device = resolve_device(device)
-        self.memory = MemoryBank(coreset_ratio=coreset_ratio, max_size=max_bank,
-                                 n_reweight=n_reweight, seed=seed)
 
-    def get_params(self) -> dict:
-        return {"normal_k": self.normal_k, "fpfh_k": self.fpfh_k, "grid_size": self.grid_size,
-                "patch_grid": self.patch_grid, "blur_sigma": self.blur_sigma,
-                "n_groups": self.n_groups, "group_size": self.group_size,
-                "coreset_ratio": self.memory.coreset_ratio, "max_bank": self.memory.max_size,
-                "n_reweight": self.memory.n_reweight, "seed": self.memory.seed,
-                "device": self.device}
+    def _memory_bank(self) -> MemoryBank:
+        """An empty bank with this detector's settings."""
+        return MemoryBank(coreset_ratio=self.coreset_ratio, max_size=self.max_bank,
+                          n_reweight=self.n_reweight, seed=self.seed)
 
     # Features ---------------------------------------------------------------------------
     def _fpfh(self, pts: torch.Tensor, organized: bool) -> torch.Tensor:
-        normals = oriented_normals(pts, self.normal_k, organized)
+        k = min(self.normal_k, len(pts))
+        normals = torch.from_numpy(estimate_normals(pts.cpu().numpy(), k, organized=organized))
+        normals = normals.to(pts)
         return fpfh(pts, normals, None, min(self.fpfh_k, pts.shape[0])).float()
 
     def _grid_patches(self, cloud):
@@ -124,12 +112,12 @@ class BTF(Detector):
     def _fit(self, clouds):
         feats = [self._grid_patches(c)[0] if c.organized else self._group_patches(c)[2]
                  for c in clouds]
-        self.memory.fit(torch.cat(feats))
+        self.memory_ = self._memory_bank().fit(torch.cat(feats))
 
     def _predict(self, cloud):
         if cloud.organized:
             patches, (rows, cols) = self._grid_patches(cloud)
-            scores, nearest = self.memory.patch_scores(patches)
+            scores, nearest = self.memory_.patch_scores(patches)
             p = self.patch_grid
             gh, gw = self._grid_shape(cloud)
             full = F.interpolate(scores.view(1, 1, p, p), size=(gh, gw), mode="bilinear",
@@ -138,14 +126,13 @@ class BTF(Detector):
             point_scores = full[torch.as_tensor(rows), torch.as_tensor(cols)]
         else:
             pts, centres, patches = self._group_patches(cloud)
-            scores, nearest = self.memory.patch_scores(patches)
+            scores, nearest = self.memory_.patch_scores(patches)
             point_scores = interpolate_to_points(centres, scores.double(), pts)
-        score = self.memory.object_score(patches, scores, nearest)
+        score = self.memory_.object_score(patches, scores, nearest)
         return point_scores.double().cpu().numpy(), score
 
     def _get_state(self):
-        return self.memory.state()
+        return self.memory_.get_state()
 
     def _set_state(self, arrays):
-        self.memory.load_state(arrays)
-        self.memory.bank = self.memory.bank.to(self._device)
+        self.memory_ = self._memory_bank().set_state(arrays, self._device)

@@ -10,8 +10,9 @@ score of their nearest shown point), and an object score (the method's image sco
 views).
 
 Subclasses implement :meth:`DepthDetector._train` and :meth:`DepthDetector._score_views` and
-keep their fitted state in torch modules and tensors that :meth:`_model_state` returns as numpy
-arrays.
+keep their fitted state in torch modules and tensors that :meth:`_get_model_state` returns as
+numpy arrays and :meth:`_set_model_state` restores. Their constructors list every parameter
+(this class's and their own) explicitly: ``get_params`` reads them from the signature.
 """
 from __future__ import annotations
 
@@ -22,9 +23,10 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from pointad.detectors.base import CloudInput, Detector
-from pointad.device import resolve_device
+from pointad.detectors.base import Detector
+from pointad.device import resolve_device, seeded
 from pointad.errors import InputError
+from pointad.io import CloudInput
 from pointad.validation import check_choice, check_number
 
 VIEW_CHOICES = (1, 3, 6)
@@ -48,7 +50,9 @@ class DepthDetector(Detector):
         lr: base learning rate.
         arch: ``"paper"`` (the paper's layer widths) or ``"small"`` (narrow, for CPU tests);
             both keep the layer counts, masks and losses.
-        seed: seed of every random draw (initialisation, order, jitter, synthesis).
+        seed: seed of every random draw (initialisation, order, jitter, synthesis); the draws
+            from torch's global generators (initialisation, dropout) run in
+            :func:`pointad.device.seeded`, so the caller's random state is kept.
         device: ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``.
         progress: show progress bars while fitting (when stderr is a terminal).
         depth: depth scaling of unorganized renders (:func:`pointad.render.render`): ``"box"``
@@ -95,20 +99,15 @@ class DepthDetector(Detector):
         self._device = resolve_device(device)
         self._extractor = None
 
-    def get_params(self) -> dict:
-        return {"backbone": self.backbone, "weights": self.weights, "views": self.views,
-                "size": self.size, "epochs": self.epochs, "batch_size": self.batch_size,
-                "lr": self.lr, "arch": self.arch, "seed": self.seed, "device": self.device,
-                "progress": self.progress, "depth": self.depth, "align": self.align}
-
     # Renders and features -------------------------------------------------------------------
     @property
     def extractor(self):
         """The frozen backbone, built on first use (deterministic from the parameters)."""
         if self._extractor is None:
             from pointad.backbones import create_backbone
-            self._extractor = create_backbone(self.backbone, weights=self.weights,
-                                              seed=self.seed, device=self.device)
+            with seeded(self.seed, self._device):  # module construction draws default inits
+                self._extractor = create_backbone(self.backbone, weights=self.weights,
+                                                  seed=self.seed, device=self.device)
         return self._extractor
 
     def render(self, cloud, **kw):
@@ -162,14 +161,14 @@ class DepthDetector(Detector):
 
     # Detector protocol ------------------------------------------------------------------------
     def _fit(self, clouds):
-        torch.manual_seed(self.seed)  # initialisation and dropout
         self._set_template(clouds[0])
         clouds = clouds[:1] + [self.posed(c) for c in clouds[1:]]  # the template stays as it is
         renders = [self.render(c) for c in self._bar(clouds, "render", unit="cloud")]
         images = torch.cat([self.images(r) for r in renders])
         feats = self.features(images)
         view_of = torch.cat([torch.arange(r.n_views) for r in renders])
-        self._train(feats, view_of, clouds, renders)
+        with seeded(self.seed, self._device):  # initialisation and dropout
+            self._train(feats, view_of, clouds, renders)
 
     def _predict(self, cloud):
         from pointad.render import to_points
@@ -184,7 +183,7 @@ class DepthDetector(Detector):
         pose = {}
         if self.frame_ is not None:
             pose = {"pose.template": self.template_, **self.frame_.arrays("pose.")}
-        return {**pose, **self._model_state()}
+        return {**pose, **self._get_model_state()}
 
     def _set_state(self, arrays):
         from pointad.render.views import ViewFrame
@@ -192,14 +191,16 @@ class DepthDetector(Detector):
         if "pose.template" in arrays:
             self.template_ = np.asarray(arrays["pose.template"], dtype=np.float64)
             self.frame_ = ViewFrame.from_arrays(arrays, "pose.")
-        self._set_model_state(arrays)
+        with seeded(self.seed, self._device):  # rebuilding the modules draws initial weights
+            self._set_model_state(arrays)
 
     # Subclass hooks ---------------------------------------------------------------------------
     @abstractmethod
     def _train(self, features: list, view_of: torch.Tensor, clouds: list, renders: list) -> None:
         """Train on the cached backbone maps (a list of (M, C_i, h_i, w_i) over all M training
         images); ``view_of`` (M,) is each image's view index, ``clouds``/``renders`` the
-        training clouds and their renders (in image order: cloud 0's views first)."""
+        training clouds and their renders (in image order: cloud 0's views first). Runs in
+        ``seeded(self.seed)``: modules built and dropout drawn here are seeded."""
 
     @abstractmethod
     def _score_views(self, features: list, valid: torch.Tensor):
@@ -207,12 +208,12 @@ class DepthDetector(Detector):
         (V, size, size) bool marks the pixels that show a point."""
 
     @abstractmethod
-    def _model_state(self) -> dict:
+    def _get_model_state(self) -> dict:
         """The fitted network and statistics as named numpy arrays."""
 
     @abstractmethod
     def _set_model_state(self, arrays: dict) -> None:
-        """Restore what :meth:`_model_state` returned."""
+        """Restore what :meth:`_get_model_state` returned (runs in ``seeded(self.seed)``)."""
 
 
 def resize_nearest(images: torch.Tensor, size: int) -> torch.Tensor:

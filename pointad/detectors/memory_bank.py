@@ -1,8 +1,8 @@
 """PatchCore's memory bank in torch: greedy coreset subsampling, chunked 1-NN scoring and the
 object-score reweighting (Roth et al. 2022), on CPU or CUDA.
 
-Memory stays bounded: the coreset caps the bank (``max_size``), and distances are computed in
-query chunks so a (chunk x bank) block never exceeds ``budget_bytes``.
+Memory stays bounded: the coreset caps the bank (``max_size``), and the nearest-neighbour search
+(:func:`pointad.ops.knn`, brute force on feature vectors) works in query chunks of bounded size.
 """
 from __future__ import annotations
 
@@ -11,28 +11,9 @@ import math
 import numpy as np
 import torch
 
+from pointad.ops import farthest_point_sampling, knn
+from pointad.params import ParamsMixin
 from pointad.validation import check_number
-
-_BUDGET = 256 * 2**20
-
-
-def _chunk_rows(n_cols: int, budget_bytes: int = _BUDGET) -> int:
-    return max(1, budget_bytes // (4 * max(1, n_cols)))
-
-
-def knn_features(queries: torch.Tensor, bank: torch.Tensor, k: int = 1,
-                 budget_bytes: int = _BUDGET):
-    """Exact ``k`` nearest bank rows for (M, D) ``queries`` in (B, D) ``bank``: Euclidean distances
-    (M, k) ascending and indices (M, k); computed in chunks of queries."""
-    k = min(k, bank.shape[0])
-    dists, idx = [], []
-    for start in range(0, queries.shape[0], _chunk_rows(bank.shape[0], budget_bytes)):
-        d = torch.cdist(queries[start:start + _chunk_rows(bank.shape[0], budget_bytes)], bank)
-        values, indices = torch.topk(d, k, dim=1, largest=False)
-        dists.append(values)
-        idx.append(indices)
-    return torch.cat(dists), torch.cat(idx)
-
 
 def random_projection(dim_in: int, dim_out: int, seed: int, device=None) -> torch.Tensor:
     """(dim_in, dim_out) Gaussian random projection scaled to preserve distances on average."""
@@ -44,8 +25,9 @@ def greedy_coreset(features: torch.Tensor, n_select: int, *, projection_dim: int
                    seed: int = 0, start: int = 0) -> torch.Tensor:
     """Indices (n_select,) of a greedy k-centre coreset of (M, D) ``features``.
 
-    Each step adds the feature farthest from the ones chosen so far (starting at ``start``), on a
-    random projection to ``projection_dim`` dimensions when D is larger, as PatchCore does.
+    Each step adds the feature farthest from the ones chosen so far (starting at ``start``): the
+    farthest point sampling of :func:`pointad.ops.farthest_point_sampling`, on a random projection
+    to ``projection_dim`` dimensions when D is larger, as PatchCore does.
     """
     m = features.shape[0]
     if n_select >= m:
@@ -53,18 +35,12 @@ def greedy_coreset(features: torch.Tensor, n_select: int, *, projection_dim: int
     x = features.float()
     if x.shape[1] > projection_dim:
         x = x @ random_projection(x.shape[1], projection_dim, seed, x.device)
-    chosen = torch.empty(n_select, dtype=torch.int64, device=x.device)
-    chosen[0] = start
-    min_dist = torch.linalg.vector_norm(x - x[start], dim=1)
-    for i in range(1, n_select):
-        nxt = torch.argmax(min_dist)
-        chosen[i] = nxt
-        torch.minimum(min_dist, torch.linalg.vector_norm(x - x[nxt], dim=1), out=min_dist)
-    return chosen
+    return farthest_point_sampling(x, n_select, start_index=start)
 
 
-class MemoryBank:
-    """A bank of normal features with PatchCore scoring.
+class MemoryBank(ParamsMixin):
+    """A bank of normal features with PatchCore scoring; ``get_state``/``set_state`` save and
+    restore the fitted bank as numpy arrays.
 
     Args:
         coreset_ratio: fraction of the training features kept by the greedy coreset (0, 1].
@@ -93,7 +69,7 @@ class MemoryBank:
 
     def patch_scores(self, features: torch.Tensor):
         """1-NN distance (M,) of each feature to the bank, and the bank index of that neighbour."""
-        dist, idx = knn_features(features.float(), self.bank, 1)
+        dist, idx = knn(features.float(), self.bank, 1)
         return dist[:, 0], idx[:, 0]
 
     def object_score(self, features: torch.Tensor, scores: torch.Tensor,
@@ -107,15 +83,19 @@ class MemoryBank:
         if self.n_reweight < 2 or self.bank.shape[0] < 2:
             return float(s_star)
         m_star = self.bank[nearest[best]][None]
-        _, support = knn_features(m_star, self.bank, self.n_reweight)
+        _, support = knn(m_star, self.bank, min(self.n_reweight, self.bank.shape[0]))
         support = support[0, 1:]  # drop m* itself
         d = torch.linalg.vector_norm(self.bank[support] - features[best].float(), dim=1)
         scale = math.sqrt(features.shape[1])
         weight = 1.0 - torch.exp(s_star / scale) / torch.exp(d / scale).sum()
         return float(weight * s_star)
 
-    def state(self) -> dict:
+    def get_state(self) -> dict:
+        """The fitted bank as named numpy arrays (what :meth:`set_state` takes)."""
         return {"bank": self.bank.detach().cpu().numpy()}
 
-    def load_state(self, arrays: dict) -> None:
-        self.bank = torch.as_tensor(np.asarray(arrays["bank"]), dtype=torch.float32)
+    def set_state(self, arrays: dict, device=None) -> "MemoryBank":
+        """Restore the bank from :meth:`get_state`'s arrays (on ``device``)."""
+        self.bank = torch.as_tensor(np.asarray(arrays["bank"]), dtype=torch.float32,
+                                    device=device)
+        return self

@@ -20,10 +20,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from pointad.detectors.base import CloudInput
 from pointad.detectors.depth import pooled_max, resize_nearest
 from pointad.detectors.registry import register
 from pointad.detectors.uniad import ReconstructionDetector
+from pointad.io import CloudInput
 from pointad.models2d.onenip import PRESETS, OneNIPModel, fuse
 from pointad.models2d.state import load_state_arrays, state_arrays
 from pointad.validation import check_number
@@ -56,15 +56,18 @@ class OneNIP(ReconstructionDetector):
     name = "onenip"
     presets = PRESETS
 
-    def __init__(self, n_synthetic: int = 4, epochs: int = 100, lr: float = 1e-4, **params):
-        super().__init__(epochs=epochs, lr=lr, **params)
+    def __init__(self, backbone: str = "geometric", weights=None, views: int = 6,
+                 size: int = 128, epochs: int = 100, batch_size: int = 8, lr: float = 1e-4,
+                 arch: str = "paper", seed: int = 0, device: str = "auto",
+                 progress: bool = True, depth: str = "box", align: bool = False,
+                 stride: int = 16, jitter: float = 20.0, window=None, n_synthetic: int = 4):
+        super().__init__(backbone=backbone, weights=weights, views=views, size=size,
+                         epochs=epochs, batch_size=batch_size, lr=lr, arch=arch, seed=seed,
+                         device=device, progress=progress, depth=depth, align=align,
+                         stride=stride, jitter=jitter, window=window)
         self.n_synthetic = check_number(n_synthetic, "n_synthetic", low=1, integer=True)
 
-    def get_params(self) -> dict:
-        return {**super().get_params(), "n_synthetic": self.n_synthetic}
-
     def _build(self, in_channels: int) -> OneNIPModel:
-        torch.manual_seed(self.seed)
         return OneNIPModel(in_channels, self.grid, **self._model_kwargs()).to(self._device)
 
     def _tokens(self, rendered) -> torch.Tensor:
@@ -150,13 +153,13 @@ class OneNIP(ReconstructionDetector):
         maps = fuse(rec, ref, hi, lo)
         return maps, pooled_max(maps, valid, self.size)
 
-    def _model_state(self):
-        return {**self._stats_state(), "bank": self.bank_.cpu().numpy(),
+    def _get_model_state(self):
+        return {**self._get_stats_state(), "bank": self.bank_.cpu().numpy(),
                 "bank_view": self.bank_view_.cpu().numpy(),
                 "rec_range": self.rec_range_.numpy(), **state_arrays(self.model_, "model.")}
 
     def _set_model_state(self, arrays):
-        self._load_stats(arrays)
+        self._set_stats_state(arrays)
         self.bank_ = torch.as_tensor(arrays["bank"], device=self._device)
         self.bank_view_ = torch.as_tensor(arrays["bank_view"], device=self._device)
         self.rec_range_ = torch.as_tensor(arrays["rec_range"], dtype=torch.float64)

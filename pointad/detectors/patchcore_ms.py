@@ -17,14 +17,16 @@ from pointad.detectors.memory_bank import MemoryBank
 from pointad.detectors.registry import register
 from pointad.device import resolve_device
 from pointad.errors import InputError
-from pointad.features import (fps_groups, group_mean, interpolate_to_points, multiscale_fpfh,
-                              oriented_normals)
+from pointad.features import fps_groups, group_mean, interpolate_to_points, multiscale_fpfh
+from pointad.geometry import estimate_normals
 from pointad.validation import check_number
 
 
 def point_features(points: torch.Tensor, normal_k: int, fpfh_ks, organized: bool) -> torch.Tensor:
-    """(N, 33 * len(fpfh_ks)) multi-scale FPFH of (N, 3) points, with oriented kNN-PCA normals."""
-    normals = oriented_normals(points, normal_k, organized)
+    """(N, 33 * len(fpfh_ks)) multi-scale FPFH of (N, 3) points, with the package's oriented
+    normals (:func:`pointad.geometry.estimate_normals`, the ones synthesis displaces along)."""
+    normals = torch.from_numpy(estimate_normals(points.cpu().numpy(), min(normal_k, len(points)),
+                                                organized=organized)).to(points)
     return multiscale_fpfh(points, normals, [min(f, points.shape[0]) for f in fpfh_ks]).float()
 
 
@@ -60,21 +62,21 @@ class PatchCoreMS(Detector):
                  group_size: int = 64, coreset_ratio: float = 0.05, max_bank: int = 50_000,
                  top_k: int = 80, seed: int = 0, device: str = "auto"):
         self.normal_k = check_number(normal_k, "normal_k", low=3, integer=True)
-        self.fpfh_ks = tuple(check_number(k, "fpfh_ks", low=2, integer=True) for k in fpfh_ks)
-        if not self.fpfh_ks:
-            raise InputError("fpfh_ks needs at least one neighbourhood size")
+        self.fpfh_ks = check_sizes(fpfh_ks, "fpfh_ks", low=2)
         self.n_groups = check_number(n_groups, "n_groups", low=1, integer=True)
         self.group_size = check_number(group_size, "group_size", low=1, integer=True)
+        self.coreset_ratio = check_number(coreset_ratio, "coreset_ratio", low=0, high=1,
+                                          low_open=True)
+        self.max_bank = check_number(max_bank, "max_bank", low=1, integer=True)
         self.top_k = check_number(top_k, "top_k", low=1, integer=True)
+        self.seed = check_number(seed, "seed", low=0, integer=True)
         self.device = device
         self._device = resolve_device(device)
-        self.memory = MemoryBank(coreset_ratio=coreset_ratio, max_size=max_bank, seed=seed)
 
-    def get_params(self) -> dict:
-        return {"normal_k": self.normal_k, "fpfh_ks": list(self.fpfh_ks),
-                "n_groups": self.n_groups, "group_size": self.group_size,
-                "coreset_ratio": self.memory.coreset_ratio, "max_bank": self.memory.max_size,
-                "top_k": self.top_k, "seed": self.memory.seed, "device": self.device}
+    def _memory_bank(self) -> MemoryBank:
+        """An empty bank with this detector's settings."""
+        return MemoryBank(coreset_ratio=self.coreset_ratio, max_size=self.max_bank,
+                          seed=self.seed)
 
     def _groups(self, cloud) -> Groups:
         pts = torch.as_tensor(cloud.points, dtype=torch.float64, device=self._device)
@@ -83,19 +85,26 @@ class PatchCoreMS(Detector):
         return Groups(pts, pts[centres], group_mean(feats, members), members)
 
     def _fit(self, clouds):
-        self.memory.fit(torch.cat([self._groups(c).features for c in clouds]))
+        self.memory_ = self._memory_bank().fit(torch.cat([self._groups(c).features
+                                                          for c in clouds]))
 
     def _predict(self, cloud):
         g = self._groups(cloud)
-        group_scores, _ = self.memory.patch_scores(g.features)
+        group_scores, _ = self.memory_.patch_scores(g.features)
         point_scores = interpolate_to_points(g.centres, group_scores.double(), g.points)
         k = min(self.top_k, point_scores.shape[0])
         score = torch.topk(point_scores, k).values.mean()
         return point_scores.cpu().numpy(), float(score)
 
     def _get_state(self):
-        return self.memory.state()
+        return self.memory_.get_state()
 
     def _set_state(self, arrays):
-        self.memory.load_state(arrays)
-        self.memory.bank = self.memory.bank.to(self._device)
+        self.memory_ = self._memory_bank().set_state(arrays, self._device)
+
+
+def check_sizes(values, name: str, low: int) -> list:
+    """A non-empty list or tuple of integers >= ``low``, as a list (JSON-friendly)."""
+    if not isinstance(values, (list, tuple)) or not values:
+        raise InputError(f"{name} must be a non-empty list of integers, got {values!r}")
+    return [check_number(v, name, low=low, integer=True) for v in values]

@@ -22,7 +22,8 @@ import torch.nn.functional as F
 from pointad.detectors.depth import DepthDetector, standardize_stats
 from pointad.detectors.registry import register
 from pointad.errors import InputError
-from pointad.models2d.pbas import PRESETS, PBASModel, gaussian_blur, patch_embed
+from pointad.models2d.pbas import PRESETS, PBASModel, patch_embed
+from pointad.ops import gaussian_blur
 from pointad.models2d.state import load_state_arrays, state_arrays
 from pointad.validation import check_number
 
@@ -41,18 +42,19 @@ class PBAS(DepthDetector):
     name = "pbas"
     presets = PRESETS
 
-    def __init__(self, strides=(8, 16), k: float = 0.25, epochs: int = 300, lr: float = 1e-4,
-                 **params):
-        super().__init__(epochs=epochs, lr=lr, **params)
+    def __init__(self, backbone: str = "geometric", weights=None, views: int = 6,
+                 size: int = 128, epochs: int = 300, batch_size: int = 8, lr: float = 1e-4,
+                 arch: str = "paper", seed: int = 0, device: str = "auto",
+                 progress: bool = True, depth: str = "box", align: bool = False,
+                 strides=(8, 16), k: float = 0.25):
+        super().__init__(backbone=backbone, weights=weights, views=views, size=size,
+                         epochs=epochs, batch_size=batch_size, lr=lr, arch=arch, seed=seed,
+                         device=device, progress=progress, depth=depth, align=align)
         if not isinstance(strides, (list, tuple)) or not strides:
             raise InputError(f"strides must be a non-empty list of backbone strides, got "
                              f"{strides!r}")
-        self.strides = tuple(sorted(check_number(s, "strides", low=1, integer=True)
-                                    for s in strides))
+        self.strides = sorted(check_number(s, "strides", low=1, integer=True) for s in strides)
         self.k = check_number(k, "k", low=0, low_open=True)
-
-    def get_params(self) -> dict:
-        return {**super().get_params(), "strides": list(self.strides), "k": self.k}
 
     def _levels(self, features: list) -> list:
         have = list(self.extractor.strides)
@@ -77,7 +79,6 @@ class PBAS(DepthDetector):
         return (g, g)
 
     def _build(self) -> PBASModel:
-        torch.manual_seed(self.seed)
         p = self.presets[self.arch]
         g = self.grid
         return PBASModel(p["target_dim"], g[0] * g[1], hidden=p["hidden"],
@@ -116,7 +117,7 @@ class PBAS(DepthDetector):
         scores = torch.where(torch.isfinite(best), best, patches.flatten(1).max(dim=1).values)
         return gaussian_blur(maps, 4.0 * self.size / 288), scores
 
-    def _model_state(self):
+    def _get_model_state(self):
         return {"mean": self.mean_.cpu().numpy(), "std": self.std_.cpu().numpy(),
                 **state_arrays(self.model_, "model.")}
 

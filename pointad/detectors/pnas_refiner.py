@@ -21,9 +21,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from pointad.detectors.memory_bank import MemoryBank, knn_features
+from pointad.detectors.memory_bank import MemoryBank
 from pointad.detectors.patchcore_ms import PatchCoreMS
 from pointad.detectors.registry import register
+from pointad.device import seeded
 from pointad.features import interpolate_to_points
 from pointad.metrics import auroc
 from pointad.ops import knn
@@ -55,9 +56,14 @@ class PNASRefiner(PatchCoreMS):
 
     name = "pnas-refiner"
 
-    def __init__(self, n_synthetic: int = 4, hidden: int = 64, epochs: int = 200,
-                 lr: float = 3e-3, context: int = 9, hole_rate: float = 0.5, **base_params):
-        super().__init__(**base_params)
+    def __init__(self, normal_k: int = 10, fpfh_ks=(40, 80, 120), n_groups: int = 1024,
+                 group_size: int = 64, coreset_ratio: float = 0.05, max_bank: int = 50_000,
+                 top_k: int = 80, seed: int = 0, device: str = "auto", n_synthetic: int = 4,
+                 hidden: int = 64, epochs: int = 200, lr: float = 3e-3, context: int = 9,
+                 hole_rate: float = 0.5):
+        super().__init__(normal_k=normal_k, fpfh_ks=fpfh_ks, n_groups=n_groups,
+                         group_size=group_size, coreset_ratio=coreset_ratio, max_bank=max_bank,
+                         top_k=top_k, seed=seed, device=device)
         self.n_synthetic = check_number(n_synthetic, "n_synthetic", low=1, integer=True)
         self.hidden = check_number(hidden, "hidden", low=1, integer=True)
         self.epochs = check_number(epochs, "epochs", low=1, integer=True)
@@ -65,16 +71,11 @@ class PNASRefiner(PatchCoreMS):
         self.context = check_number(context, "context", low=1, integer=True)
         self.hole_rate = check_number(hole_rate, "hole_rate", low=0, high=1)
 
-    def get_params(self) -> dict:
-        return {**super().get_params(), "n_synthetic": self.n_synthetic, "hidden": self.hidden,
-                "epochs": self.epochs, "lr": self.lr, "context": self.context,
-                "hole_rate": self.hole_rate}
-
     # Inputs of the network ---------------------------------------------------------------
     def _inputs(self, groups, bank: torch.Tensor):
         """``(bank distance (G,), network input (G, 5 + D))`` of a cloud's :class:`Groups`."""
         centres, feats = groups.centres, groups.features
-        dist, idx = knn_features(feats, bank, 1)
+        dist, idx = knn(feats, bank, 1)
         residual = feats - bank[idx[:, 0]]
         offsets = groups.points[groups.members] - centres[:, None]
         asymmetry = (offsets.mean(1).norm(dim=1)
@@ -100,14 +101,14 @@ class PNASRefiner(PatchCoreMS):
 
     def _fit(self, clouds):
         grouped = [self._groups(c) for c in clouds]
-        self.memory.fit(torch.cat([g.features for g in grouped]))
-        rng = np.random.default_rng(self.memory.seed)
+        self.memory_ = self._memory_bank().fit(torch.cat([g.features for g in grouped]))
+        rng = np.random.default_rng(self.seed)
         rows = {"train": [], "held": []}
         clean_d = []
         for i, cloud in enumerate(clouds):
             others = [g.features for j, g in enumerate(grouped) if j != i] or [grouped[i].features]
-            loo = MemoryBank(self.memory.coreset_ratio, self.memory.max_size,
-                             self.memory.projection_dim, 0, self.memory.seed).fit(torch.cat(others))
+            loo = MemoryBank(self.coreset_ratio, self.max_bank, n_reweight=0,
+                             seed=self.seed).fit(torch.cat(others))
             d, x = self._inputs(grouped[i], loo.bank)
             clean_d.append(d)
             rows["train"].append((x, torch.zeros(len(x), device=self._device)))
@@ -121,12 +122,12 @@ class PNASRefiner(PatchCoreMS):
         x = torch.cat([r[0] for r in rows["train"]])
         y = torch.cat([r[1] for r in rows["train"]])
         self.mean_, self.std_ = x.mean(0), x.std(0).clamp(min=1e-6)
-        torch.manual_seed(self.memory.seed)
-        self.net_ = self._network(x.shape[1])
-        opt = torch.optim.Adam(self.net_.parameters(), lr=self.lr)
         pos_weight = ((1 - y).sum() / y.sum().clamp(min=1)).reshape(1)
         loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=pos_weight)
         xn = (x - self.mean_) / self.std_
+        with seeded(self.seed, self._device):  # the network's initialisation
+            self.net_ = self._network(x.shape[1])
+        opt = torch.optim.Adam(self.net_.parameters(), lr=self.lr)
         for _ in range(self.epochs):
             opt.zero_grad()
             loss = loss_fn(self.net_(xn)[:, 0], y)
@@ -162,14 +163,14 @@ class PNASRefiner(PatchCoreMS):
 
     def _predict(self, cloud):
         g = self._groups(cloud)
-        _, x = self._inputs(g, self.memory.bank)
+        _, x = self._inputs(g, self.memory_.bank)
         group_scores = self._combine(x, self.weight_).double()
         point_scores = interpolate_to_points(g.centres, group_scores, g.points)
         k = min(self.top_k, point_scores.shape[0])
         return point_scores.cpu().numpy(), float(torch.topk(point_scores, k).values.mean())
 
     def _get_state(self):
-        state = {**self.memory.state(), "scale": self.scale_.cpu().numpy(),
+        state = {**self.memory_.get_state(), "scale": self.scale_.cpu().numpy(),
                  "mean": self.mean_.cpu().numpy(), "std": self.std_.cpu().numpy(),
                  "weight": np.array(self.weight_)}
         state.update({f"net_{k}": v.cpu().numpy() for k, v in self.net_.state_dict().items()})
@@ -181,6 +182,7 @@ class PNASRefiner(PatchCoreMS):
         self.mean_ = torch.as_tensor(arrays["mean"], device=self._device)
         self.std_ = torch.as_tensor(arrays["std"], device=self._device)
         self.weight_ = float(arrays["weight"])
-        self.net_ = self._network(self.mean_.shape[0])
+        with seeded(self.seed, self._device):  # initialisation draws, overwritten below
+            self.net_ = self._network(self.mean_.shape[0])
         self.net_.load_state_dict({k[4:]: torch.as_tensor(v) for k, v in arrays.items()
                                    if k.startswith("net_")})

@@ -8,10 +8,11 @@ smallest distance to any aligned template. The object score is the mean of the t
 from __future__ import annotations
 
 import numpy as np
-from scipy.spatial import cKDTree
 
 from pointad.detectors.base import Detector
 from pointad.detectors.registry import register
+from pointad.ops import NeighbourIndex
+from pointad.errors import InputError
 from pointad.geometry.registration import align, subsample, transform
 from pointad.validation import check_number
 
@@ -38,29 +39,26 @@ class RawDistance(Detector):
                                                 low=10, integer=True)
         self.align_points = check_number(align_points, "align_points", low=10, integer=True)
         self.icp_iterations = check_number(icp_iterations, "icp_iterations", low=1, integer=True)
-        self.pca = bool(pca)
+        if not isinstance(pca, bool):
+            raise InputError(f"pca must be true or false, got {pca!r}")
+        self.pca = pca
         self.top_fraction = check_number(top_fraction, "top_fraction", low=0, high=1,
                                          low_open=True)
         self.seed = check_number(seed, "seed", low=0, integer=True)
 
-    def get_params(self) -> dict:
-        return {"max_template_points": self.max_template_points, "align_points": self.align_points,
-                "icp_iterations": self.icp_iterations, "pca": self.pca,
-                "top_fraction": self.top_fraction, "seed": self.seed}
-
     def _fit(self, clouds):
         self.templates_ = [subsample(c.points, self.max_template_points, self.seed + i)
                            for i, c in enumerate(clouds)]
-        self.trees_ = [cKDTree(t) for t in self.templates_]
+        self.indexes_ = [NeighbourIndex(t) for t in self.templates_]
 
     def _predict(self, cloud):
         points = cloud.points
         best = np.full(len(points), np.inf)
-        for template, tree in zip(self.templates_, self.trees_):
+        for template, index in zip(self.templates_, self.indexes_):
             matrix = align(points, template, max_points=self.align_points,
                            iterations=self.icp_iterations, pca=self.pca, seed=self.seed,
-                           target_tree=tree)
-            d, _ = tree.query(transform(points, matrix), workers=-1)
+                           target_index=index)
+            d = index.query(transform(points, matrix), 1)[0][:, 0]
             np.minimum(best, d, out=best)
         k = max(1, int(np.ceil(self.top_fraction * len(best))))
         return best, float(np.partition(best, len(best) - k)[len(best) - k:].mean())
@@ -71,4 +69,4 @@ class RawDistance(Detector):
     def _set_state(self, arrays):
         keys = sorted((k for k in arrays if k.startswith("template_")), key=lambda k: int(k[9:]))
         self.templates_ = [np.asarray(arrays[k], dtype=np.float64) for k in keys]
-        self.trees_ = [cKDTree(t) for t in self.templates_]
+        self.indexes_ = [NeighbourIndex(t) for t in self.templates_]

@@ -1,17 +1,19 @@
 """One registry so one CLI drives every method: ``create(name)``, ``available()``, ``load(path)``.
 
 The built-in detectors are listed by name with the module that defines them and imported on first
-use, so listing the names (``pnas --help``) does not import torch and every detector.
+use, so listing the names (``pnas --help``) does not import torch and every detector. The names
+live in :data:`DETECTORS`, a :class:`pointad.registry.Registry` like the dataset formats' and
+the backbones'.
 """
 from __future__ import annotations
 
-import importlib
 import json
 from pathlib import Path
 
 import numpy as np
 
 from pointad.errors import InputError
+from pointad.registry import Registry
 
 # name -> module that registers it (checked by the tests against each class's ``name``).
 BUILTIN = {
@@ -24,27 +26,22 @@ BUILTIN = {
     "pbas": "pointad.detectors.pbas",
 }
 
-_REGISTRY: dict = {}
+DETECTORS = Registry("detector", BUILTIN)
 
 
 def register(cls):
     """Class decorator adding a detector under its ``name``."""
-    _REGISTRY[cls.name] = cls
-    return cls
+    return DETECTORS.register(cls)
 
 
 def available() -> list[str]:
     """Names of the built-in and registered detectors, sorted (imports nothing)."""
-    return sorted(set(BUILTIN) | set(_REGISTRY))
+    return sorted(DETECTORS.names())
 
 
 def detector_class(name: str):
     """The detector class registered as ``name`` (its module imported when needed)."""
-    if name not in _REGISTRY and name in BUILTIN:
-        importlib.import_module(BUILTIN[name])
-    if name not in _REGISTRY:
-        raise InputError(f"unknown detector {name!r}; available: {', '.join(available())}")
-    return _REGISTRY[name]
+    return DETECTORS.get(name)
 
 
 def create(name: str, **params):
@@ -68,7 +65,7 @@ def load(path):
     except (OSError, ValueError, KeyError) as exc:
         raise InputError(f"{path}: not a saved pointad detector ({exc})") from None
     name = meta.get("detector")
-    if name not in available():
+    if name not in DETECTORS:
         raise InputError(f"{path}: detector {name!r} is not available in this version")
     try:
         return detector_class(name).from_state(meta["params"], arrays)

@@ -29,8 +29,14 @@ class ReconstructionDetector(DepthDetector):
     """What UniAD and OneNIP share: the stride-``stride`` neck, its standardisation, the
     neighbour window and the jitter."""
 
-    def __init__(self, stride: int = 16, jitter: float = 20.0, window=None, **base):
-        super().__init__(**base)
+    def __init__(self, backbone: str = "geometric", weights=None, views: int = 6,
+                 size: int = 128, epochs: int = 100, batch_size: int = 8, lr: float = 1e-4,
+                 arch: str = "paper", seed: int = 0, device: str = "auto",
+                 progress: bool = True, depth: str = "box", align: bool = False,
+                 stride: int = 16, jitter: float = 20.0, window=None):
+        super().__init__(backbone=backbone, weights=weights, views=views, size=size,
+                         epochs=epochs, batch_size=batch_size, lr=lr, arch=arch, seed=seed,
+                         device=device, progress=progress, depth=depth, align=align)
         self.stride = check_number(stride, "stride", low=1, integer=True)
         if self.size % self.stride:
             raise InputError(f"size ({self.size}) must be a multiple of stride ({self.stride})")
@@ -39,10 +45,6 @@ class ReconstructionDetector(DepthDetector):
                                                                integer=True)
         if self.window is not None and self.window % 2 == 0:
             raise InputError(f"window must be odd, got {window}")
-
-    def get_params(self) -> dict:
-        return {**super().get_params(), "stride": self.stride, "jitter": self.jitter,
-                "window": self.window}
 
     @property
     def grid(self) -> tuple[int, int]:
@@ -79,10 +81,10 @@ class ReconstructionDetector(DepthDetector):
             sched.step()
         model.eval()
 
-    def _stats_state(self) -> dict:
+    def _get_stats_state(self) -> dict:
         return {"mean": self.mean_.cpu().numpy(), "std": self.std_.cpu().numpy()}
 
-    def _load_stats(self, arrays) -> None:
+    def _set_stats_state(self, arrays) -> None:
         self.mean_ = torch.as_tensor(arrays["mean"], device=self._device)
         self.std_ = torch.as_tensor(arrays["std"], device=self._device)
 
@@ -100,11 +102,7 @@ class UniAD(ReconstructionDetector):
     name = "uniad"
     presets = PRESETS
 
-    def __init__(self, epochs: int = 100, lr: float = 1e-4, **params):
-        super().__init__(epochs=epochs, lr=lr, **params)
-
     def _build(self, in_channels: int) -> UniADModel:
-        torch.manual_seed(self.seed)
         return UniADModel(in_channels, self.grid, **self._model_kwargs()).to(self._device)
 
     def _train(self, features, view_of, clouds, renders):
@@ -120,11 +118,11 @@ class UniAD(ReconstructionDetector):
         maps = self.model_.anomaly_map(tokens, (self.size, self.size))
         return maps, pooled_max(maps, valid, self.size)
 
-    def _model_state(self):
-        return {**self._stats_state(), **state_arrays(self.model_, "model.")}
+    def _get_model_state(self):
+        return {**self._get_stats_state(), **state_arrays(self.model_, "model.")}
 
     def _set_model_state(self, arrays):
-        self._load_stats(arrays)
+        self._set_stats_state(arrays)
         self.model_ = load_state_arrays(self._build(self.mean_.shape[1]), arrays, "model.").eval()
 
 

@@ -1,7 +1,5 @@
 """Point features: FPFH (single and multi-scale) and group pooling / interpolation."""
 from pointad.features.fpfh import fpfh, multiscale_fpfh
 from pointad.features.grouping import fps_groups, group_mean, interpolate_to_points
-from pointad.features.normals import oriented_normals
 
-__all__ = ["fpfh", "multiscale_fpfh", "fps_groups", "group_mean", "interpolate_to_points",
-           "oriented_normals"]
+__all__ = ["fpfh", "multiscale_fpfh", "fps_groups", "group_mean", "interpolate_to_points"]

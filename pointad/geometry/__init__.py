@@ -1,8 +1,8 @@
 """Geometry of point clouds: sizes, frames, normals and the 2D/3D parameterizations."""
 from pointad.geometry.frames import principal_frame
-from pointad.geometry.normals import estimate_normals, orient_normals
+from pointad.geometry.normals import LocalFrames, estimate_normals, local_frames, orient_normals
 from pointad.geometry.projection import PROJECTIONS, project
 from pointad.geometry.units import object_diameter, point_spacing
 
-__all__ = ["principal_frame", "estimate_normals", "orient_normals", "PROJECTIONS", "project",
+__all__ = ["principal_frame", "LocalFrames", "estimate_normals", "local_frames", "orient_normals", "PROJECTIONS", "project",
            "object_diameter", "point_spacing"]

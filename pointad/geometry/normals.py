@@ -1,120 +1,99 @@
-"""Normal estimation (kNN PCA) and orientation (toward a viewpoint, or outward and consistent).
+"""Local frames of a point cloud: kNN-PCA normals and surface variation, and their orientation.
 
-Normals are unit (N, 3) float64 arrays. Orientation matters for synthesis: a "bump" moves points
-along the normal, so a flipped normal turns a bump into a dent.
+The one place pointad computes normals (synthesis, features, renders and detectors all call
+:func:`local_frames` or :func:`estimate_normals`). Normals are unit (N, 3) float64 arrays.
+Orientation matters: a "bump" moves points along the normal and FPFH's angles change sign with
+it, so every caller gets the same orientation for the same cloud. The orientation names are
+Open3D's: ``"camera_location"`` (``orient_normals_towards_camera_location``) and
+``"consistent_tangent_plane"`` (``orient_normals_consistent_tangent_plane``).
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
-from numba import njit, prange
+from pointad.jit import njit
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import breadth_first_order, connected_components, minimum_spanning_tree
-from scipy.spatial import cKDTree
 
 from pointad.errors import InputError
 from pointad.validation import check_choice, check_not_degenerate, check_number
 
-ORIENTATIONS = ("auto", "viewpoint", "outward", "none")
-_CHUNK = 200_000
+ORIENTATIONS = ("auto", "camera_location", "consistent_tangent_plane", "none")
 _ORIENT_K = 8  # neighbours per point in the orientation graph
 
 
-def estimate_normals(points: np.ndarray, k: int = 30, orient: str = "auto", viewpoint=None,
-                     organized: bool = False, radius: float | None = None) -> np.ndarray:
-    """Unit normals of (N, 3) points by PCA of each point's ``k`` nearest neighbours (itself included).
+class LocalFrames(NamedTuple):
+    """``normals`` (N, 3) unit float64 and ``curvature`` (N,) surface variation in [0, 1/3]."""
 
-    radius: when given (length unit of the points), only neighbours within it count, at most ``k``
-    of them (the hybrid search of Open3D); a point with fewer than 3 inside falls back to its
-    ``k`` nearest.
+    normals: np.ndarray
+    curvature: np.ndarray
 
-    orient: ``"viewpoint"`` flips each normal toward ``viewpoint`` (default the origin, i.e. the
-    sensor of a single-view scan in camera coordinates); ``"outward"`` makes normals consistent
-    across the surface (propagated along a minimum spanning tree of the kNN graph) and points each
-    connected part outward from its centroid, for closed objects; ``"auto"`` is ``"viewpoint"`` for
-    organized (single-view) clouds and ``"outward"`` otherwise; ``"none"`` leaves PCA's signs.
-    Raises :class:`InputError` for fewer than ``k`` points or a degenerate (collinear) cloud.
+
+def local_frames(points: np.ndarray, k: int = 30, *, orient: str = "auto",
+                 camera_location=None, organized: bool = False,
+                 radius: float | None = None) -> LocalFrames:
+    """Oriented normals and surface variation of (N, 3) points (kNN PCA, :func:`pointad.ops.local_pca`).
+
+    k: neighbourhood size, the point itself included. radius: when given (length unit of the
+    points), only neighbours within it count, at most ``k`` of them (Open3D's hybrid search); a
+    point with fewer than 3 inside falls back to its ``k`` nearest.
+
+    orient: ``"camera_location"`` flips each normal toward ``camera_location`` (default the
+    origin, i.e. the sensor of a single-view scan in camera coordinates);
+    ``"consistent_tangent_plane"`` makes normals consistent across the surface (signs propagated
+    along a minimum spanning tree of the kNN graph, as Open3D does) and then turns each connected
+    part to face away from its centroid, for closed objects; ``"auto"`` is ``"camera_location"``
+    for organized (single-view) clouds and ``"consistent_tangent_plane"`` otherwise; ``"none"``
+    leaves PCA's signs. Raises :class:`InputError` for fewer than ``k`` points or a degenerate
+    (collinear) cloud.
     """
     check_number(k, "normal neighbourhood size k", low=3, integer=True)
     check_choice(orient, "orient", ORIENTATIONS)
     if radius is not None:
         check_number(radius, "normal radius", low=0, low_open=True)
+    points = np.asarray(points, dtype=np.float64)
     if len(points) < k:
         raise InputError(f"points has {len(points)} points, fewer than the normal neighbourhood "
                          f"size k={k}")
     check_not_degenerate(points)
-    tree = cKDTree(points)
-    normals = np.empty_like(points)
-    keep = min(_ORIENT_K + 1, k)
-    neighbours = np.empty((len(points), keep), dtype=np.int64)
-    for start in range(0, len(points), _CHUNK):
-        block = points[start:start + _CHUNK]
-        _, idx = tree.query(block, k=k, workers=-1)
-        neighbours[start:start + _CHUNK] = idx[:, :keep]
-        if radius is not None:
-            _, near = tree.query(block, k=k, distance_upper_bound=radius, workers=-1)
-            enough = (near < len(points)).sum(axis=1) >= 3
-            idx[enough] = near[enough]  # beyond-radius slots hold len(points) and are skipped
-        cov = _neighbourhood_covariances(points, idx)
-        _, vecs = np.linalg.eigh(cov)
-        normals[start:start + _CHUNK] = vecs[:, :, 0]          # smallest-variance direction
+    import torch  # imported on first use, so importing pointad.geometry stays light (CLI --help)
+
+    from pointad.ops import local_pca
+    normals, curvature = local_pca(torch.from_numpy(points), k, radius=radius)
     if orient == "auto":
-        orient = "viewpoint" if organized else "outward"
-    return orient_normals(points, normals, orient, viewpoint=viewpoint,
-                          neighbours=neighbours[:, 1:])
+        orient = "camera_location" if organized else "consistent_tangent_plane"
+    normals = orient_normals(points, normals.numpy(), orient, camera_location=camera_location)
+    return LocalFrames(normals, curvature.numpy())
 
 
-@njit(parallel=True, cache=True)
-def _neighbourhood_covariances(points, idx):
-    """(B, 3, 3) scatter matrices of the neighbourhoods ``points[idx[b]]`` (idx (B, k)).
-
-    Indices >= len(points) (missing neighbours of a radius search) are skipped. A fused loop: the
-    numpy version materializes a (B, k, 3) gather and is ~10x slower.
-    """
-    out = np.empty((idx.shape[0], 3, 3))
-    n = points.shape[0]
-    for b in prange(idx.shape[0]):
-        mean = np.zeros(3)
-        count = 0
-        for q in range(idx.shape[1]):
-            if idx[b, q] < n:
-                count += 1
-                for a in range(3):
-                    mean[a] += points[idx[b, q], a]
-        mean /= count
-        acc = np.zeros((3, 3))
-        for q in range(idx.shape[1]):
-            if idx[b, q] >= n:
-                continue
-            p = points[idx[b, q]] - mean
-            for a in range(3):
-                for c in range(a, 3):
-                    acc[a, c] += p[a] * p[c]
-        for a in range(3):
-            for c in range(a, 3):
-                out[b, a, c] = acc[a, c]
-                out[b, c, a] = acc[a, c]
-    return out
+def estimate_normals(points: np.ndarray, k: int = 30, *, orient: str = "auto",
+                     camera_location=None, organized: bool = False,
+                     radius: float | None = None) -> np.ndarray:
+    """The (N, 3) unit normals of :func:`local_frames` (same arguments)."""
+    return local_frames(points, k, orient=orient, camera_location=camera_location,
+                        organized=organized, radius=radius).normals
 
 
-def orient_normals(points, normals, orient: str = "outward", viewpoint=None,
-                   neighbours: np.ndarray | None = None) -> np.ndarray:
-    """Return ``normals`` (N, 3) with signs chosen by ``orient`` (see :func:`estimate_normals`).
-
-    ``neighbours`` (N, m) indices of each point's nearest other points, for ``outward``
-    (computed when not given).
-    """
+def orient_normals(points, normals, orient: str = "consistent_tangent_plane",
+                   camera_location=None) -> np.ndarray:
+    """Return ``normals`` (N, 3) with signs chosen by ``orient`` (see :func:`local_frames`)."""
     check_choice(orient, "orient", ORIENTATIONS[1:])
     normals = np.array(normals, dtype=np.float64)
     if orient == "none":
         return normals
-    if orient == "viewpoint":
-        vp = np.zeros(3) if viewpoint is None else np.asarray(viewpoint, dtype=np.float64)
+    if orient == "camera_location":
+        vp = np.zeros(3) if camera_location is None else np.asarray(camera_location,
+                                                                    dtype=np.float64)
+        if vp.shape != (3,) or not np.isfinite(vp).all():
+            raise InputError(f"camera_location must be 3 finite numbers, got {camera_location!r}")
         flip = ((vp - points) * normals).sum(axis=1) < 0
         normals[flip] *= -1
         return normals
-    if neighbours is None:
-        k = min(_ORIENT_K, len(points) - 1)
-        neighbours = cKDTree(points).query(points, k=k + 1, workers=-1)[1][:, 1:]
+    from pointad.ops import knn
+    k = min(_ORIENT_K, len(points) - 1)
+    neighbours = knn(np.ascontiguousarray(points, dtype=np.float64), points.astype(np.float64),
+                     k + 1)[1][:, 1:]
     return _orient_outward(points, normals, neighbours)
 
 

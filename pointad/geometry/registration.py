@@ -7,7 +7,6 @@ map the source into the target's frame.
 from __future__ import annotations
 
 import numpy as np
-from scipy.spatial import cKDTree
 
 from pointad.geometry.frames import principal_frame
 from pointad.geometry.units import point_spacing
@@ -42,28 +41,32 @@ def pca_candidates(source: np.ndarray, target: np.ndarray) -> list[np.ndarray]:
     return out
 
 
-def trimmed_residual(points: np.ndarray, tree: cKDTree, keep: float = 0.9) -> float:
-    """Mean of the smallest ``keep`` fraction of nearest-neighbour distances (robust to partial
-    overlap and to the defects themselves)."""
-    d, _ = tree.query(points, workers=-1)
+def trimmed_residual(points: np.ndarray, index, keep: float = 0.9) -> float:
+    """Mean of the smallest ``keep`` fraction of the distances from (N, 3) ``points`` to their
+    nearest neighbour in ``index`` (a :class:`pointad.ops.NeighbourIndex`), robust to partial
+    overlap and to the defects themselves."""
+    d = index.query(points, 1)[0][:, 0]
     d.sort()
     return float(d[: max(1, int(keep * len(d)))].mean())
 
 
 def align(source: np.ndarray, target: np.ndarray, *, max_points: int = 5000,
           iterations: int = 50, pca: bool = True, seed: int = 0,
-          target_tree: cKDTree | None = None) -> np.ndarray:
+          target_index=None) -> np.ndarray:
     """4 x 4 rigid transform taking (N, 3) ``source`` onto (M, 3) ``target``.
 
     Both clouds are subsampled to ``max_points`` for speed; the ICP correspondence distance is
     five times the target's point spacing. ``pca=False`` starts from the identity only
-    (already roughly aligned data, e.g. scans from a fixed sensor).
+    (already roughly aligned data, e.g. scans from a fixed sensor). ``target_index``: a
+    :class:`pointad.ops.NeighbourIndex` of ``target`` to reuse across calls.
     """
     import open3d as o3d
 
+    from pointad.ops import NeighbourIndex
+
     src = subsample(source, max_points, seed)
     dst = subsample(target, max_points, seed + 1)
-    tree = target_tree if target_tree is not None else cKDTree(target)
+    index = target_index if target_index is not None else NeighbourIndex(target)
     max_dist = 5.0 * point_spacing(dst)
     pcd_src = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(src))
     pcd_dst = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(dst))
@@ -75,7 +78,7 @@ def align(source: np.ndarray, target: np.ndarray, *, max_points: int = 5000,
         result = o3d.pipelines.registration.registration_icp(
             pcd_src, pcd_dst, max_dist, start, method, criteria)
         matrix = np.asarray(result.transformation)
-        residual = trimmed_residual(transform(src, matrix), tree)
+        residual = trimmed_residual(transform(src, matrix), index)
         if residual < best_residual:
             best, best_residual = matrix.copy(), residual
     return best

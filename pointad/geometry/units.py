@@ -5,7 +5,6 @@ Both measures are invariant under rotation and translation and scale linearly wi
 from __future__ import annotations
 
 import numpy as np
-from scipy.spatial import cKDTree
 
 from pointad.reductions import column_mean, max_sq_distance
 
@@ -28,7 +27,8 @@ def point_spacing(points: np.ndarray) -> float:
     the whole cloud, so it is deterministic and O(N log N).
     """
     stride = max(1, len(points) // _SPACING_SAMPLE)
-    tree = cKDTree(points)
-    dist, _ = tree.query(points[::stride], k=2, workers=-1)
+    from pointad.ops import NeighbourIndex  # torch on first use: pointad.geometry stays light
+
+    dist = NeighbourIndex(np.asarray(points, dtype=np.float64)).query(points[::stride], 2)[0]
     positive = dist[:, 1][dist[:, 1] > 0]
     return float(np.median(positive)) if positive.size else 0.0

@@ -1,7 +1,9 @@
 """The in-memory point cloud every reader returns and every writer takes.
 
 A :class:`Cloud` is plain numpy arrays in one record; coordinates are in the units of the file
-(no scaling is ever applied). Column layouts shared by the text and ``.npy`` formats live here too,
+(no scaling is ever applied). :class:`CloudInput` (from :func:`as_cloud_input`) is the
+validated view of any cloud-like input, finite points and the pixel grid, that detectors and the
+renderer take. Column layouts shared by the text and ``.npy`` formats live here too,
 so both formats agree on what 3, 4, 6 and 7 columns mean.
 """
 from __future__ import annotations
@@ -66,7 +68,7 @@ class Cloud:
         return len(self.points)
 
     @property
-    def is_organized(self) -> bool:
+    def organized(self) -> bool:
         """True when the cloud carries the (H, W) image grid its points came from."""
         return self.grid_shape is not None
 
@@ -90,6 +92,36 @@ class Cloud:
         if len(np.unique(index)) != len(index):
             raise InputError("grid_index has repeated pixels")
         self.grid_index = index
+
+
+@dataclass
+class CloudInput:
+    """What a detector or a renderer sees of one cloud: (N, 3) float64 finite ``points`` and,
+    for organized scans, ``grid_shape`` (H, W) and ``grid_index`` (N,) pixel indices (else
+    None). Built by :func:`as_cloud_input`."""
+
+    points: np.ndarray
+    grid_shape: tuple | None = None
+    grid_index: np.ndarray | None = None
+
+    @property
+    def organized(self) -> bool:
+        """True when the cloud carries the (H, W) image grid its points came from."""
+        return self.grid_shape is not None
+
+
+def as_cloud_input(item, name: str = "points") -> CloudInput:
+    """Accept an (N, 3) array or anything with ``.points`` (and optional ``grid_shape`` /
+    ``grid_index``: a :class:`Cloud`, a dataset ``Sample`` or a :class:`CloudInput`); at least
+    4 finite points, else :class:`InputError`."""
+    if hasattr(item, "points"):
+        grid_shape = getattr(item, "grid_shape", None)
+        grid_index = getattr(item, "grid_index", None)
+        pts = as_points(item.points, name=name, min_points=4)
+        if grid_shape is not None and grid_index is not None:
+            return CloudInput(pts, tuple(grid_shape), np.asarray(grid_index, dtype=np.int64))
+        return CloudInput(pts)
+    return CloudInput(as_points(item, name=name, min_points=4))
 
 
 def _float_rows(values, name: str) -> np.ndarray:

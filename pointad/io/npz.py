@@ -44,7 +44,7 @@ def write_npz(path, cloud: Cloud) -> None:
         arrays["normals"] = cloud.normals
     if cloud.labels is not None:
         arrays["labels"] = cloud.labels
-    if cloud.is_organized:
+    if cloud.organized:
         arrays["grid_shape"] = np.asarray(cloud.grid_shape, dtype=np.int64)
         arrays["grid_index"] = cloud.grid_index
     arrays.update(cloud.fields)  # field names never clash with the keys above (Cloud checks)

@@ -152,7 +152,7 @@ def write_pcd(path, cloud: Cloud, *, binary: bool = True) -> None:
     columns += [(name, "F", 4, values) for name, values in cloud.fields.items()]
     dtype = np.dtype([(n, f"<{_TYPES[t]}{s}") for n, t, s, _ in columns])
 
-    if cloud.is_organized:
+    if cloud.organized:
         height, width = cloud.grid_shape
         records = np.zeros(height * width, dtype=dtype)
         for c in _XYZ:

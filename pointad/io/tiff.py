@@ -30,7 +30,7 @@ def write_tiff(path, cloud: Cloud) -> None:
     Raises:
         InputError: the cloud has no grid (it did not come from an image).
     """
-    if not cloud.is_organized:
+    if not cloud.organized:
         raise InputError("cannot write a TIFF: the cloud is not organized (it has no grid_shape/"
                          "grid_index); use .ply, .pcd or .npz")
     height, width = cloud.grid_shape

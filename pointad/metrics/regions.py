@@ -10,8 +10,6 @@ import numpy as np
 from scipy import ndimage
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
-from scipy.spatial import cKDTree
-
 from pointad.errors import InputError
 from pointad.geometry.units import point_spacing
 from pointad.metrics._checks import as_binary
@@ -76,7 +74,9 @@ def cloud_regions(points: np.ndarray, anomalous: np.ndarray, radius: float | Non
         return ids, 1
     if radius is None:
         radius = spacing_factor * point_spacing(points)
-    pairs = cKDTree(points[where]).query_pairs(radius, output_type="ndarray")
+    from pointad.ops import NeighbourIndex  # torch on first use: importing metrics stays light
+
+    pairs = NeighbourIndex(np.ascontiguousarray(points[where], dtype=np.float64)).pairs(radius)
     graph = coo_matrix((np.ones(len(pairs), dtype=np.int8), (pairs[:, 0], pairs[:, 1])),
                        shape=(where.size, where.size))
     n, comp = connected_components(graph, directed=False)

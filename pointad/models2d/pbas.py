@@ -145,24 +145,3 @@ class PBASModel(nn.Module):
         return out if logits else torch.sigmoid(out)
 
 
-def gaussian_blur(maps: torch.Tensor, sigma: float) -> torch.Tensor:
-    """(B, H, W) maps blurred by a Gaussian of std ``sigma`` pixels (truncated at 4 sigma,
-    reflect padding); unchanged for sigma <= 0."""
-    if sigma <= 0:
-        return maps
-    r = max(1, int(4 * sigma + 0.5))
-    x = torch.arange(-r, r + 1, dtype=maps.dtype, device=maps.device)
-    kern = torch.exp(-0.5 * (x / sigma) ** 2)
-    out = maps[:, None]
-    pad_h, pad_w = min(r, maps.shape[-2] - 1), min(r, maps.shape[-1] - 1)
-    out = F.pad(out, (pad_w, pad_w, 0, 0), mode="reflect") if pad_w else out
-    out = F.conv2d(out, _truncated(kern, r, pad_w).reshape(1, 1, 1, -1))
-    out = F.pad(out, (0, 0, pad_h, pad_h), mode="reflect") if pad_h else out
-    out = F.conv2d(out, _truncated(kern, r, pad_h).reshape(1, 1, -1, 1))
-    return out[:, 0]
-
-
-def _truncated(kern: torch.Tensor, r: int, pad: int) -> torch.Tensor:
-    # Maps narrower than the kernel: keep the central taps and renormalise.
-    k = kern[r - pad:r + pad + 1]
-    return k / k.sum()

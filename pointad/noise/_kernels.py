@@ -21,7 +21,7 @@ Speed (see ``tools/bench.py``) comes from three things:
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from pointad.jit import njit, prange
 
 from pointad.noise.tables import GRAD3
 

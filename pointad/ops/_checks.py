@@ -9,28 +9,33 @@ import torch
 from pointad.errors import InputError
 
 
-def as_cloud(x, name: str) -> tuple[torch.Tensor, bool]:
-    """Return ``x`` as a (B, N, 3) float32/float64 tensor and whether the input had a batch axis.
+def as_cloud(x, name: str, dim: int | None = 3) -> tuple[torch.Tensor, bool]:
+    """Return ``x`` as a (B, N, dim) float32/float64 tensor and whether the input had a batch axis.
 
-    Accepts (N, 3) (returned as a batch of one, a view) or (B, N, 3). Non-finite coordinates are
-    rejected: they have no voxel cell and no meaningful nearest neighbour.
+    Accepts (N, dim) (returned as a batch of one, a view) or (B, N, dim); ``dim=None`` accepts
+    any number of coordinates (feature vectors). Non-finite coordinates are rejected: they have
+    no meaningful nearest neighbour.
     """
     if not isinstance(x, torch.Tensor):
         raise InputError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
     if x.dtype not in (torch.float32, torch.float64):
         raise InputError(f"{name} must be a float32 or float64 tensor, got dtype {x.dtype}")
-    if x.dim() not in (2, 3) or x.shape[-1] != 3:
-        raise InputError(f"{name} must have shape (N, 3) or (B, N, 3), got {tuple(x.shape)}")
+    if x.dim() not in (2, 3) or (x.shape[-1] != dim if dim is not None else x.shape[-1] < 1):
+        d = "D" if dim is None else dim
+        raise InputError(f"{name} must have shape (N, {d}) or (B, N, {d}), got {tuple(x.shape)}")
     if x.numel() and not bool(torch.isfinite(x).all()):
         raise InputError(f"{name} contains non-finite (NaN/inf) coordinates")
     return (x if x.dim() == 3 else x.unsqueeze(0)), x.dim() == 3
 
 
-def as_cloud_pair(query, points, query_name: str = "query",
-                  points_name: str = "points") -> tuple[torch.Tensor, torch.Tensor, bool]:
-    """Check a query/points pair: same batchedness, batch size, dtype and device."""
-    q, q_batched = as_cloud(query, query_name)
-    p, p_batched = as_cloud(points, points_name)
+def as_cloud_pair(query, points, query_name: str = "query", points_name: str = "points",
+                  dim: int | None = 3) -> tuple[torch.Tensor, torch.Tensor, bool]:
+    """Check a query/points pair: same batchedness, batch size, coordinates, dtype and device."""
+    q, q_batched = as_cloud(query, query_name, dim)
+    p, p_batched = as_cloud(points, points_name, dim)
+    if q.shape[-1] != p.shape[-1]:
+        raise InputError(f"{query_name} has {q.shape[-1]} coordinates but {points_name} has "
+                         f"{p.shape[-1]}")
     if q_batched != p_batched:
         raise InputError(f"{query_name} {tuple(query.shape)} and {points_name} "
                          f"{tuple(points.shape)} must both be batched (B, *, 3) or both unbatched")

@@ -1,31 +1,40 @@
-"""Exact k nearest neighbours of query points among a point cloud, batched and differentiable."""
+"""Exact nearest-neighbour search: the one entry point of the package.
+
+Every neighbour query in pointad goes through :func:`knn` (a batch of queries against a batch of
+clouds, tensors or arrays) or :class:`NeighbourIndex` (one point set indexed once and queried many
+times, e.g. by ICP). The backend is chosen per device: SciPy's ``cKDTree`` on CPU for points of up
+to :data:`KDTREE_MAX_DIM` dimensions (the fastest exact search there), chunked brute force with
+one matrix product per block on CUDA and for high-dimensional features (memory banks).
+"""
 from __future__ import annotations
 
+import numpy as np
 import torch
+from scipy.spatial import cKDTree
 
 from pointad.errors import InputError
 from pointad.ops._checks import as_cloud_pair, optional_chunk, positive_int
 
-KNN_METHODS = ("auto", "grid", "brute")
+KNN_METHODS = ("auto", "kdtree", "brute")
+KDTREE_MAX_DIM = 8                   # above this a k-d tree prunes little: brute force wins
 DEFAULT_BUDGET_BYTES = 256 * 2**20   # bound on the (chunk x N) distance block of brute force
-# Below this many query-point pairs brute force beats building a grid even on CPU.
-_BRUTE_PAIRS = 1 << 22
 
 
-def knn(query: torch.Tensor, points: torch.Tensor, k: int, *, chunk_size: int | None = None,
-        method: str = "auto") -> tuple[torch.Tensor, torch.Tensor]:
+def knn(query, points, k: int, *, chunk_size: int | None = None,
+        method: str = "auto") -> tuple:
     """The ``k`` nearest ``points`` of every ``query`` point, exact, nearest first.
 
     Args:
-        query: (M, 3) or (B, M, 3) float32 or float64 tensor.
-        points: (N, 3) or (B, N, 3), same batchedness, dtype and device as ``query``.
-        k: neighbours per query, ``1 <= k <= N``. A query that is also a point finds itself first.
+        query: (M, D) or (B, M, D) float32 or float64 tensor, or a numpy array (then the results
+            are numpy arrays too).
+        points: (N, D) or (B, N, D), the same kind, batchedness, dtype and device as ``query``.
+        k: neighbours per query, ``1 <= k <= N``. A query that is also a point finds itself first
+            (unless another point coincides with it).
         chunk_size: queries per brute-force block; default keeps the (chunk x N) block of squared
-            distances under ~256 MB. The grid bounds its own working set (~16 MB of candidate
-            distances at a time, plus O(N) for the grid).
-        method: ``"brute"`` (chunked all-pairs distances, any device), ``"grid"`` (uniform voxel
-            grid, CPU only, O((M + N) k) for surface-like clouds) or ``"auto"``: brute force on CUDA
-            and for small problems, the grid otherwise. Both return the exact neighbours.
+            distances under ~256 MB.
+        method: ``"kdtree"`` (SciPy's cKDTree, CPU only), ``"brute"`` (chunked all-pairs
+            distances, any device) or ``"auto"``: the k-d tree on CPU for ``D <= 8``, brute force
+            otherwise. Both return the exact neighbours.
 
     Returns:
         dists: (..., M, k) Euclidean distances in the unit of the coordinates, ascending.
@@ -37,55 +46,126 @@ def knn(query: torch.Tensor, points: torch.Tensor, k: int, *, chunk_size: int | 
     Raises:
         InputError: bad shapes, dtypes or devices, non-finite coordinates, ``k`` not in [1, N].
     """
-    q, p, batched = as_cloud_pair(query, points)
-    k = positive_int(k, "k")
-    if k > p.shape[1]:
-        raise InputError(f"k={k} exceeds the number of points ({p.shape[1]})")
-    if method not in KNN_METHODS:
-        raise InputError(f"method must be one of {', '.join(KNN_METHODS)}; got {method!r}")
-    if method == "grid" and p.device.type != "cpu":
-        raise InputError(f"method='grid' runs on CPU only, the points are on {p.device}")
+    as_numpy = isinstance(query, np.ndarray) and isinstance(points, np.ndarray)
+    if as_numpy:
+        query, points = torch.from_numpy(query), torch.from_numpy(points)
+    q, p, batched = as_cloud_pair(query, points, dim=None)
+    k = _check_k(k, p.shape[1])
+    method = _check_method(method, p)
     dists, idx = search(q, p, k, chunk_size=optional_chunk(chunk_size), method=method)
     if not batched:
         dists, idx = dists[0], idx[0]
+    if as_numpy:
+        return dists.detach().numpy(), idx.numpy()
     return dists, idx
+
+
+class NeighbourIndex:
+    """One (N, D) point set indexed once for many exact neighbour queries.
+
+    ``points`` is a numpy array or a float tensor; queries take the same kind and return it.
+    CPU points of up to 8 dimensions get a k-d tree, others are searched by brute force on their
+    device.
+    """
+
+    def __init__(self, points, *, method: str = "auto"):
+        self._numpy = isinstance(points, np.ndarray)
+        tensor = torch.from_numpy(points) if self._numpy else points
+        p, _ = _as_one(tensor, "points")
+        self.points = p
+        self.method = _check_method(method, p[None])
+        self._tree = cKDTree(p.detach().cpu().numpy()) if self.method == "kdtree" else None
+
+    def __len__(self) -> int:
+        return self.points.shape[0]
+
+    def query(self, query, k: int = 1, *, radius: float | None = None) -> tuple:
+        """``(dists (M, k), idx (M, k))`` of the ``k`` nearest indexed points of (M, D) ``query``,
+        nearest first. With ``radius``, neighbours at or beyond it are reported as index -1 and
+        distance inf (the k nearest strictly within ``radius``). Not differentiable: use
+        :func:`knn` for distances with gradients."""
+        tensor = torch.from_numpy(np.ascontiguousarray(query)) if self._numpy else query
+        q, _ = _as_one(tensor, "query", dtype=self.points.dtype, device=self.points.device)
+        k = _check_k(k, len(self))
+        if self._tree is not None:
+            dists, idx = _tree_query(self._tree, q, k, radius)
+        else:
+            with torch.no_grad():
+                idx = brute_knn_indices(q[None], self.points[None], k, None,
+                                        DEFAULT_BUDGET_BYTES)[0]
+            dists, idx = _exact_sorted(q[None], self.points[None], idx[None], None)
+            dists, idx = dists[0], idx[0]
+            if radius is not None:
+                idx = idx.masked_fill(dists >= radius, -1)
+                dists = dists.masked_fill(idx < 0, float("inf"))
+        if self._numpy:
+            return dists.detach().numpy(), idx.numpy()
+        return dists, idx
+
+    def count(self, query, radius: float) -> np.ndarray:
+        """(M,) int64 numbers of indexed points within ``radius`` (distance <= radius) of each
+        (M, D) ``query`` point (numpy)."""
+        tensor = torch.from_numpy(np.ascontiguousarray(query)) if self._numpy else query
+        q, _ = _as_one(tensor, "query", dtype=self.points.dtype, device=self.points.device)
+        if self._tree is not None:
+            return np.asarray(self._tree.query_ball_point(q.numpy(), radius, workers=-1,
+                                                          return_length=True), dtype=np.int64)
+        rows = max(1, DEFAULT_BUDGET_BYTES // (4 * max(1, len(self))))
+        return torch.cat([(torch.cdist(q[s:s + rows], self.points) <= radius).sum(1)
+                          for s in range(0, len(q), rows)]).cpu().numpy().astype(np.int64)
+
+    def pairs(self, radius: float) -> np.ndarray:
+        """(P, 2) int64 index pairs ``i < j`` of indexed points at distance <= ``radius`` (numpy)."""
+        tree = self._tree if self._tree is not None else cKDTree(self.points.cpu().numpy())
+        return tree.query_pairs(radius, output_type="ndarray").astype(np.int64)
 
 
 def search(query: torch.Tensor, points: torch.Tensor, k: int, *, chunk_size: int | None = None,
            method: str = "auto", radius: float | None = None,
            ordered: bool = True) -> tuple[torch.Tensor | None, torch.Tensor]:
-    """:func:`knn` on checked batched tensors (B, M, 3), (B, N, 3), ``1 <= k <= N``.
+    """:func:`knn` on checked batched tensors (B, M, D), (B, N, D), ``1 <= k <= N``.
 
     ``radius``: only neighbours closer than it must be exact; entries beyond it may be any points
-    farther than ``radius``, or -1 with distance inf (lets the grid settle a query once its ball
-    is complete). ``ordered=False``: return ``(None, idx)`` with each row's neighbours in no
-    particular order, skipping the distances and the sort (for a neighbourhood as a set).
+    farther than ``radius``, or -1 with distance inf. ``ordered=False``: return ``(None, idx)``
+    with each row's neighbours in no particular order, skipping the distances (for a
+    neighbourhood as a set).
     """
-    with torch.no_grad():  # the search only picks indices; distances are recomputed below
-        qd, pd = query.detach(), points.detach()
-        brute = method == "brute" or (method == "auto" and (
-            pd.device.type != "cpu" or qd.shape[1] * pd.shape[1] <= _BRUTE_PAIRS))
-        if brute:
-            idx = brute_knn_indices(qd, pd, k, chunk_size, DEFAULT_BUDGET_BYTES)
-        else:
-            from pointad.ops._grid_knn import grid_knn_indices
-            idx = torch.stack([grid_knn_indices(qd[b], pd[b], k, DEFAULT_BUDGET_BYTES,
-                                                radius=radius)
-                               for b in range(pd.shape[0])])
-
+    if method == "auto":
+        method = _check_method(method, points)
+    if method == "kdtree":
+        with torch.no_grad():
+            idx = torch.stack([_tree_query(cKDTree(points[b].detach().numpy()), query[b].detach(),
+                                           k, radius)[1] for b in range(points.shape[0])])
+    else:
+        with torch.no_grad():  # the search only picks indices; distances are recomputed below
+            idx = brute_knn_indices(query.detach(), points.detach(), k, chunk_size,
+                                    DEFAULT_BUDGET_BYTES)
     if not ordered:
         return None, idx
-    neighbours = gather_points(points, idx if radius is None else idx.clamp(min=0))
+    return _exact_sorted(query, points, idx, radius)
+
+
+def _exact_sorted(query, points, idx, radius):
+    """Distances of the gathered neighbours (differentiable), rows sorted by them."""
+    neighbours = gather_points(points, idx.clamp(min=0))
     dists = torch.linalg.vector_norm(query.unsqueeze(2) - neighbours, dim=-1)
-    if radius is not None:          # -1: an empty slot of a settled ball, beyond the radius
-        dists = dists.masked_fill(idx < 0, float("inf"))
+    dists = dists.masked_fill(idx < 0, float("inf"))
     # Sorting by the exact distances fixes the order the (unsorted) top-k left.
     dists, order = torch.sort(dists, dim=-1, stable=True)
     return dists, idx.gather(-1, order)
 
 
+def _tree_query(tree: cKDTree, query: torch.Tensor, k: int, radius: float | None):
+    """(M, k) distances and int64 indices from a k-d tree, -1 / inf beyond ``radius``."""
+    bound = np.inf if radius is None else float(radius)
+    d, i = tree.query(query.detach().cpu().numpy(), k=k, workers=-1, distance_upper_bound=bound)
+    d, i = d.reshape(len(query), k), i.reshape(len(query), k).astype(np.int64)
+    i[i >= tree.n] = -1
+    return torch.from_numpy(d).to(query.dtype), torch.from_numpy(i)
+
+
 def gather_points(points: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-    """(B, M, K, 3) coordinates ``points[b, idx[b]]``: points (B, N, 3), idx (B, M, K) >= 0."""
+    """(B, M, K, D) coordinates ``points[b, idx[b]]``: points (B, N, D), idx (B, M, K) >= 0."""
     b, n, c = points.shape
     m, kk = idx.shape[1:]
     if b > 1:  # one row gather over the flattened batch (index_select beats gather here)
@@ -97,7 +177,7 @@ def brute_knn_indices(query: torch.Tensor, points: torch.Tensor, k: int, chunk_s
                       budget_bytes: int) -> torch.Tensor:
     """(B, M, k) int64 indices of the k nearest points by chunked all-pairs distances (unsorted).
 
-    query (B, M, 3), points (B, N, 3), no autograd. Works on any device. The all-pairs block uses
+    query (B, M, D), points (B, N, D), no autograd. Works on any device. The all-pairs block uses
     |q|^2 + |p|^2 - 2 q.p (one matrix product), whose rounding (~eps * cloud radius^2) can swap
     near-ties at the k-th place in float32; so a few more than k are kept and the final k are
     chosen by direct differences.
@@ -126,3 +206,34 @@ def brute_knn_indices(query: torch.Tensor, points: torch.Tensor, k: int, chunk_s
                                               sorted=False).indices)
         out[:, s:s + chunk_size] = cand
     return out
+
+
+def _check_k(k, n: int) -> int:
+    k = positive_int(k, "k")
+    if k > n:
+        raise InputError(f"k={k} exceeds the number of points ({n})")
+    return k
+
+
+def _check_method(method: str, points: torch.Tensor) -> str:
+    """The concrete backend for ``method`` on (B, N, D) ``points``."""
+    if method not in KNN_METHODS:
+        raise InputError(f"method must be one of {', '.join(KNN_METHODS)}; got {method!r}")
+    on_cpu = points.device.type == "cpu"
+    if method == "kdtree" and not on_cpu:
+        raise InputError(f"method='kdtree' runs on CPU only, the points are on {points.device}")
+    if method == "auto":
+        return "kdtree" if on_cpu and points.shape[-1] <= KDTREE_MAX_DIM else "brute"
+    return method
+
+
+def _as_one(x, name: str, dtype=None, device=None) -> tuple[torch.Tensor, bool]:
+    """One (N, D) float tensor of a :class:`NeighbourIndex` (points or a query)."""
+    from pointad.ops._checks import as_cloud
+    t, batched = as_cloud(x, name, dim=None)
+    if batched:
+        raise InputError(f"{name} must have shape (N, D), got {tuple(x.shape)}")
+    t = t[0]
+    if dtype is not None and (t.dtype != dtype or t.device != device):
+        t = t.to(dtype=dtype, device=device)
+    return t, False

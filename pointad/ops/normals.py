@@ -1,28 +1,46 @@
-"""Surface normals by PCA of k-nearest-neighbour neighbourhoods, and their orientation."""
+"""Local PCA of k-nearest-neighbour neighbourhoods: unoriented normals and surface variation.
+
+This is the package's one local-frame computation; :func:`pointad.geometry.local_frames` adds
+the orientation (toward a camera location, or consistent across the surface) on top of it.
+"""
 from __future__ import annotations
 
+import numpy as np
 import torch
+from pointad.jit import njit, prange
 
 from pointad.errors import InputError
-from pointad.ops._checks import as_cloud, positive_int
+from pointad.ops._checks import as_cloud, positive_float, positive_int
 from pointad.ops.knn import gather_points, search
 
+_CHUNK = 200_000  # points per covariance / eigendecomposition block (bounds the memory)
 
-def local_pca_normals(points: torch.Tensor, k: int = 30) -> torch.Tensor:
-    """Unit normals: the least-variance direction of each point's ``k`` nearest neighbours.
 
-    The neighbourhood (the point itself included, as Open3D's ``estimate_normals`` with
-    ``KDTreeSearchParamKNN(k)``) is centred on its mean; the eigenvector of the smallest
-    eigenvalue of its 3x3 covariance (``torch.linalg.eigh``, batched) is the normal.
+def local_pca(points: torch.Tensor, k: int = 30, *,
+              radius: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Unit normals and surface variation of every point's ``k``-nearest-neighbour neighbourhood.
+
+    The neighbourhood is the point itself and its ``k - 1`` nearest others (Open3D's
+    ``estimate_normals`` with ``KDTreeSearchParamKNN(k)``); with ``radius`` only neighbours
+    strictly within it count, at most ``k`` (Open3D's hybrid search), and a point with fewer than
+    3 inside falls back to its ``k`` nearest. The neighbourhood is centred on its mean; the
+    eigenvector of the smallest eigenvalue of its 3x3 scatter matrix is the normal, and that
+    eigenvalue's share of the total, ``l0 / (l0 + l1 + l2)``, is the surface variation (0 on a
+    plane, 1/3 for an isotropic blob).
 
     Args:
         points: (N, 3) or (B, N, 3) float32 or float64 tensor.
         k: neighbourhood size, ``3 <= k <= N``.
+        radius: optional neighbourhood radius, > 0, in the unit of the points.
 
     Returns:
-        (..., N, 3) unit normals, unoriented (the sign is arbitrary; see :func:`orient_towards`).
-        Differentiable w.r.t. ``points`` where the two smallest eigenvalues differ (eigh's
-        gradient is undefined for a degenerate spectrum, e.g. a neighbourhood on a line).
+        normals: (..., N, 3) unit normals, unoriented (the sign is arbitrary; orient them with
+            :func:`pointad.geometry.orient_normals`), dtype and device of ``points``.
+        curvature: (..., N) surface variation in [0, 1/3].
+
+    On CPU the scatter matrices come from a fused numba loop (no (N, k, 3) gather); elsewhere,
+    or when ``points`` requires grad, from torch (differentiable where the two smallest
+    eigenvalues differ).
     """
     p, batched = as_cloud(points, "points")
     k = positive_int(k, "k")
@@ -30,49 +48,82 @@ def local_pca_normals(points: torch.Tensor, k: int = 30) -> torch.Tensor:
         raise InputError(f"k must be >= 3 to span a plane, got {k}")
     if k > p.shape[1]:
         raise InputError(f"k={k} exceeds the number of points ({p.shape[1]})")
-    _, idx = search(p, p, k, ordered=False)                   # a neighbourhood is a set
-    neighbours = gather_points(p, idx)                          # (B, N, k, 3)
-    centred = neighbours - neighbours.mean(2, keepdim=True)
-    # Covariance as a batched (3 x k) @ (k x 3) product; the 1/k scale does not move eigenvectors.
-    cov = centred.transpose(-1, -2) @ centred
-    _, vectors = torch.linalg.eigh(cov)                         # eigenvalues ascending
-    normals = vectors[..., 0]
-    return normals if batched else normals[0]
+    if radius is not None:
+        radius = positive_float(radius, "radius")
+    normals, curvature = [], []
+    for cloud in p:
+        n_b, c_b = [], []
+        for start in range(0, cloud.shape[0], _CHUNK):
+            block = cloud[start:start + _CHUNK]
+            idx = _neighbourhoods(block, cloud, k, radius)
+            cov = _scatter(cloud, idx)
+            vals, vecs = torch.linalg.eigh(cov)                  # eigenvalues ascending
+            vals = vals.clamp(min=0)
+            total = vals.sum(-1)
+            n_b.append(vecs[..., 0].to(p.dtype))
+            c_b.append(torch.where(total > 0, vals[..., 0] / total.clamp(min=1e-300),
+                                   torch.zeros_like(total)).to(p.dtype))
+        normals.append(torch.cat(n_b))
+        curvature.append(torch.cat(c_b))
+    normals, curvature = torch.stack(normals), torch.stack(curvature)
+    return (normals, curvature) if batched else (normals[0], curvature[0])
 
 
-def orient_towards(normals: torch.Tensor, points: torch.Tensor, viewpoint) -> torch.Tensor:
-    """Flip each normal that points away from ``viewpoint`` (the sensor of a single-view scan).
+def _neighbourhoods(block: torch.Tensor, cloud: torch.Tensor, k: int,
+                    radius: float | None) -> torch.Tensor:
+    """(M, k) neighbour indices of ``block`` in ``cloud``; -1 for slots beyond ``radius``."""
+    _, idx = search(block[None], cloud[None], k, ordered=False)
+    idx = idx[0]
+    if radius is None:
+        return idx
+    _, near = search(block[None], cloud[None], k, radius=radius)
+    near = near[0]
+    if near.device.type != "cpu":   # brute force returns any points beyond: mask by distance
+        d = torch.linalg.vector_norm(gather_points(cloud[None], near.clamp(min=0)[None])[0]
+                                     - block[:, None], dim=-1)
+        near = near.masked_fill((d >= radius) | (near < 0), -1)
+    enough = (near >= 0).sum(1) >= 3
+    return torch.where(enough[:, None], near, idx)
 
-    A normal n at p is kept when ``n . (viewpoint - p) >= 0`` and negated otherwise.
 
-    Args:
-        normals: (N, 3) or (B, N, 3), as from :func:`local_pca_normals`.
-        points: same shape, dtype and device.
-        viewpoint: (3,) or, for batched input, (B, 3): a tensor or sequence of numbers, in the
-            unit of the points.
+def _scatter(cloud: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """(M, 3, 3) scatter matrices of the neighbourhoods ``cloud[idx[m]]`` (-1 slots skipped)."""
+    if cloud.device.type == "cpu" and not cloud.requires_grad:
+        pts = cloud.detach().numpy().astype(np.float64, copy=False)
+        return torch.from_numpy(_scatter_numba(pts, idx.numpy()))
+    mask = (idx >= 0).unsqueeze(-1).to(cloud.dtype)
+    nb = gather_points(cloud[None], idx.clamp(min=0)[None])[0] * mask      # (M, k, 3)
+    mean = nb.sum(1, keepdim=True) / mask.sum(1, keepdim=True)
+    centred = (nb - mean) * mask
+    return centred.transpose(-1, -2) @ centred
 
-    Returns:
-        Normals of the input's shape; differentiable (a sign flip).
+
+@njit(parallel=True, cache=True)
+def _scatter_numba(points, idx):
+    """(B, 3, 3) scatter matrices of ``points[idx[b]]`` (idx (B, k), negative slots skipped).
+
+    A fused loop: the numpy version materializes a (B, k, 3) gather and is ~10x slower.
     """
-    n, batched = as_cloud(normals, "normals")
-    p, p_batched = as_cloud(points, "points")
-    if n.shape != p.shape or batched != p_batched:
-        raise InputError(f"normals {tuple(normals.shape)} and points {tuple(points.shape)} must "
-                         "have the same shape")
-    if n.dtype != p.dtype or n.device != p.device:
-        raise InputError(f"normals ({n.dtype}, {n.device}) must match points "
-                         f"({p.dtype}, {p.device})")
-    try:
-        v = torch.as_tensor(viewpoint, dtype=p.dtype, device=p.device)
-    except (TypeError, ValueError, RuntimeError) as exc:
-        raise InputError(f"viewpoint must be 3 numbers: {exc}") from None
-    if v.shape == (3,):
-        v = v.expand(p.shape[0], 3)
-    elif not (batched and v.shape == (p.shape[0], 3)):
-        raise InputError(f"viewpoint must have shape (3,){' or (B, 3)' if batched else ''}, got "
-                         f"{tuple(v.shape)}")
-    if not bool(torch.isfinite(v).all()):
-        raise InputError("viewpoint must be finite")
-    facing = ((v.unsqueeze(1) - p) * n).sum(-1, keepdim=True) >= 0
-    out = torch.where(facing, n, -n)
-    return out if batched else out[0]
+    out = np.empty((idx.shape[0], 3, 3))
+    for b in prange(idx.shape[0]):
+        mean = np.zeros(3)
+        count = 0
+        for q in range(idx.shape[1]):
+            if idx[b, q] >= 0:
+                count += 1
+                for a in range(3):
+                    mean[a] += points[idx[b, q], a]
+        mean /= count
+        acc = np.zeros((3, 3))
+        for q in range(idx.shape[1]):
+            if idx[b, q] < 0:
+                continue
+            p = points[idx[b, q]] - mean
+            for a in range(3):
+                for c in range(a, 3):
+                    acc[a, c] += p[a] * p[c]
+        for a in range(3):
+            for c in range(a, 3):
+                out[b, a, c] = acc[a, c]
+                out[b, c, a] = acc[a, c]
+    return out

@@ -1,4 +1,8 @@
-"""Farthest point sampling: a spread-out subset of a cloud, greedy, batched."""
+"""Farthest point sampling: a spread-out subset of a cloud (or of feature vectors), greedy, batched.
+
+The same greedy k-centre selection serves PatchCore's coreset
+(:func:`pointad.detectors.memory_bank.greedy_coreset` runs it on projected features).
+"""
 from __future__ import annotations
 
 import numbers
@@ -27,15 +31,15 @@ def farthest_point_sampling(points: torch.Tensor, n_samples: int, *,
     ``PointCloud.farthest_point_down_sample`` (which starts from index 0 and returns them in
     index order, not in selection order).
 
-    On CPU, points are grouped into small spatially compact blocks and a block is skipped when
+    On CPU, 3D points are grouped into small spatially compact blocks and a block is skipped when
     its bounding box is farther from the new sample than its farthest point is from the samples
     so far (nothing in it can change): after the first few dozen samples only a few blocks are
     touched per step. On other devices every distance is updated each step (one fused pass, no
     host synchronization). Both give the same indices.
 
     Args:
-        points: (N, 3) or (B, N, 3) float32 or float64 tensor; every batch element starts at
-            the same index.
+        points: (N, D) or (B, N, D) float32 or float64 tensor (3D points, or any feature
+            vectors); every batch element starts at the same index.
         n_samples: points to select, ``1 <= n_samples <= N``.
         start_index: first selected point, ``0 <= start_index < N``.
 
@@ -44,7 +48,7 @@ def farthest_point_sampling(points: torch.Tensor, n_samples: int, *,
         distinct points repeats indices once every distinct point is taken (distance 0 ties).
         Indices only: not differentiable.
     """
-    p, batched = as_cloud(points, "points")
+    p, batched = as_cloud(points, "points", dim=None)
     n = p.shape[1]
     n_samples = positive_int(n_samples, "n_samples")
     if n_samples > n:
@@ -54,7 +58,7 @@ def farthest_point_sampling(points: torch.Tensor, n_samples: int, *,
         raise InputError(f"start_index must be an integer in [0, {n}), got {start_index!r}")
     with torch.no_grad():
         p = p.detach()
-        if p.device.type == "cpu":
+        if p.device.type == "cpu" and p.shape[2] == 3:
             out = torch.stack([_fps_pruned(cloud, n_samples, int(start_index)) for cloud in p])
         else:
             out = _fps_dense(p, n_samples, int(start_index))
@@ -62,14 +66,14 @@ def farthest_point_sampling(points: torch.Tensor, n_samples: int, *,
 
 
 def _fps_dense(p: torch.Tensor, n_samples: int, start: int) -> torch.Tensor:
-    """(B, n_samples) indices, every distance updated every step; any device."""
-    b, n, _ = p.shape
+    """(B, n_samples) indices, every distance updated every step; any device and dimension."""
+    b, n, dim = p.shape
     device, dtype = p.device, p.dtype
     block = min(_SCAN_BLOCK, n)
     blocks = -(-n // block)
     padded = blocks * block
-    # Coordinate planes (3, B, N'): the distance update runs on contiguous rows, in place.
-    planes = torch.zeros((3, b, padded), dtype=dtype, device=device)
+    # Coordinate planes (D, B, N'): the distance update runs on contiguous rows, in place.
+    planes = torch.zeros((dim, b, padded), dtype=dtype, device=device)
     planes[:, :, :n] = p.permute(2, 0, 1)
     nearest = torch.full((b, padded), float("inf"), dtype=dtype, device=device)
     nearest[:, n:] = -float("inf")                     # padding is never the farthest
@@ -81,7 +85,7 @@ def _fps_dense(p: torch.Tensor, n_samples: int, start: int) -> torch.Tensor:
         out[:, i:i + 1] = current
         # Direct differences (x^2 + y^2) + z^2, not |p|^2 - 2 p.c + |c|^2: exact, so ties break
         # as in Open3D and the CPU path.
-        centre = planes.gather(2, current.expand(3, b, 1).reshape(3, b, 1))
+        centre = planes.gather(2, current.expand(dim, b, 1).reshape(dim, b, 1))
         torch.minimum(nearest, (planes - centre).square_().sum(0), out=nearest)
         first_block = by_block.amax(2).argmax(1)
         within = by_block[rows, first_block].argmax(1)

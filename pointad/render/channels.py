@@ -9,38 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 from scipy import ndimage
-from scipy.spatial import cKDTree
-
-from pointad.errors import InputError
-from pointad.geometry.normals import _neighbourhood_covariances
 
 CHANNELS = ("depth", "nx", "ny", "nz", "curvature")
-_EIGH_CHUNK = 200_000
-
-
-def normals_and_curvature(points: np.ndarray, k: int = 10):
-    """Unoriented kNN-PCA unit normals (N, 3) and surface variation (N,) of (N, 3) points.
-
-    The neighbourhood is the point and its ``k - 1`` nearest others (as
-    :func:`pointad.geometry.estimate_normals`, whose covariance kernel this reuses); the normal is
-    the least-variance eigenvector and the surface variation its share of the total variance
-    (0 on a plane, 1/3 for an isotropic blob).
-    """
-    if len(points) < k:
-        raise InputError(f"the cloud has {len(points)} points, fewer than normal_k={k}")
-    _, idx = cKDTree(points).query(points, k=k, workers=-1)
-    normals = np.empty_like(points)
-    variation = np.empty(len(points))
-    for start in range(0, len(points), _EIGH_CHUNK):
-        block = idx[start:start + _EIGH_CHUNK].astype(np.int64)
-        vals, vecs = np.linalg.eigh(_neighbourhood_covariances(points, block))
-        vals = np.clip(vals, 0.0, None)
-        total = vals.sum(axis=1)
-        normals[start:start + _EIGH_CHUNK] = vecs[:, :, 0]
-        variation[start:start + _EIGH_CHUNK] = np.divide(vals[:, 0], total,
-                                                         out=np.zeros_like(total),
-                                                         where=total > 0)
-    return normals, variation
 
 
 def channel_images(index: np.ndarray, heights: np.ndarray, normals: np.ndarray,

@@ -9,13 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.spatial import cKDTree
 
-from pointad.detectors.base import as_cloud_input
 from pointad.errors import InputError
-from pointad.geometry import orient_normals
-from pointad.render.channels import (CHANNELS, channel_images, fill_small_holes,
-                                     normals_and_curvature)
+from pointad.geometry import local_frames
+from pointad.io import as_cloud_input
+from pointad.ops import knn
+from pointad.render.channels import CHANNELS, channel_images, fill_small_holes
 from pointad.render.organized import grid_coordinates
 from pointad.render.orthographic import (MAX_SPLAT_PX, pixel_coordinates, splat_heights,
                                          zbuffer)
@@ -78,7 +77,7 @@ def render(cloud, *, views: int = 6, size: int = 128, fill_holes=True, normal_k:
 
     Args:
         cloud: (N, 3) array, :class:`pointad.io.Cloud`, dataset sample or
-            :class:`~pointad.detectors.base.CloudInput`. Organized clouds (with ``grid_shape`` and
+            :class:`~pointad.io.CloudInput`. Organized clouds (with ``grid_shape`` and
             ``grid_index``) give one view on their own (H, W) pixel grid, camera at the origin
             looking along +z; ``views``, ``size``, ``splat``, ``margin``, ``depth`` and ``frame``
             are then ignored.
@@ -117,15 +116,18 @@ def render(cloud, *, views: int = 6, size: int = 128, fill_holes=True, normal_k:
     else:
         hole_radius = check_number(fill_holes, "fill_holes", low=0, high=16, integer=True)
     points = cin.points
-    normals, curvature = normals_and_curvature(points, normal_k)
+    if len(points) < normal_k:
+        raise InputError(f"the cloud has {len(points)} points, fewer than normal_k={normal_k}")
+    # Unorganized clouds: each view turns the normals toward its own camera below.
+    normals, curvature = local_frames(points, normal_k,
+                                      orient="camera_location" if cin.organized else "none")
 
     if cin.organized:
         rows, cols = grid_coordinates(cin.grid_shape, cin.grid_index, len(points))
         shape = tuple(int(s) for s in cin.grid_shape)
-        oriented = orient_normals(points, normals, "viewpoint", viewpoint=np.zeros(3))
         flip = np.array([1.0, -1.0, -1.0])  # camera frame: x right, y up, z toward the sensor
         heights = -points[None, :, 2]
-        cam_normals = (oriented * flip)[None]
+        cam_normals = (normals * flip)[None]
         radius, names, used_frame, rotations, ranges = 0.0, ("grid",), None, None, None
     else:
         names = view_names(views)
@@ -176,7 +178,7 @@ def _nearest_seen(points: np.ndarray, seen: np.ndarray) -> np.ndarray:
         nearest[:] = -1
     elif unseen.any():
         seen_ids = np.flatnonzero(seen)
-        _, j = cKDTree(points[seen]).query(points[unseen], k=1, workers=-1)
+        j = knn(points[unseen], points[seen], 1)[1][:, 0]
         nearest[unseen] = seen_ids[j]
     return nearest
 

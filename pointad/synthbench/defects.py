@@ -44,10 +44,11 @@ Label rules (correct by construction; a point without a label never moves):
 from __future__ import annotations
 
 import numpy as np
-from scipy.spatial import cKDTree
 
 from pointad.errors import InputError
+from pointad.geometry.rotations import rotation_about
 from pointad.geometry.units import object_diameter, point_spacing
+from pointad.ops import NeighbourIndex
 from pointad.synthesis.hole import rim_labels
 from pointad.synthesis.region import defect_support, smoothstep
 from pointad.validation import as_normals, as_points, check_number
@@ -75,7 +76,7 @@ def _peak(rng, diameter, spacing, rel_range, min_spacings, max_rel):
     return float(min(size, max_rel * diameter))
 
 
-def _density(pts, tree, spacing) -> float:
+def _density(pts, index, spacing) -> float:
     """Points per mm^2 of surface: median count within 4 spacings of a strided subset of points.
 
     The median over the cloud, not the count at the defect's seed, so a seed on a border (where
@@ -83,7 +84,7 @@ def _density(pts, tree, spacing) -> float:
     """
     r = 4.0 * spacing
     probe = pts[::max(1, len(pts) // 200)]
-    counts = np.array([len(n) for n in tree.query_ball_point(probe, r)])
+    counts = index.count(probe, r)
     return float(np.median(counts)) / (np.pi * r * r)
 
 
@@ -125,7 +126,7 @@ def dent(points, normals, rng, *, fraction=None, spacing=None, strength=None, in
 # ---------------------------------------------------------------- crack, scratch
 
 
-def _walk(pts, nrm, tree, rng, start, step, max_length, wiggle):
+def _walk(pts, nrm, index, rng, start, step, max_length, wiggle):
     """A random curve on the surface: (K, 3) vertices and (K, 3) surface normals.
 
     Each step goes ``step`` mm along the heading in the local tangent plane, lands on the mean of
@@ -142,7 +143,7 @@ def _walk(pts, nrm, tree, rng, start, step, max_length, wiggle):
         # Turn about the local normal (Rodrigues with heading perpendicular to the normal).
         turn = rng.normal(0.0, wiggle)
         heading = np.cos(turn) * heading + np.sin(turn) * np.cross(normal, heading)
-        _, idx = tree.query(pos + step * heading, k=6)
+        idx = index.query((pos + step * heading)[None], 6)[1][0]
         new_pos = pts[idx].mean(axis=0)
         new_normal = nrm[idx].sum(axis=0)
         length = np.linalg.norm(new_normal)
@@ -166,9 +167,9 @@ def _groove(points, normals, rng, fraction, spacing, info, *, width_rel, min_wid
             depth_rel, min_depth_sp, max_depth_rel):
     pts, nrm, fraction, diameter, spacing, n_lab = _setup(points, normals, rng, fraction, spacing)
     depth = _peak(rng, diameter, spacing, depth_rel, min_depth_sp, max_depth_rel)
-    tree = cKDTree(pts)
+    index = NeighbourIndex(pts)
     max_length = 2.0 * diameter
-    density = _density(pts, tree, spacing)
+    density = _density(pts, index, spacing)
     best = None
     for _ in range(6):  # a walk that hits the end of a small face early is retried elsewhere
         start = int(rng.integers(len(pts)))
@@ -179,7 +180,7 @@ def _groove(points, normals, rng, fraction, spacing, info, *, width_rel, min_wid
                                    max(width_rel[1] * diameter, min_width_sp * spacing)))
         # Steps of a few spacings: shorter ones get stuck in the sampling jitter.
         step = max(2.0 * half_width, 3.0 * spacing)
-        path, path_normals = _walk(pts, nrm, tree, rng, start, step=step, max_length=max_length,
+        path, path_normals = _walk(pts, nrm, index, rng, start, step=step, max_length=max_length,
                                    wiggle=0.2)
         if len(path) < 2:
             continue
@@ -223,7 +224,7 @@ def _near_curve(pts, nrm, path, path_normals, half_width):
     dense_arc.append(arc_at[-1:])
     dense_nrm.append(path_normals[-1:])
     dense, dense_arc, dense_nrm = np.vstack(dense), np.concatenate(dense_arc), np.vstack(dense_nrm)
-    dist, near = cKDTree(dense).query(pts, k=1, distance_upper_bound=half_width)
+    dist, near = (a[:, 0] for a in NeighbourIndex(dense).query(pts, 1, radius=half_width))
     inside = np.flatnonzero(np.isfinite(dist))
     # Facing: the groove never cuts through a thin wall to its back face.
     inside = inside[np.einsum("ij,ij->i", nrm[inside], dense_nrm[near[inside]]) > 0.5]
@@ -268,14 +269,14 @@ def hole(points, normals, rng, *, fraction=None, spacing=None, info=None):
 def chipped_edge(points, normals, rng, *, fraction=None, spacing=None, info=None):
     """A corner of material broken off a sharp convex edge (depth >= 2.5 spacings)."""
     pts, nrm, fraction, diameter, spacing, n_lab = _setup(points, normals, rng, fraction, spacing)
-    tree = cKDTree(pts)
-    center, n_a, n_b = _edge_point(pts, nrm, tree, rng)
+    index = NeighbourIndex(pts)
+    center, n_a, n_b = _edge_point(pts, nrm, index, rng)
     bisector = (n_a + n_b) / np.linalg.norm(n_a + n_b)
     along = np.cross(n_a, n_b)
     along /= np.linalg.norm(along)
     # Depth from the target: a notch about 4 d long with two strips ~0.7 d wide holds
     # ~5.7 d^2 * density points.
-    density = _density(pts, tree, spacing)
+    density = _density(pts, index, spacing)
     depth = float(np.clip(np.sqrt(n_lab / (5.7 * max(density, 1e-12))), 2.5 * spacing,
                           0.1 * diameter))
     rel = pts - pts[center]
@@ -299,7 +300,7 @@ def chipped_edge(points, normals, rng, *, fraction=None, spacing=None, info=None
     return new, np.ones(len(pts), dtype=bool), labels
 
 
-def _edge_point(pts, nrm, tree, rng):
+def _edge_point(pts, nrm, index, rng):
     """A random point of a sharp convex edge and the normals of its two faces: (i, n_a, n_b).
 
     Sharp edge: a neighbour's normal turns by 50-145 degrees and each face lies behind the
@@ -308,7 +309,7 @@ def _edge_point(pts, nrm, tree, rng):
     border of the scanned surface counts, with the unseen face's normal taken as the outward
     direction in the tangent plane, as for a square edge.
     """
-    _, knn = tree.query(pts, k=min(12, len(pts)))
+    knn = index.query(pts, min(12, len(pts)))[1]
     dots = np.einsum("ij,ikj->ik", nrm, nrm[knn])
     other = knn[np.arange(len(pts)), dots.argmin(axis=1)]  # the most turned neighbour
     cos_turn = dots.min(axis=1)
@@ -360,18 +361,12 @@ def bend(points, normals, rng, *, fraction=None, spacing=None, info=None):
     angle = float(np.clip(peak / max(reach, 1e-9), np.deg2rad(3), np.deg2rad(20)))
     angle *= rng.choice([-1.0, 1.0])
     new = pts.copy()
-    new[tip] = pivot + arm @ _rotation(hinge, angle).T
+    new[tip] = pivot + arm @ rotation_about(hinge, angle).T
     labels = np.zeros(len(pts), dtype=bool)
     labels[tip] = True
     _record(info, angle_deg=float(np.degrees(angle)), hinge=hinge, pivot=pivot,
             tip_direction=tip_dir, target_fraction=fraction)
     return new, np.ones(len(pts), dtype=bool), labels
-
-
-def _rotation(axis: np.ndarray, angle: float) -> np.ndarray:
-    """(3, 3) rotation by ``angle`` radians about the unit ``axis`` (Rodrigues)."""
-    k = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
-    return np.eye(3) + np.sin(angle) * k + (1 - np.cos(angle)) * (k @ k)
 
 
 # ---------------------------------------------------------------- pnas

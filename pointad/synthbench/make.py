@@ -25,7 +25,8 @@ from pointad.io import write_json
 from pointad.synthbench.defects import DEFECTS, FRACTION_RANGE
 from pointad.synthbench.layout import (write_mvtec3d_sample, write_real3d_template,
                                        write_real3d_test, write_text_file)
-from pointad.synthbench.parts import CATEGORIES, posed, random_rotation, resting_rotation
+from pointad.geometry.rotations import random_rotation
+from pointad.synthbench.parts import CATEGORIES, posed, resting_rotation
 from pointad.synthbench.scan import scan_depth, scan_full
 from pointad.validation import check_number
 

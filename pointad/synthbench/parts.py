@@ -16,6 +16,8 @@ import trimesh
 from mapbox_earcut import triangulate_float64
 from shapely.geometry import Point, Polygon, box
 
+from pointad.geometry.rotations import rotation_about
+
 MIN_EXTENT, MAX_EXTENT = 20.0, 80.0  # millimetres, largest bounding-box side of any part
 _SECTIONS = 64  # facets of a full circle: fine enough that a scan does not see the facets much
 
@@ -34,7 +36,10 @@ def _cylinder(radius: float, start, end) -> trimesh.Trimesh:
 
 
 def _rotation_about(axis, angle: float) -> np.ndarray:
-    return trimesh.transformations.rotation_matrix(angle, axis)
+    """(4, 4) homogeneous rotation about ``axis`` through the origin (for trimesh transforms)."""
+    transform = np.eye(4)
+    transform[:3, :3] = rotation_about(axis, angle)
+    return transform
 
 
 def _revolve(profile, sections: int = _SECTIONS) -> trimesh.Trimesh:
@@ -325,25 +330,13 @@ CATEGORIES = {
 # ---------------------------------------------------------------- poses
 
 
-def random_rotation(rng: np.random.Generator) -> np.ndarray:
-    """A uniformly distributed rotation matrix (3, 3) (from a normalised Gaussian quaternion)."""
-    q = rng.normal(size=4)
-    q /= np.linalg.norm(q)
-    w, x, y, z = q
-    return np.array([
-        [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-        [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-        [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
-    ])
-
-
 def resting_rotation(rng: np.random.Generator, max_tilt_deg: float = 10.0) -> np.ndarray:
     """A rotation (3, 3) for a part on a holder: any turn about z, then a small tilt."""
     yaw = rng.uniform(0, 2 * np.pi)
     tilt = np.deg2rad(rng.uniform(0, max_tilt_deg))
     tilt_axis = rng.uniform(0, 2 * np.pi)
-    r_yaw = _rotation_about([0, 0, 1], yaw)[:3, :3]
-    r_tilt = _rotation_about([np.cos(tilt_axis), np.sin(tilt_axis), 0], tilt)[:3, :3]
+    r_yaw = rotation_about([0, 0, 1], yaw)
+    r_tilt = rotation_about([np.cos(tilt_axis), np.sin(tilt_axis), 0], tilt)
     return r_tilt @ r_yaw
 
 

@@ -18,7 +18,7 @@ from pointad.validation import check_number
 def _unpack(item):
     """(points, normals or None, grid or None) from an array, Cloud, dict or (points, normals)."""
     if isinstance(item, Cloud):
-        grid = (item.grid_shape, item.grid_index) if item.is_organized else None
+        grid = (item.grid_shape, item.grid_index) if item.organized else None
         return item.points, item.normals, grid
     if isinstance(item, dict):
         if "points" not in item:

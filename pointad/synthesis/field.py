@@ -8,23 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from pointad.geometry.rotations import random_rotation
 from pointad.noise import perlin2, perlin3
 
 _OFFSET_RANGE = 200.0  # well inside the 1024 period, so no wrap seams at large offsets
-
-
-def random_rotation(rng: np.random.Generator, dim: int) -> np.ndarray:
-    """A (dim, dim) rotation drawn uniformly (dim 2: an angle; dim 3: a random unit quaternion)."""
-    if dim == 2:
-        a = rng.uniform(0.0, 2.0 * np.pi)
-        return np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
-    q = rng.normal(size=4)
-    w, x, y, z = q / np.linalg.norm(q)
-    return np.array([
-        [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-        [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-        [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
-    ])
 
 
 class NoiseDomain:

@@ -6,9 +6,8 @@ around it (as in the benchmark's ``hole`` kind, :mod:`pointad.synthbench.defects
 from __future__ import annotations
 
 import numpy as np
-from scipy.spatial import cKDTree
-
 from pointad.geometry.units import point_spacing
+from pointad.ops import NeighbourIndex
 from pointad.reductions import row_sq_norms
 from pointad.synthesis.region import FACING_COS
 
@@ -22,7 +21,7 @@ def rim_labels(points: np.ndarray, normals: np.ndarray, removed: np.ndarray, wid
     kept = np.flatnonzero(~removed)
     if not removed.any() or not len(kept):
         return rim
-    dist, _ = cKDTree(points[removed]).query(points[kept], k=1, distance_upper_bound=width)
+    dist = NeighbourIndex(points[removed]).query(points[kept], 1, radius=width)[0][:, 0]
     rim[kept[np.isfinite(dist) & (normals[kept] @ facing > FACING_COS)]] = True
     return rim
 

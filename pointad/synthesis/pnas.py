@@ -30,6 +30,7 @@ import numpy as np
 
 from pointad import __version__
 from pointad.errors import InputError
+from pointad.params import ParamsMixin
 from pointad.geometry.normals import ORIENTATIONS, estimate_normals
 from pointad.geometry.projection import PROJECTIONS, project
 from pointad.reductions import column_max, column_min
@@ -48,8 +49,9 @@ LOOKUPS = ("bilinear", "nearest")
 UNITS = ("relative", "absolute")
 
 
-class PNAS:
-    """Perlin-noise anomaly synthesizer. Parameters are validated once, here.
+class PNAS(ParamsMixin):
+    """Perlin-noise anomaly synthesizer. Parameters are validated once, here, and kept under
+    their names; ``get_params()`` returns them all (a dict ``PNAS(**params)`` accepts).
 
     Args:
         mode: ``"local"`` (one localized defect) or ``"paper"`` (the paper's whole-part field).
@@ -73,7 +75,8 @@ class PNAS:
         normal_k: neighbourhood size for normal estimation when no normals are given (>= 3).
         normal_radius: optional neighbourhood radius for normal estimation (length unit of the
             points; at most ``normal_k`` neighbours inside it count).
-        orient: normal orientation when estimating: ``auto``, ``viewpoint``, ``outward``, ``none``.
+        orient: normal orientation when estimating (:func:`pointad.geometry.local_frames`):
+            ``auto``, ``camera_location`` (the origin), ``consistent_tangent_plane``, ``none``.
 
     Call ``PNAS(...)(points, normals=None, seed=0)`` to get an :class:`AnomalySample`.
     """
@@ -101,17 +104,6 @@ class PNAS:
         self.normal_radius = (None if normal_radius is None else
                               check_number(normal_radius, "normal_radius", low=0, low_open=True))
         self.orient = check_choice(orient, "orient", ORIENTATIONS)
-
-    def get_params(self) -> dict:
-        """All constructor parameters, as a dict that ``PNAS(**params)`` accepts."""
-        return {name: getattr(self, name) for name in (
-            "mode", "scale", "octaves", "persistence", "lacunarity", "strength", "projection",
-            "units", "fraction", "sign", "falloff", "resolution", "lookup", "transfer",
-            "threshold", "normal_k", "normal_radius", "orient")}
-
-    def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"PNAS({args})"
 
     @property
     def resolved_projection(self) -> str:
