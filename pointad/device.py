@@ -2,6 +2,7 @@
 :func:`seeded`, the one way library code seeds torch's global generators."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 import torch
@@ -23,7 +24,7 @@ def resolve_device(name: str = "auto") -> torch.device:
 
 
 @contextmanager
-def seeded(seed: int, device="cpu"):
+def seeded(seed: int, device: str | torch.device = "cpu") -> Iterator[None]:
     """Run the block with torch's global generators seeded with ``seed`` (the CPU one and, for a
     CUDA ``device``, that device's), then restore the caller's generator states.
 

@@ -12,28 +12,29 @@ Foundation layer: imports the standard library only.
 from __future__ import annotations
 
 import inspect
+from typing import Any
 
-_HIDDEN = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+_STARS = {inspect.Parameter.VAR_POSITIONAL: "*", inspect.Parameter.VAR_KEYWORD: "**",
+          inspect.Parameter.POSITIONAL_ONLY: ""}
 
 
-def _init_parameters(cls) -> list:
+def _init_parameters(cls: type) -> list[inspect.Parameter]:
     """The parameters of ``cls.__init__`` (without ``self``); ``TypeError`` naming the class
     when one is ``*args``/``**kwargs`` or positional-only."""
-    init = cls.__init__
+    init = cls.__init__  # type: ignore[misc]  # the class's own constructor, on purpose
     if init is object.__init__:
         return []
     params = list(inspect.signature(init).parameters.values())[1:]
     for p in params:
-        if p.kind in _HIDDEN or p.kind is inspect.Parameter.POSITIONAL_ONLY:
-            stars = {inspect.Parameter.VAR_POSITIONAL: "*",
-                     inspect.Parameter.VAR_KEYWORD: "**"}.get(p.kind, "")
+        if p.kind in _STARS:
             raise TypeError(
-                f"{cls.__module__}.{cls.__qualname__}.__init__ takes {stars}{p.name}: list every "
-                f"parameter explicitly (get_params reads them from the constructor's signature)")
+                f"{cls.__module__}.{cls.__qualname__}.__init__ takes {_STARS[p.kind]}{p.name}: "
+                "list every parameter explicitly (get_params reads them from the constructor's "
+                "signature)")
     return params
 
 
-def _same(value, default) -> bool:
+def _same(value: Any, default: Any) -> bool:
     """A parameter equal to its default (a list equals the tuple default it was given as)."""
     if isinstance(value, (list, tuple)) and isinstance(default, (list, tuple)):
         return list(value) == list(default)
@@ -50,7 +51,7 @@ class ParamsMixin:
     the constructor accepts again: saved files and results store ``get_params()`` as JSON).
     """
 
-    def __init_subclass__(cls, **kwargs):
+    def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         _init_parameters(cls)  # refuse *args/**kwargs when the class is defined
 
@@ -59,7 +60,7 @@ class ParamsMixin:
         """Names of the constructor parameters, in signature order."""
         return [p.name for p in _init_parameters(cls)]
 
-    def get_params(self) -> dict:
+    def get_params(self) -> dict[str, Any]:
         """Constructor parameters, as a dict that ``type(self)(**params)`` accepts."""
         out = {}
         for name in self.param_names():

@@ -165,13 +165,13 @@ def test_bad_input_raises_input_error(name, fitted, clouds):
     nan[5, 1] = np.nan
     bad_clouds = {"NaN points": nan, "wrong shape": train[0][:, :2], "too few points": test[:3],
                   "not numeric": "cloud"}
-    for what, bad in bad_clouds.items():
-        with pytest.raises(InputError):
+    for bad in bad_clouds.values():
+        with pytest.raises(InputError, match="training cloud 1"):
             fast(name).fit([train[1], bad])
     with pytest.raises(InputError):
         fast(name).fit([])
     det, _ = fitted(name)
-    for what, bad in bad_clouds.items():
+    for bad in bad_clouds.values():
         with pytest.raises(InputError):
             det.predict(bad)
     with pytest.raises(InputError, match="no_such_parameter"):
@@ -202,6 +202,17 @@ def test_tiny_clouds_are_scored_or_refused_with_input_error(name, fitted, clouds
             fast(name).fit([tiny])
         except InputError:
             pass
+
+
+@pytest.mark.parametrize("backbone", ["geometric", "random-cnn"])
+def test_building_a_backbone_keeps_the_global_random_state(backbone):
+    """Module construction draws default initial weights from torch's global generator; the
+    depth detectors build their backbone on first use, also in predict after load."""
+    from pointad.backbones import create_backbone
+    torch.manual_seed(7)
+    before = rng_states()
+    create_backbone(backbone, device="cpu")
+    assert_same_states(before, rng_states(), f"create_backbone({backbone!r})")
 
 
 # PNAS -----------------------------------------------------------------------------------------

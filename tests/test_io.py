@@ -254,6 +254,17 @@ def test_read_npz_extra_keys(tmp_path, rng):
     np.testing.assert_array_equal(c.fields["curvature"], np.arange(10.0))
 
 
+def test_npz_fields_named_like_savez_parameters(tmp_path, rng):
+    # np.savez(f, **arrays) took these for its own parameters: "file" failed, "allow_pickle"
+    # was dropped.
+    fields = {"file": np.arange(5.0), "allow_pickle": np.ones(5), "args": np.zeros(5)}
+    cloud = Cloud(points=rng.random((5, 3)), fields=fields)
+    back = read_cloud(write_cloud(tmp_path / "c.npz", cloud))
+    assert sorted(back.fields) == sorted(fields)
+    for name, values in fields.items():
+        np.testing.assert_array_equal(back.fields[name], values)
+
+
 def test_read_ply_extra_properties(tmp_path):
     path = tmp_path / "c.ply"
     path.write_text("ply\nformat ascii 1.0\nelement vertex 2\nproperty float x\nproperty float y\n"

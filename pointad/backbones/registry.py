@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import inspect
 
-from pointad.device import resolve_device
+from pointad.device import resolve_device, seeded
 from pointad.errors import InputError
 from pointad.registry import Registry
 
@@ -62,5 +62,8 @@ def create_backbone(name: str = "geometric", *, weights=None, seed: int = 0,
     if weights is not None and "weights" not in params:
         raise InputError(f"the {name} backbone takes no weights")
     given = {"weights": weights, "seed": seed, "library": library, "arch": arch}
-    extractor = cls(**{k: v for k, v in given.items() if k in params}, **kw)
+    # Building torch modules draws default initial weights from torch's global generator (then
+    # replaced by seeded or loaded ones): keep the caller's random state.
+    with seeded(seed):
+        extractor = cls(**{k: v for k, v in given.items() if k in params}, **kw)
     return extractor.to(dev).freeze()

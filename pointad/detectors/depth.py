@@ -105,9 +105,8 @@ class DepthDetector(Detector):
         """The frozen backbone, built on first use (deterministic from the parameters)."""
         if self._extractor is None:
             from pointad.backbones import create_backbone
-            with seeded(self.seed, self._device):  # module construction draws default inits
-                self._extractor = create_backbone(self.backbone, weights=self.weights,
-                                                  seed=self.seed, device=self.device)
+            self._extractor = create_backbone(self.backbone, weights=self.weights,
+                                              seed=self.seed, device=self.device)
         return self._extractor
 
     def render(self, cloud, **kw):

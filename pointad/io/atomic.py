@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import os
 import secrets
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from pointad.errors import InputError
 
 
 @contextmanager
-def atomic_write(path, *, overwrite: bool = False):
+def atomic_write(path: str | os.PathLike[str], *, overwrite: bool = False) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; move it to ``path`` when the block succeeds.
 
     The temporary file is ``.<name>.<random><ext>`` in the target's directory (same filesystem,

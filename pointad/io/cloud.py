@@ -9,9 +9,12 @@ so both formats agree on what 3, 4, 6 and 7 columns mean.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from pointad.errors import InputError
 from pointad.validation import as_points
@@ -48,11 +51,11 @@ class Cloud:
     points: np.ndarray
     normals: np.ndarray | None = None
     labels: np.ndarray | None = None
-    fields: dict = field(default_factory=dict)
-    grid_shape: tuple | None = None
+    fields: dict[str, np.ndarray] = field(default_factory=dict)
+    grid_shape: tuple[int, int] | None = None
     grid_index: np.ndarray | None = None
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         self.points = _float_rows(self.points, "points")
         n = len(self.points)
         if self.normals is not None:
@@ -80,7 +83,7 @@ class Cloud:
         shape = tuple(np.asarray(self.grid_shape).tolist())
         if len(shape) != 2 or not all(isinstance(s, int) and s > 0 for s in shape):
             raise InputError(f"grid_shape must be two positive integers (H, W), got {self.grid_shape!r}")
-        self.grid_shape = shape
+        self.grid_shape = (shape[0], shape[1])
         index = np.asarray(self.grid_index)
         if index.ndim != 1 or (index.size and index.dtype.kind not in "iu"):
             raise InputError(f"grid_index must be a 1-D integer array, got {index.dtype} {index.shape}")
@@ -101,7 +104,7 @@ class CloudInput:
     None). Built by :func:`as_cloud_input`."""
 
     points: np.ndarray
-    grid_shape: tuple | None = None
+    grid_shape: tuple[int, int] | None = None
     grid_index: np.ndarray | None = None
 
     @property
@@ -110,7 +113,14 @@ class CloudInput:
         return self.grid_shape is not None
 
 
-def as_cloud_input(item, name: str = "points") -> CloudInput:
+class _HasPoints(Protocol):
+    """Anything with ``points``: a :class:`Cloud`, a dataset ``Sample``, a :class:`CloudInput`."""
+
+    @property
+    def points(self) -> ArrayLike: ...
+
+
+def as_cloud_input(item: ArrayLike | _HasPoints, name: str = "points") -> CloudInput:
     """Accept an (N, 3) array or anything with ``.points`` (and optional ``grid_shape`` /
     ``grid_index``: a :class:`Cloud`, a dataset ``Sample`` or a :class:`CloudInput`); at least
     4 finite points, else :class:`InputError`."""
@@ -124,7 +134,7 @@ def as_cloud_input(item, name: str = "points") -> CloudInput:
     return CloudInput(as_points(item, name=name, min_points=4))
 
 
-def _float_rows(values, name: str) -> np.ndarray:
+def _float_rows(values: ArrayLike, name: str) -> np.ndarray:
     """Return ``values`` as (N, 3) float64 or raise InputError (NaN is allowed)."""
     return as_points(values, name, min_points=0, finite=False)
 
@@ -134,7 +144,7 @@ def _check_length(arr: np.ndarray, n: int, name: str) -> None:
         raise InputError(f"{name} has {len(arr)} entries but there are {n} points")
 
 
-def _field(name, values, n: int) -> np.ndarray:
+def _field(name: Any, values: ArrayLike, n: int) -> np.ndarray:
     if not isinstance(name, str) or not _FIELD_NAME.match(name):
         raise InputError(f"field name {name!r} must be letters, digits and '_' (not starting with a digit)")
     if name in RESERVED_NAMES:
@@ -146,7 +156,7 @@ def _field(name, values, n: int) -> np.ndarray:
     return arr
 
 
-def as_labels(values, name: str = "label") -> np.ndarray:
+def as_labels(values: ArrayLike, name: str = "label") -> np.ndarray:
     """Return 0/1 labels as (N,) uint8; raise InputError naming a value that is neither."""
     arr = np.asarray(values)
     if arr.ndim != 1:
@@ -195,15 +205,18 @@ def column_names(cloud: Cloud) -> list[str]:
     return names
 
 
-def cloud_from_fields(columns, xyz_names, normal_names, where: str, *, label_name="label",
-                       grid_shape=None, grid_index=None) -> Cloud:
+def cloud_from_fields(columns: Mapping[str, ArrayLike] | np.ndarray, xyz_names: Sequence[str],
+                      normal_names: Sequence[str], where: str, *, label_name: str = "label",
+                      grid_shape: tuple[int, int] | None = None,
+                      grid_index: np.ndarray | None = None) -> Cloud:
     """Build a :class:`Cloud` from named per-point columns (a dict or a structured array).
 
     ``xyz_names``/``normal_names`` name the coordinate and normal columns in the file's
     convention; every other column except ``label_name`` (and padding) becomes a field.
     ``where`` ("PCD", "vertex element") starts the error messages.
     """
-    names = list(columns.dtype.names) if hasattr(columns, "dtype") else list(columns)
+    # A structured array names its columns in its dtype (a plain array has none).
+    names = list(columns.dtype.names or ()) if isinstance(columns, np.ndarray) else list(columns)
     missing = [c for c in xyz_names if c not in names]
     if missing:
         raise InputError(f"{where} lacks coordinate(s) {', '.join(missing)}")

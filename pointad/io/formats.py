@@ -7,6 +7,7 @@ it as a single line.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from pointad.errors import InputError
@@ -24,7 +25,7 @@ from pointad.validation import check_number
 _MESH_EXTENSIONS = (".obj", ".stl", ".off", ".glb", ".gltf")
 
 # extension -> (format name for messages, reader(path) -> Cloud)
-_READERS = {
+_READERS: dict[str, tuple[str, Callable[[Path], Cloud]]] = {
     ".ply": ("PLY", read_ply),
     ".pcd": ("PCD", read_pcd),
     ".xyz": ("text", read_text),
@@ -36,7 +37,7 @@ _READERS = {
     ".tif": ("TIFF", read_tiff),
 }
 # extension -> (format name, writer(tmp_path, cloud, binary) -> None)
-_WRITERS = {
+_WRITERS: dict[str, tuple[str, Callable[[Path, Cloud, bool], None]]] = {
     ".ply": ("PLY", lambda p, c, binary: write_ply(p, c, binary=binary)),
     ".pcd": ("PCD", lambda p, c, binary: write_pcd(p, c, binary=binary)),
     ".xyz": ("text", lambda p, c, binary: write_text(p, c)),
@@ -52,7 +53,7 @@ SUPPORTED_READ = tuple(_READERS) + _MESH_EXTENSIONS
 SUPPORTED_WRITE = tuple(_WRITERS)
 
 
-def read_cloud(path, *, mesh_points: int = 20000, seed: int = 0) -> Cloud:
+def read_cloud(path: str | os.PathLike[str], *, mesh_points: int = 20000, seed: int = 0) -> Cloud:
     """Read a point cloud, or sample one from a mesh, choosing the format by extension.
 
     Args:
@@ -76,6 +77,7 @@ def read_cloud(path, *, mesh_points: int = 20000, seed: int = 0) -> Cloud:
     if path.is_dir():
         raise InputError(f"{name}: is a directory, expected a file")
     ext = path.suffix.lower()
+    reader: Callable[[Path], Cloud]
     if ext in _MESH_EXTENSIONS:
         kind, reader = "mesh", lambda p: read_mesh(p, mesh_points=mesh_points, seed=seed)
     elif ext in _READERS:
@@ -95,7 +97,8 @@ def read_cloud(path, *, mesh_points: int = 20000, seed: int = 0) -> Cloud:
     return cloud
 
 
-def write_cloud(path, cloud: Cloud, *, binary: bool = True, overwrite: bool = False) -> Path:
+def write_cloud(path: str | os.PathLike[str], cloud: Cloud, *, binary: bool = True,
+                overwrite: bool = False) -> Path:
     """Write ``cloud`` in the format of the extension of ``path``, atomically.
 
     Args:
@@ -139,7 +142,7 @@ def write_cloud(path, cloud: Cloud, *, binary: bool = True, overwrite: bool = Fa
     return path
 
 
-def _unsupported(name: str, ext: str, supported: tuple, verb: str) -> str:
+def _unsupported(name: str, ext: str, supported: tuple[str, ...], verb: str) -> str:
     return (f"{name}: cannot {verb} files with extension {ext or '(none)'}; "
             f"supported: {', '.join(supported)}")
 

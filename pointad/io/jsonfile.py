@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -11,7 +12,7 @@ from pointad.errors import InputError
 from pointad.io.atomic import atomic_write
 
 
-def write_json(path, obj, *, overwrite: bool = False) -> Path:
+def write_json(path: str | os.PathLike[str], obj: Any, *, overwrite: bool = False) -> Path:
     """Write ``obj`` as pretty JSON (indent 2, sorted keys) atomically and return the path.
 
     numpy scalars and arrays become Python numbers and lists, paths become strings.
@@ -34,7 +35,7 @@ def write_json(path, obj, *, overwrite: bool = False) -> Path:
     return Path(path)
 
 
-def to_plain(obj):
+def to_plain(obj: Any) -> Any:
     """Return ``obj`` with numpy values, tuples and paths turned into JSON-native Python types."""
     if isinstance(obj, dict):
         # Keys too: json refuses numpy integer keys.

@@ -6,13 +6,16 @@ seed always give the same cloud.
 """
 from __future__ import annotations
 
+from pathlib import Path
+from typing import cast
+
 import numpy as np
 
 from pointad.errors import InputError
 from pointad.io.cloud import Cloud
 
 
-def read_mesh(path, *, mesh_points: int = 20000, seed: int = 0) -> Cloud:
+def read_mesh(path: str | Path, *, mesh_points: int = 20000, seed: int = 0) -> Cloud:
     """Sample ``mesh_points`` points on the surface of the mesh in ``path``.
 
     Returns a Cloud whose normals are the unit normals of the faces the points were drawn on
@@ -22,7 +25,8 @@ def read_mesh(path, *, mesh_points: int = 20000, seed: int = 0) -> Cloud:
     # sampling does not need.
     import trimesh  # ~1 s to import: only when a mesh is actually read
 
-    mesh = trimesh.load(path, force="mesh", process=False)
+    # force="mesh" always gives a Trimesh (Scene.to_mesh()).
+    mesh = cast(trimesh.Trimesh, trimesh.load(path, force="mesh", process=False))
     faces = getattr(mesh, "faces", None)
     if faces is None or len(faces) == 0:
         raise InputError("has no faces: there is no surface to sample points on")

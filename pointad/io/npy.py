@@ -6,13 +6,15 @@ kept points remember their pixel in ``grid_shape``/``grid_index``.
 """
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from pointad.errors import InputError
 from pointad.io.cloud import Cloud, cloud_from_columns, cloud_to_columns
 
 
-def read_npy(path) -> Cloud:
+def read_npy(path: str | os.PathLike[str]) -> Cloud:
     """Read a (N, 3|4|6|7) table or an (H, W, 3) organized xyz image into a Cloud."""
     # allow_pickle=False: a .npy must never run code when it is loaded.
     array = np.load(path, allow_pickle=False)
@@ -37,7 +39,7 @@ def organized_to_cloud(image: np.ndarray) -> Cloud:
     return Cloud(points=flat[index], grid_shape=(height, width), grid_index=index)
 
 
-def write_npy(path, cloud: Cloud) -> None:
+def write_npy(path: str | os.PathLike[str], cloud: Cloud) -> None:
     """Write xyz [+ normals] [+ label] as a (N, k) float64 array (fields and grid are dropped)."""
     # A file object, because np.save given a name without '.npy' would append one.
     with open(path, "wb") as f:

@@ -6,6 +6,7 @@ and ``grid_index`` (N,); any other 1-D numeric key of length N becomes a field. 
 """
 from __future__ import annotations
 
+import os
 import zipfile
 
 import numpy as np
@@ -16,7 +17,7 @@ from pointad.io.cloud import Cloud
 _KNOWN = ("points", "normals", "labels", "grid_shape", "grid_index")
 
 
-def read_npz(path) -> Cloud:
+def read_npz(path: str | os.PathLike[str]) -> Cloud:
     """Read an ``.npz`` archive with a ``points`` key into a Cloud."""
     # np.load falls back to unpickling anything that is not zip or .npy, which would give a
     # misleading "pickled data" error for a corrupt archive.
@@ -37,17 +38,21 @@ def read_npz(path) -> Cloud:
                  grid_index=arrays.get("grid_index"))
 
 
-def write_npz(path, cloud: Cloud) -> None:
+def write_npz(path: str | os.PathLike[str], cloud: Cloud) -> None:
     """Write points, normals, labels, grid and all fields as an uncompressed ``.npz``."""
     arrays = {"points": cloud.points}
     if cloud.normals is not None:
         arrays["normals"] = cloud.normals
     if cloud.labels is not None:
         arrays["labels"] = cloud.labels
-    if cloud.organized:
+    if cloud.grid_shape is not None and cloud.grid_index is not None:  # cloud.organized
         arrays["grid_shape"] = np.asarray(cloud.grid_shape, dtype=np.int64)
         arrays["grid_index"] = cloud.grid_index
     arrays.update(cloud.fields)  # field names never clash with the keys above (Cloud checks)
-    # A file object, because np.savez given a name without '.npz' would append one.
-    with open(path, "wb") as f:
-        np.savez(f, **arrays)
+    # The archive np.savez writes (uncompressed zip64 members "<key>.npy"), but not through
+    # np.savez(f, **arrays): a field named "file" or "allow_pickle" would be taken for one of
+    # its parameters. (And no '.npz' is appended to a name without it, as np.savez would.)
+    with zipfile.ZipFile(path, mode="w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+        for key, value in arrays.items():
+            with zf.open(f"{key}.npy", mode="w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.asanyarray(value), allow_pickle=False)

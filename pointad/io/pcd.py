@@ -9,11 +9,14 @@ point; those records are dropped and the rest keep their pixel in ``grid_shape``
 """
 from __future__ import annotations
 
+import os
+from typing import Any, BinaryIO
+
 import numpy as np
 
 from pointad.errors import InputError
 from pointad.io.cloud import Cloud, cloud_from_fields
-from pointad.io.textrows import write_rows
+from pointad.io.textrows import write_table
 
 _XYZ = ("x", "y", "z")
 _NORMALS = ("normal_x", "normal_y", "normal_z")
@@ -24,7 +27,7 @@ _MAX_HEADER_LINES = 64  # a PCD header has ~11 lines; stop early on a file that 
 # ---------------------------------------------------------------- reading
 
 
-def read_pcd(path) -> Cloud:
+def read_pcd(path: str | os.PathLike[str]) -> Cloud:
     """Read a PCD file into a Cloud (points and normals as float64)."""
     with open(path, "rb") as f:
         header = _read_header(f)
@@ -44,9 +47,9 @@ def read_pcd(path) -> Cloud:
     return _records_to_cloud(records, header)
 
 
-def _read_header(f) -> dict:
+def _read_header(f: BinaryIO) -> dict[str, Any]:
     """Parse header lines up to and including ``DATA``; leave ``f`` at the first data byte."""
-    entries = {}
+    entries: dict[str, list[str]] = {}
     for _ in range(_MAX_HEADER_LINES):
         raw = f.readline()
         if not raw:
@@ -61,18 +64,19 @@ def _read_header(f) -> dict:
     raise InputError("is not a PCD file: no DATA line in its header")
 
 
-def _check_header(entries: dict) -> dict:
+def _check_header(entries: dict[str, list[str]]) -> dict[str, Any]:
     for key in ("FIELDS", "SIZE", "TYPE", "WIDTH", "HEIGHT", "DATA"):
         if key not in entries:
             raise InputError(f"PCD header lacks {key}")
     names = entries["FIELDS"]
     if not names:
         raise InputError("PCD header FIELDS is empty")
-    counts = entries.get("COUNT", ["1"] * len(names))
-    if not all(len(entries[k]) == len(names) for k in ("SIZE", "TYPE")) or len(counts) != len(names):
+    count_words = entries.get("COUNT", ["1"] * len(names))
+    if (not all(len(entries[k]) == len(names) for k in ("SIZE", "TYPE"))
+            or len(count_words) != len(names)):
         raise InputError("PCD header FIELDS, SIZE, TYPE and COUNT have different lengths")
     try:
-        sizes, counts = [int(s) for s in entries["SIZE"]], [int(c) for c in counts]
+        sizes, counts = [int(s) for s in entries["SIZE"]], [int(c) for c in count_words]
         width, height = int(entries["WIDTH"][0]), int(entries["HEIGHT"][0])
         points = int(entries["POINTS"][0]) if "POINTS" in entries else width * height
     except (ValueError, IndexError):
@@ -82,7 +86,7 @@ def _check_header(entries: dict) -> dict:
             "height": height, "points": points, "data": entries["DATA"][0].lower()}
 
 
-def _record_dtype(header: dict) -> np.dtype:
+def _record_dtype(header: dict[str, Any]) -> np.dtype:
     """The numpy record of one point; binary PCD is little-endian and unpadded."""
     parts = []
     for i, (name, size, kind, count) in enumerate(
@@ -97,7 +101,8 @@ def _record_dtype(header: dict) -> np.dtype:
 
 def _parse_ascii(body: bytes, dtype: np.dtype, n: int) -> np.ndarray:
     """Parse whitespace-separated ascii records into a record array of ``dtype``."""
-    width = sum(int(np.prod(dtype[name].shape)) for name in dtype.names)
+    names = dtype.names or ()  # a record dtype: never empty
+    width = sum(int(np.prod(dtype[name].shape)) for name in names)
     try:
         values = np.array(body.split(), dtype=np.float64)
     except ValueError as exc:
@@ -109,19 +114,20 @@ def _parse_ascii(body: bytes, dtype: np.dtype, n: int) -> np.ndarray:
     table = values.reshape(n, width)
     records = np.empty(n, dtype=dtype)
     col = 0
-    for name in dtype.names:
+    for name in names:
         k = int(np.prod(dtype[name].shape))
         records[name] = table[:, col:col + k].reshape(records[name].shape)
         col += k
     return records
 
 
-def _records_to_cloud(records: np.ndarray, header: dict) -> Cloud:
-    names = [n for n in records.dtype.names if records.dtype[n].shape == ()]
+def _records_to_cloud(records: np.ndarray, header: dict[str, Any]) -> Cloud:
+    names = [n for n in records.dtype.names or () if records.dtype[n].shape == ()]
     missing = [c for c in _XYZ if c not in names]
     if missing:
         raise InputError(f"PCD lacks coordinate field(s) {', '.join(missing)}")
-    grid_shape = grid_index = None
+    grid_shape: tuple[int, int] | None = None
+    grid_index: np.ndarray | None = None
     if header["height"] > 1:
         grid_shape = (header["height"], header["width"])
         if len(records) != grid_shape[0] * grid_shape[1]:
@@ -137,7 +143,7 @@ def _records_to_cloud(records: np.ndarray, header: dict) -> Cloud:
 # ---------------------------------------------------------------- writing
 
 
-def write_pcd(path, cloud: Cloud, *, binary: bool = True) -> None:
+def write_pcd(path: str | os.PathLike[str], cloud: Cloud, *, binary: bool = True) -> None:
     """Write ``cloud`` as PCD v0.7, ``DATA binary`` or ``DATA ascii``.
 
     Coordinates, normals and fields are written as float32 (F 4) and the label as U 4, which is
@@ -152,7 +158,8 @@ def write_pcd(path, cloud: Cloud, *, binary: bool = True) -> None:
     columns += [(name, "F", 4, values) for name, values in cloud.fields.items()]
     dtype = np.dtype([(n, f"<{_TYPES[t]}{s}") for n, t, s, _ in columns])
 
-    if cloud.organized:
+    where: np.ndarray | slice
+    if cloud.grid_shape is not None and cloud.grid_index is not None:  # cloud.organized
         height, width = cloud.grid_shape
         records = np.zeros(height * width, dtype=dtype)
         for c in _XYZ:
@@ -178,11 +185,5 @@ def write_pcd(path, cloud: Cloud, *, binary: bool = True) -> None:
         f"POINTS {len(records)}",
         f"DATA {'binary' if binary else 'ascii'}",
     ]) + "\n"
-    if binary:
-        with open(path, "wb") as f:
-            f.write(header.encode("ascii"))
-            f.write(records.tobytes())
-    else:
-        with open(path, "w", encoding="ascii", newline="\n") as f:
-            f.write(header)
-            write_rows(f, [(records[n], "int" if t == "U" else "f4") for n, t, _, _ in columns])
+    write_table(path, header, records if binary else None,
+                [(records[n], "int" if t == "U" else "f4") for n, t, _, _ in columns])

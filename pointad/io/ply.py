@@ -11,13 +11,15 @@ plyfile's row-by-row reader. Writing is a header plus numpy records or text rows
 from __future__ import annotations
 
 import io
+import os
+from typing import BinaryIO, cast
 
 import numpy as np
 from plyfile import PlyData, PlyListProperty
 
 from pointad.errors import InputError
 from pointad.io.cloud import Cloud, cloud_from_fields
-from pointad.io.textrows import write_rows
+from pointad.io.textrows import write_table
 
 _XYZ = ("x", "y", "z")
 _NORMALS = ("nx", "ny", "nz")
@@ -35,7 +37,7 @@ _MAX_HEADER_LINES = 1000  # stop looking for end_header in a file that is not PL
 # ---------------------------------------------------------------- reading
 
 
-def read_ply(path) -> Cloud:
+def read_ply(path: str | os.PathLike[str]) -> Cloud:
     """Read the vertices of a PLY file into a Cloud (points and normals as float64)."""
     columns = _read_simple_ascii(path)
     if columns is None:
@@ -43,7 +45,7 @@ def read_ply(path) -> Cloud:
     return cloud_from_fields(columns, _XYZ, _NORMALS, "vertex element")
 
 
-def _read_with_plyfile(path) -> dict:
+def _read_with_plyfile(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
     """Scalar vertex properties as name -> (N,) native-endian arrays, read by plyfile."""
     # mmap="c" (private copy-on-write map): plyfile's non-mmap binary reader goes row by row,
     # ~100x slower. The arrays are copied below so no map outlives this call.
@@ -56,7 +58,7 @@ def _read_with_plyfile(path) -> dict:
     return {n: np.array(vertex[n], dtype=vertex[n].dtype.newbyteorder("=")) for n in names}
 
 
-def _read_simple_ascii(path) -> dict | None:
+def _read_simple_ascii(path: str | os.PathLike[str]) -> dict[str, np.ndarray] | None:
     """Fast path: an ascii PLY whose first element is ``vertex`` with scalar properties only.
 
     Returns name -> (N,) array in the declared types, or None when the file has another
@@ -77,7 +79,7 @@ def _read_simple_ascii(path) -> dict | None:
     return {name: table[:, i].astype(kind) for i, (name, kind) in enumerate(properties)}
 
 
-def _simple_ascii_layout(f) -> tuple[int, list] | None:
+def _simple_ascii_layout(f: BinaryIO) -> tuple[int, list[tuple[str, str]]] | None:
     """Parse the header; return (vertex count, [(name, dtype)]) for the fast path, else None.
 
     Leaves ``f`` at the first data byte.
@@ -85,7 +87,8 @@ def _simple_ascii_layout(f) -> tuple[int, list] | None:
     if f.readline().strip() != b"ply":
         return None
     is_ascii = False
-    elements = []  # (name, count, [(property, dtype), or None for a list property])
+    # (name, count, [(property, dtype), or None for a list property])
+    elements: list[tuple[str, int, list[tuple[str, str] | None]]] = []
     for _ in range(_MAX_HEADER_LINES):
         line = f.readline()
         if not line:
@@ -108,13 +111,13 @@ def _simple_ascii_layout(f) -> tuple[int, list] | None:
         return None
     if not is_ascii or not elements or elements[0][0] != "vertex" or None in elements[0][2]:
         return None
-    return elements[0][1], elements[0][2]
+    return elements[0][1], cast("list[tuple[str, str]]", elements[0][2])  # no None: checked
 
 
 # ---------------------------------------------------------------- writing
 
 
-def write_ply(path, cloud: Cloud, *, binary: bool = True) -> None:
+def write_ply(path: str | os.PathLike[str], cloud: Cloud, *, binary: bool = True) -> None:
     """Write ``cloud`` as PLY: binary little-endian, or ascii when ``binary`` is False.
 
     Points and normals are written as double (exact round trip), ``label`` as uchar and each
@@ -134,15 +137,12 @@ def write_ply(path, cloud: Cloud, *, binary: bool = True) -> None:
         *(f"property {_WRITE_TYPES[kind]} {name}" for name, kind, _ in columns),
         "end_header",
     ]) + "\n"
+    records: np.ndarray | None = None
     if binary:
         records = np.empty(len(cloud.points), dtype=[(n, "<" + k) for n, k, _ in columns])
         for name, _, values in columns:
             records[name] = values
-        with open(path, "wb") as f:
-            f.write(header.encode("ascii"))
-            f.write(records.tobytes())
-    else:
-        with open(path, "w", encoding="ascii", newline="\n") as f:
-            f.write(header)
-            write_rows(f, [(np.asarray(values, dtype=kind), "int" if kind == "u1" else kind)
-                           for _, kind, values in columns])
+    text_columns = [] if binary else [(np.asarray(values, dtype=kind),
+                                       "int" if kind == "u1" else kind)
+                                      for _, kind, values in columns]
+    write_table(path, header, records, text_columns)

@@ -8,6 +8,8 @@ reads either. One header line of non-numeric text (``x,y,z,label``) is skipped; 
 """
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from pointad.errors import InputError
@@ -17,7 +19,7 @@ from pointad.io.textrows import write_rows
 _ENCODING = "utf-8-sig"  # tolerate the byte-order mark some spreadsheet exports start with
 
 
-def read_text(path) -> Cloud:
+def read_text(path: str | os.PathLike[str]) -> Cloud:
     """Read a whitespace- or comma-separated point table into a Cloud."""
     header_lines, first_data = _find_data_start(path)
     if first_data is None:
@@ -31,14 +33,14 @@ def read_text(path) -> Cloud:
     return cloud_from_columns(table)
 
 
-def _explain(path, delimiter: str | None) -> str | None:
+def _explain(path: str | os.PathLike[str], delimiter: str | None) -> str | None:
     """Name the first line that is not numeric or has a different column count (error path only).
 
     numpy's own message counts rows inconsistently, so the file is scanned again to give the
     line number a user sees in an editor.
     """
     header_lines, _ = _find_data_start(path)
-    width = None
+    width: int | None = None
     with open(path, encoding=_ENCODING) as f:
         for number, line in enumerate(f, start=1):
             text = line.split("#", 1)[0].strip()
@@ -54,7 +56,7 @@ def _explain(path, delimiter: str | None) -> str | None:
     return None
 
 
-def _find_data_start(path) -> tuple[int, str | None]:
+def _find_data_start(path: str | os.PathLike[str]) -> tuple[int, str | None]:
     """Return (lines to skip, first data line); a non-numeric first line is a header to skip."""
     with open(path, encoding=_ENCODING) as f:
         seen_header = False
@@ -78,7 +80,8 @@ def _is_numeric(text: str) -> bool:
     return True
 
 
-def write_text(path, cloud: Cloud, *, delimiter: str = " ", header: bool = False) -> None:
+def write_text(path: str | os.PathLike[str], cloud: Cloud, *, delimiter: str = " ",
+               header: bool = False) -> None:
     """Write xyz [+ normals] [+ label] one point per line; ``header`` adds a ``x,y,z,...`` line.
 
     Floats are written with Python's shortest round-trip repr, so reading back gives the

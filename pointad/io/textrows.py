@@ -1,6 +1,9 @@
 """Numeric columns formatted as text lines, shared by the ascii writers (text, PLY, PCD)."""
 from __future__ import annotations
 
+import os
+from typing import TextIO
+
 import numpy as np
 
 _CHUNK_ROWS = 100_000  # rows formatted at a time, bounding the memory the strings take
@@ -16,7 +19,7 @@ _FORMATS = {
 }
 
 
-def write_rows(f, columns: list[tuple[np.ndarray, str]], delimiter: str = " ") -> None:
+def write_rows(f: TextIO, columns: list[tuple[np.ndarray, str]], delimiter: str = " ") -> None:
     """Write one line per row to the text file ``f``.
 
     ``columns`` is a list of ((N,) array, kind) with kind "f8", "f4" or "int".
@@ -27,3 +30,17 @@ def write_rows(f, columns: list[tuple[np.ndarray, str]], delimiter: str = " ") -
         # Column-wise formatting: one Python call per column and chunk, not per value.
         texts = [_FORMATS[kind](values[start:stop].tolist()) for values, kind in columns]
         f.writelines(delimiter.join(row) + "\n" for row in zip(*texts))
+
+
+def write_table(path: str | os.PathLike[str], header: str, records: np.ndarray | None,
+                columns: list[tuple[np.ndarray, str]]) -> None:
+    """Write a text ``header`` then the data: ``records`` (a structured array) as raw binary
+    bytes, or, when ``records`` is None, ``columns`` as text rows (:func:`write_rows`)."""
+    if records is not None:
+        with open(path, "wb") as f:
+            f.write(header.encode("ascii"))
+            f.write(records.tobytes())
+    else:
+        with open(path, "w", encoding="ascii", newline="\n") as f:
+            f.write(header)
+            write_rows(f, columns)

@@ -6,6 +6,8 @@ missing (no measurement) and are skipped. The kept points remember their pixel i
 """
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import tifffile
 
@@ -14,7 +16,7 @@ from pointad.io.cloud import Cloud
 from pointad.io.npy import organized_to_cloud
 
 
-def read_tiff(path) -> Cloud:
+def read_tiff(path: str | os.PathLike[str]) -> Cloud:
     """Read an (H, W, 3) xyz TIFF into an organized Cloud of its non-zero pixels."""
     image = tifffile.imread(path)
     if image.ndim != 3 or image.shape[2] != 3:
@@ -24,13 +26,13 @@ def read_tiff(path) -> Cloud:
     return organized_to_cloud(image.astype(np.float64))
 
 
-def write_tiff(path, cloud: Cloud) -> None:
+def write_tiff(path: str | os.PathLike[str], cloud: Cloud) -> None:
     """Write an organized cloud as an (H, W, 3) float32 TIFF with zeros at missing pixels.
 
     Raises:
         InputError: the cloud has no grid (it did not come from an image).
     """
-    if not cloud.organized:
+    if cloud.grid_shape is None or cloud.grid_index is None:  # not cloud.organized
         raise InputError("cannot write a TIFF: the cloud is not organized (it has no grid_shape/"
                          "grid_index); use .ply, .pcd or .npz")
     height, width = cloud.grid_shape

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from pointad.errors import InputError
 
 
-def as_scores(scores, name: str = "scores") -> np.ndarray:
+def as_scores(scores: ArrayLike, name: str = "scores") -> np.ndarray:
     """Return ``scores`` as a flat float64 array, or raise :class:`InputError` on NaN / non-numbers.
 
     +-inf is allowed: ranking metrics only compare scores, and infinite scores still rank.
@@ -22,7 +23,7 @@ def as_scores(scores, name: str = "scores") -> np.ndarray:
     return arr
 
 
-def as_binary(labels, name: str = "labels") -> np.ndarray:
+def as_binary(labels: ArrayLike, name: str = "labels") -> np.ndarray:
     """Return ``labels`` (bool, or numbers equal to 0/1) as a flat bool array; raise otherwise."""
     arr = np.asarray(labels)
     if arr.dtype == bool:
@@ -38,7 +39,8 @@ def as_binary(labels, name: str = "labels") -> np.ndarray:
     return one
 
 
-def labels_and_scores(labels, scores, metric: str):
+def labels_and_scores(labels: ArrayLike, scores: ArrayLike,
+                      metric: str) -> tuple[np.ndarray, np.ndarray]:
     """Checked ``(labels (N,) bool, scores (N,) float64)`` for a ranking metric named ``metric``.
 
     Both inputs may have any shape as long as it is the same one; they are flattened.

@@ -12,7 +12,10 @@ regions from masks / labelled clouds (:mod:`pointad.metrics.regions`).
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from pointad.errors import InputError
 from pointad.metrics._checks import as_scores
@@ -20,7 +23,8 @@ from pointad.metrics.regions import as_list, region_ids_from_masks, region_ids_f
 from pointad.validation import check_number
 
 
-def _checked_regions(scores, region_ids, n_regions):
+def _checked_regions(scores: ArrayLike, region_ids: ArrayLike,
+                     n_regions: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Validated ``(scores (P,) float64, ids (P,) int64, sizes (n_regions + 1,))``."""
     s = as_scores(scores)
     ids = np.asarray(region_ids)
@@ -44,7 +48,8 @@ def _checked_regions(scores, region_ids, n_regions):
     return s, ids, sizes
 
 
-def pro_curve(scores, region_ids, n_regions: int, num_thresholds: int | None = None):
+def pro_curve(scores: ArrayLike, region_ids: ArrayLike, n_regions: int,
+              num_thresholds: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """PRO curve ``(fpr, pro)``, both (T,) with fpr nondecreasing.
 
     ``scores`` (P,) float, ``region_ids`` (P,) int (0 = normal, r = region r), ``n_regions`` >= 1.
@@ -78,7 +83,8 @@ def pro_curve(scores, region_ids, n_regions: int, num_thresholds: int | None = N
     return fpr, pro
 
 
-def _pro_curve_sampled(s, ids, sizes, k):
+def _pro_curve_sampled(s: np.ndarray, ids: np.ndarray, sizes: np.ndarray,
+                       k: int) -> tuple[np.ndarray, np.ndarray]:
     """PRO curve at ``k`` thresholds sampled from the normal scores (see :func:`pro_curve`)."""
     n_ok, n_regions = int(sizes[0]), len(sizes) - 1
     pos = np.linspace(0, n_ok - 1, k).astype(int)
@@ -96,7 +102,7 @@ def _pro_curve_sampled(s, ids, sizes, k):
             np.concatenate([[1.0], pro])[::-1].copy())
 
 
-def area_under_curve(x, y, x_max: float) -> float:
+def area_under_curve(x: ArrayLike, y: ArrayLike, x_max: float) -> float:
     """Trapezoid area under the curve (x, y) for x in [x[0], x_max].
 
     ``x``, ``y``: (T,), x nondecreasing; points with a non-finite coordinate are dropped. When
@@ -128,7 +134,7 @@ def area_under_curve(x, y, x_max: float) -> float:
     return float(np.sum(0.5 * (y[1:] + y[:-1]) * np.diff(x)) + correction)
 
 
-def aupro(scores, region_ids, n_regions: int, fpr_limit: float = 0.3,
+def aupro(scores: ArrayLike, region_ids: ArrayLike, n_regions: int, fpr_limit: float = 0.3,
           num_thresholds: int | None = None) -> float:
     """Normalized AUPRO in [0, 1]: area under :func:`pro_curve` for FPR <= ``fpr_limit``, / limit.
 
@@ -140,7 +146,8 @@ def aupro(scores, region_ids, n_regions: int, fpr_limit: float = 0.3,
     return area_under_curve(fpr, pro, fpr_limit) / fpr_limit
 
 
-def aupro_images(anomaly_maps, gt_masks, fpr_limit: float = 0.3,
+def aupro_images(anomaly_maps: ArrayLike | Iterable[ArrayLike],
+                 gt_masks: ArrayLike | Iterable[ArrayLike], fpr_limit: float = 0.3,
                  num_thresholds: int | None = None) -> float:
     """AUPRO of 2-D anomaly maps (e.g. MVTec 3D-AD depth-image predictions).
 
@@ -163,7 +170,9 @@ def aupro_images(anomaly_maps, gt_masks, fpr_limit: float = 0.3,
     return aupro(scores, ids, n_regions, fpr_limit, num_thresholds)
 
 
-def aupro_points(points_list, scores_list, labels_list, radius: float | None = None,
+def aupro_points(points_list: ArrayLike | Iterable[ArrayLike],
+                 scores_list: ArrayLike | Iterable[ArrayLike],
+                 labels_list: ArrayLike | Iterable[ArrayLike], radius: float | None = None,
                  spacing_factor: float = 3.0, fpr_limit: float = 0.3,
                  num_thresholds: int | None = None) -> float:
     """AUPRO of unorganized point clouds (e.g. Real3D-AD per-point predictions).

@@ -8,11 +8,13 @@ and ``average_precision_score``. Cost is one sort, O(N log N): 10M points take o
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from pointad.metrics._checks import labels_and_scores
 
 
-def _ranked_counts(labels: np.ndarray, scores: np.ndarray):
+def _ranked_counts(labels: np.ndarray,
+                   scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Cumulative counts at each distinct score, thresholds descending.
 
     ``labels`` (N,) bool, ``scores`` (N,) float64 -> ``(fps, tps, thresholds)``, each (T,) with T
@@ -28,7 +30,7 @@ def _ranked_counts(labels: np.ndarray, scores: np.ndarray):
     return fps, tps, s[last]
 
 
-def roc_curve(labels, scores):
+def roc_curve(labels: ArrayLike, scores: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """ROC curve: ``(fpr, tpr, thresholds)``, each (T + 1,), thresholds decreasing.
 
     Point i flags ``score >= thresholds[i]``; the first point is (0, 0) at threshold +inf. Every
@@ -41,7 +43,7 @@ def roc_curve(labels, scores):
     return fpr, tpr, np.concatenate([[np.inf], thr])
 
 
-def auroc(labels, scores) -> float:
+def auroc(labels: ArrayLike, scores: ArrayLike) -> float:
     """Area under the ROC curve (trapezoids, ties as one threshold) = ``roc_auc_score``.
 
     Equals P(score of a random anomalous element > score of a random normal one), ties counting 1/2.
@@ -56,7 +58,8 @@ def auroc(labels, scores) -> float:
     return twice_area / (2 * int(fps[-1]) * int(tps[-1]))
 
 
-def precision_recall_curve(labels, scores):
+def precision_recall_curve(labels: ArrayLike,
+                           scores: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """PR curve ``(precision, recall, thresholds)`` in scikit-learn's layout.
 
     ``precision``, ``recall``: (T + 1,), ``thresholds``: (T,) increasing; point i flags
@@ -70,7 +73,7 @@ def precision_recall_curve(labels, scores):
             thr[::-1].copy())
 
 
-def average_precision(labels, scores) -> float:
+def average_precision(labels: ArrayLike, scores: ArrayLike) -> float:
     """Average precision sum_n (R_n - R_{n-1}) P_n over thresholds = ``average_precision_score``.
 
     A step (not trapezoid) sum, so it does not reward interpolating between operating points.
@@ -81,7 +84,7 @@ def average_precision(labels, scores) -> float:
     return float(np.sum(recall_step * (tps / (tps + fps))))
 
 
-def f1_max(labels, scores) -> float:
+def f1_max(labels: ArrayLike, scores: ArrayLike) -> float:
     """Best F1 = 2PR / (P + R) over all thresholds of the PR curve."""
     y, s = labels_and_scores(labels, scores, "F1-max")
     fps, tps, _ = _ranked_counts(y, s)

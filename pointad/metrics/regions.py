@@ -6,7 +6,11 @@ every input concatenated in order (images flattened row-major), 0 = normal eleme
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any, cast
+
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import ndimage
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
@@ -18,7 +22,7 @@ from pointad.validation import as_points, check_number
 _EIGHT_CONNECTED = np.ones((3, 3), dtype=bool)
 
 
-def as_list(items, item_ndim: int, name: str) -> list:
+def as_list(items: ArrayLike | Iterable[ArrayLike], item_ndim: int, name: str) -> list[Any]:
     """``items`` as a list of arrays: one array of ``item_ndim`` dims is a single item, an array of
     ``item_ndim + 1`` dims is a stack of items, any other sequence is taken item by item."""
     if isinstance(items, np.ndarray):
@@ -28,7 +32,7 @@ def as_list(items, item_ndim: int, name: str) -> list:
             raise InputError(f"{name} must be one {item_ndim}-D array, a stack of them or a list; "
                              f"got an array of shape {items.shape}")
     try:
-        out = list(items)
+        out = list(cast("Iterable[Any]", items))  # a scalar raises TypeError here
     except TypeError:
         raise InputError(f"{name} must be a list of arrays, got {type(items).__name__}") from None
     if not out:
@@ -36,14 +40,15 @@ def as_list(items, item_ndim: int, name: str) -> list:
     return out
 
 
-def region_ids_from_masks(masks):
+def region_ids_from_masks(masks: ArrayLike | Iterable[ArrayLike]) -> tuple[np.ndarray, int]:
     """Regions of 2-D ground-truth masks: 8-connected components of the nonzero pixels.
 
     ``masks``: list of (H_i, W_i) arrays (or an (N, H, W) stack, or one (H, W) mask); nonzero =
     anomalous. Returns ``(region_ids (sum H_i W_i,) int64, n_regions)``; masks without a defect
     contribute only zeros. Diagonal neighbours join, as in the MVTec AD / 3D-AD evaluation.
     """
-    ids, n_regions = [], 0
+    ids: list[np.ndarray] = []
+    n_regions = 0
     for i, mask in enumerate(as_list(masks, 2, "gt_masks")):
         mask = np.asarray(mask)
         if mask.ndim != 2:
@@ -57,7 +62,7 @@ def region_ids_from_masks(masks):
 
 
 def cloud_regions(points: np.ndarray, anomalous: np.ndarray, radius: float | None = None,
-                  spacing_factor: float = 3.0):
+                  spacing_factor: float = 3.0) -> tuple[np.ndarray, int]:
     """Regions of one cloud: ``(ids (N,) int64 with 0 = normal and 1..n, n)``.
 
     ``points`` (N, 3), ``anomalous`` (N,) bool. Two anomalous points are linked when their distance
@@ -84,8 +89,10 @@ def cloud_regions(points: np.ndarray, anomalous: np.ndarray, radius: float | Non
     return ids, int(n)
 
 
-def region_ids_from_points(points_list, labels_list, radius: float | None = None,
-                           spacing_factor: float = 3.0):
+def region_ids_from_points(points_list: ArrayLike | Iterable[ArrayLike],
+                           labels_list: ArrayLike | Iterable[ArrayLike],
+                           radius: float | None = None,
+                           spacing_factor: float = 3.0) -> tuple[np.ndarray, int]:
     """Regions of unorganized clouds: connected components of each cloud's anomalous points.
 
     ``points_list``: list of (N_i, 3) arrays (or one (N, 3) array); ``labels_list``: matching
@@ -100,7 +107,8 @@ def region_ids_from_points(points_list, labels_list, radius: float | None = None
     labels = as_list(labels_list, 1, "labels_list")
     if len(clouds) != len(labels):
         raise InputError(f"points_list has {len(clouds)} clouds but labels_list has {len(labels)}")
-    ids, n_regions = [], 0
+    ids: list[np.ndarray] = []
+    n_regions = 0
     for i, (pts, lab) in enumerate(zip(clouds, labels)):
         pts = as_points(pts, name=f"points_list[{i}]")
         if np.ndim(lab) != 1:

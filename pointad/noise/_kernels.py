@@ -134,9 +134,12 @@ def _combine2(m, fx, fy, packed, acc, amp):
 
 
 @njit(inline="always", **_OPTS)
-def _load_block(src, lo, m, dst):
+def _load_block(src, lo, m):
+    """(_BLOCK,) float32 buffer holding ``src[lo:lo + m]`` (the rest uninitialised)."""
+    dst = np.empty(_BLOCK, np.float32)
     for k in range(m):
         dst[k] = np.float32(src[lo + k])  # float64 is rounded here, as the C package does on entry
+    return dst
 
 
 @njit(parallel=True, **_OPTS)
@@ -152,10 +155,7 @@ def fbm2(xs, ys, out, octaves, persistence, lacunarity, repeat, packed2, hash2):
     for b in prange((n + _BLOCK - 1) // _BLOCK):
         lo = b * _BLOCK
         m = min(n, lo + _BLOCK) - lo
-        x32 = np.empty(_BLOCK, np.float32)
-        y32 = np.empty(_BLOCK, np.float32)
-        _load_block(xs, lo, m, x32)
-        _load_block(ys, lo, m, y32)
+        x32, y32 = _load_block(xs, lo, m), _load_block(ys, lo, m)
         fx = np.empty(_BLOCK, np.float32)
         fy = np.empty(_BLOCK, np.float32)
         cells = np.empty((4, _BLOCK), np.int32)
@@ -227,12 +227,7 @@ def fbm3(xs, ys, zs, out, octaves, persistence, lacunarity, repeat, hash_ij, has
     for b in prange((n + _BLOCK - 1) // _BLOCK):
         lo = b * _BLOCK
         m = min(n, lo + _BLOCK) - lo
-        x32 = np.empty(_BLOCK, np.float32)
-        y32 = np.empty(_BLOCK, np.float32)
-        z32 = np.empty(_BLOCK, np.float32)
-        _load_block(xs, lo, m, x32)
-        _load_block(ys, lo, m, y32)
-        _load_block(zs, lo, m, z32)
+        x32, y32, z32 = _load_block(xs, lo, m), _load_block(ys, lo, m), _load_block(zs, lo, m)
         fx = np.empty(_BLOCK, np.float32)
         fy = np.empty(_BLOCK, np.float32)
         fz = np.empty(_BLOCK, np.float32)

@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import math
 import numbers
+from typing import Any
 
 import torch
 
 from pointad.errors import InputError
 
 
-def as_cloud(x, name: str, dim: int | None = 3) -> tuple[torch.Tensor, bool]:
+def as_cloud(x: Any, name: str, dim: int | None = 3) -> tuple[torch.Tensor, bool]:
     """Return ``x`` as a (B, N, dim) float32/float64 tensor and whether the input had a batch axis.
 
     Accepts (N, dim) (returned as a batch of one, a view) or (B, N, dim); ``dim=None`` accepts
@@ -28,7 +29,7 @@ def as_cloud(x, name: str, dim: int | None = 3) -> tuple[torch.Tensor, bool]:
     return (x if x.dim() == 3 else x.unsqueeze(0)), x.dim() == 3
 
 
-def as_cloud_pair(query, points, query_name: str = "query", points_name: str = "points",
+def as_cloud_pair(query: Any, points: Any, query_name: str = "query", points_name: str = "points",
                   dim: int | None = 3) -> tuple[torch.Tensor, torch.Tensor, bool]:
     """Check a query/points pair: same batchedness, batch size, coordinates, dtype and device."""
     q, q_batched = as_cloud(query, query_name, dim)
@@ -49,7 +50,7 @@ def as_cloud_pair(query, points, query_name: str = "query", points_name: str = "
     return q, p, p_batched
 
 
-def positive_int(value, name: str) -> int:
+def positive_int(value: Any, name: str) -> int:
     """Return ``value`` as an int if it is an integer > 0 (bools rejected)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise InputError(f"{name} must be an integer, got {value!r}")
@@ -58,7 +59,7 @@ def positive_int(value, name: str) -> int:
     return int(value)
 
 
-def positive_float(value, name: str) -> float:
+def positive_float(value: Any, name: str) -> float:
     """Return ``value`` as a float if it is a finite real number > 0."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
         raise InputError(f"{name} must be a finite number, got {value!r}")
@@ -67,6 +68,6 @@ def positive_float(value, name: str) -> float:
     return float(value)
 
 
-def optional_chunk(value, name: str = "chunk_size") -> int | None:
+def optional_chunk(value: Any, name: str = "chunk_size") -> int | None:
     """``None`` (automatic) or a positive int."""
     return None if value is None else positive_int(value, name)

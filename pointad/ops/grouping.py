@@ -1,6 +1,8 @@
 """Neighbourhood coordinates gathered from index tensors (e.g. from knn or ball_query)."""
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from pointad.errors import InputError
@@ -8,7 +10,7 @@ from pointad.ops._checks import as_cloud
 from pointad.ops.knn import gather_points
 
 
-def _check_idx(idx, n: int, batch: int, batched: bool) -> torch.Tensor:
+def _check_idx(idx: Any, n: int, batch: int, batched: bool) -> torch.Tensor:
     if not isinstance(idx, torch.Tensor):
         raise InputError(f"idx must be a torch.Tensor, got {type(idx).__name__}")
     if idx.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8, torch.int8):

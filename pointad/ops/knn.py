@@ -8,6 +8,8 @@ one matrix product per block on CUDA and for high-dimensional features (memory b
 """
 from __future__ import annotations
 
+from typing import Any, Generic, Literal, TypeVar, cast, overload
+
 import numpy as np
 import torch
 from scipy.spatial import cKDTree
@@ -19,9 +21,19 @@ KNN_METHODS = ("auto", "kdtree", "brute")
 KDTREE_MAX_DIM = 8                   # above this a k-d tree prunes little: brute force wins
 DEFAULT_BUDGET_BYTES = 256 * 2**20   # bound on the (chunk x N) distance block of brute force
 
+# What a NeighbourIndex holds and answers in: numpy arrays or torch tensors.
+ArrayT = TypeVar("ArrayT", bound="np.ndarray | torch.Tensor")
 
-def knn(query, points, k: int, *, chunk_size: int | None = None,
-        method: str = "auto") -> tuple:
+
+@overload
+def knn(query: torch.Tensor, points: torch.Tensor, k: int, *, chunk_size: int | None = None,
+        method: str = "auto") -> tuple[torch.Tensor, torch.Tensor]: ...
+@overload
+def knn(query: np.ndarray, points: np.ndarray, k: int, *, chunk_size: int | None = None,
+        method: str = "auto") -> tuple[np.ndarray, np.ndarray]: ...
+def knn(query: torch.Tensor | np.ndarray, points: torch.Tensor | np.ndarray, k: int, *,
+        chunk_size: int | None = None, method: str = "auto"
+        ) -> tuple[torch.Tensor, torch.Tensor] | tuple[np.ndarray, np.ndarray]:
     """The ``k`` nearest ``points`` of every ``query`` point, exact, nearest first.
 
     Args:
@@ -60,7 +72,7 @@ def knn(query, points, k: int, *, chunk_size: int | None = None,
     return dists, idx
 
 
-class NeighbourIndex:
+class NeighbourIndex(Generic[ArrayT]):
     """One (N, D) point set indexed once for many exact neighbour queries.
 
     ``points`` is a numpy array or a float tensor; queries take the same kind and return it.
@@ -68,18 +80,20 @@ class NeighbourIndex:
     device.
     """
 
-    def __init__(self, points, *, method: str = "auto"):
+    def __init__(self, points: ArrayT, *, method: str = "auto") -> None:
         self._numpy = isinstance(points, np.ndarray)
-        tensor = torch.from_numpy(points) if self._numpy else points
+        tensor = torch.from_numpy(points) if isinstance(points, np.ndarray) else points
         p, _ = _as_one(tensor, "points")
         self.points = p
         self.method = _check_method(method, p[None])
-        self._tree = cKDTree(p.detach().cpu().numpy()) if self.method == "kdtree" else None
+        self._tree: cKDTree | None = (cKDTree(p.detach().cpu().numpy()) if self.method == "kdtree"
+                                      else None)
 
     def __len__(self) -> int:
         return self.points.shape[0]
 
-    def query(self, query, k: int = 1, *, radius: float | None = None) -> tuple:
+    def query(self, query: ArrayT, k: int = 1, *,
+              radius: float | None = None) -> tuple[ArrayT, ArrayT]:
         """``(dists (M, k), idx (M, k))`` of the ``k`` nearest indexed points of (M, D) ``query``,
         nearest first. With ``radius``, neighbours at or beyond it are reported as index -1 and
         distance inf (the k nearest strictly within ``radius``). Not differentiable: use
@@ -99,10 +113,10 @@ class NeighbourIndex:
                 idx = idx.masked_fill(dists >= radius, -1)
                 dists = dists.masked_fill(idx < 0, float("inf"))
         if self._numpy:
-            return dists.detach().numpy(), idx.numpy()
-        return dists, idx
+            return cast("tuple[ArrayT, ArrayT]", (dists.detach().numpy(), idx.numpy()))
+        return cast("tuple[ArrayT, ArrayT]", (dists, idx))
 
-    def count(self, query, radius: float) -> np.ndarray:
+    def count(self, query: ArrayT, radius: float) -> np.ndarray:
         """(M,) int64 numbers of indexed points within ``radius`` (distance <= radius) of each
         (M, D) ``query`` point (numpy)."""
         tensor = torch.from_numpy(np.ascontiguousarray(query)) if self._numpy else query
@@ -120,6 +134,14 @@ class NeighbourIndex:
         return tree.query_pairs(radius, output_type="ndarray").astype(np.int64)
 
 
+@overload
+def search(query: torch.Tensor, points: torch.Tensor, k: int, *, chunk_size: int | None = None,
+           method: str = "auto", radius: float | None = None,
+           ordered: Literal[True] = True) -> tuple[torch.Tensor, torch.Tensor]: ...
+@overload
+def search(query: torch.Tensor, points: torch.Tensor, k: int, *, chunk_size: int | None = None,
+           method: str = "auto", radius: float | None = None,
+           ordered: bool) -> tuple[torch.Tensor | None, torch.Tensor]: ...
 def search(query: torch.Tensor, points: torch.Tensor, k: int, *, chunk_size: int | None = None,
            method: str = "auto", radius: float | None = None,
            ordered: bool = True) -> tuple[torch.Tensor | None, torch.Tensor]:
@@ -145,7 +167,8 @@ def search(query: torch.Tensor, points: torch.Tensor, k: int, *, chunk_size: int
     return _exact_sorted(query, points, idx, radius)
 
 
-def _exact_sorted(query, points, idx, radius):
+def _exact_sorted(query: torch.Tensor, points: torch.Tensor, idx: torch.Tensor,
+                  radius: float | None) -> tuple[torch.Tensor, torch.Tensor]:
     """Distances of the gathered neighbours (differentiable), rows sorted by them."""
     neighbours = gather_points(points, idx.clamp(min=0))
     dists = torch.linalg.vector_norm(query.unsqueeze(2) - neighbours, dim=-1)
@@ -155,7 +178,8 @@ def _exact_sorted(query, points, idx, radius):
     return dists, idx.gather(-1, order)
 
 
-def _tree_query(tree: cKDTree, query: torch.Tensor, k: int, radius: float | None):
+def _tree_query(tree: cKDTree, query: torch.Tensor, k: int,
+                radius: float | None) -> tuple[torch.Tensor, torch.Tensor]:
     """(M, k) distances and int64 indices from a k-d tree, -1 / inf beyond ``radius``."""
     bound = np.inf if radius is None else float(radius)
     d, i = tree.query(query.detach().cpu().numpy(), k=k, workers=-1, distance_upper_bound=bound)
@@ -208,7 +232,7 @@ def brute_knn_indices(query: torch.Tensor, points: torch.Tensor, k: int, chunk_s
     return out
 
 
-def _check_k(k, n: int) -> int:
+def _check_k(k: Any, n: int) -> int:
     k = positive_int(k, "k")
     if k > n:
         raise InputError(f"k={k} exceeds the number of points ({n})")
@@ -227,7 +251,8 @@ def _check_method(method: str, points: torch.Tensor) -> str:
     return method
 
 
-def _as_one(x, name: str, dtype=None, device=None) -> tuple[torch.Tensor, bool]:
+def _as_one(x: Any, name: str, dtype: torch.dtype | None = None,
+            device: torch.device | None = None) -> tuple[torch.Tensor, bool]:
     """One (N, D) float tensor of a :class:`NeighbourIndex` (points or a query)."""
     from pointad.ops._checks import as_cloud
     t, batched = as_cloud(x, name, dim=None)

@@ -50,9 +50,11 @@ def local_pca(points: torch.Tensor, k: int = 30, *,
         raise InputError(f"k={k} exceeds the number of points ({p.shape[1]})")
     if radius is not None:
         radius = positive_float(radius, "radius")
-    normals, curvature = [], []
+    normal_parts: list[torch.Tensor] = []
+    curvature_parts: list[torch.Tensor] = []
     for cloud in p:
-        n_b, c_b = [], []
+        n_b: list[torch.Tensor] = []
+        c_b: list[torch.Tensor] = []
         for start in range(0, cloud.shape[0], _CHUNK):
             block = cloud[start:start + _CHUNK]
             idx = _neighbourhoods(block, cloud, k, radius)
@@ -63,9 +65,9 @@ def local_pca(points: torch.Tensor, k: int = 30, *,
             n_b.append(vecs[..., 0].to(p.dtype))
             c_b.append(torch.where(total > 0, vals[..., 0] / total.clamp(min=1e-300),
                                    torch.zeros_like(total)).to(p.dtype))
-        normals.append(torch.cat(n_b))
-        curvature.append(torch.cat(c_b))
-    normals, curvature = torch.stack(normals), torch.stack(curvature)
+        normal_parts.append(torch.cat(n_b))
+        curvature_parts.append(torch.cat(c_b))
+    normals, curvature = torch.stack(normal_parts), torch.stack(curvature_parts)
     return (normals, curvature) if batched else (normals[0], curvature[0])
 
 
@@ -99,7 +101,7 @@ def _scatter(cloud: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
 
 
 @njit(parallel=True, cache=True)
-def _scatter_numba(points, idx):
+def _scatter_numba(points: np.ndarray, idx: np.ndarray) -> np.ndarray:
     """(B, 3, 3) scatter matrices of ``points[idx[b]]`` (idx (B, k), negative slots skipped).
 
     A fused loop: the numpy version materializes a (B, k, 3) gather and is ~10x slower.

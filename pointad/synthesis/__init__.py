@@ -1,11 +1,16 @@
 """Anomaly synthesis: 3D-PNAS (Perlin noise on a parameterization, displacement along normals)."""
+from typing import TYPE_CHECKING
+
 from pointad.synthesis.pnas import PNAS
 from pointad.synthesis.sample import AnomalySample
+
+if TYPE_CHECKING:  # imported lazily at run time (see __getattr__)
+    from pointad.synthesis.augment import PNASAugment
 
 __all__ = ["PNAS", "AnomalySample", "PNASAugment"]
 
 
-def __getattr__(name):
+def __getattr__(name: str) -> "type[PNASAugment]":
     # PNASAugment needs torch; importing it lazily keeps plain synthesis (and the CLI) light.
     if name == "PNASAugment":
         from pointad.synthesis.augment import PNASAugment

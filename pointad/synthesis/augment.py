@@ -5,6 +5,8 @@ workers of a ``DataLoader`` agree regardless of order, and ``set_epoch`` gives f
 """
 from __future__ import annotations
 
+from typing import Any, Protocol
+
 import numpy as np
 import torch
 from torch.utils.data import Dataset
@@ -15,11 +17,20 @@ from pointad.synthesis.pnas import PNAS
 from pointad.validation import check_number
 
 
-def _unpack(item):
+class _Items(Protocol):
+    """What :class:`PNASAugment` wraps: a sized, integer-indexable collection of clouds."""
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, index: int) -> Any: ...
+
+
+def _unpack(item: Any) -> tuple[Any, Any, tuple[tuple[int, int], np.ndarray] | None]:
     """(points, normals or None, grid or None) from an array, Cloud, dict or (points, normals)."""
     if isinstance(item, Cloud):
-        grid = (item.grid_shape, item.grid_index) if item.organized else None
-        return item.points, item.normals, grid
+        if item.grid_shape is not None and item.grid_index is not None:  # item.organized
+            return item.points, item.normals, (item.grid_shape, item.grid_index)
+        return item.points, item.normals, None
     if isinstance(item, dict):
         if "points" not in item:
             raise InputError("dataset items given as dicts need a 'points' key")
@@ -29,11 +40,11 @@ def _unpack(item):
     return item, None, None
 
 
-def _to_numpy(x):
+def _to_numpy(x: Any) -> Any:
     return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else x
 
 
-class PNASAugment(Dataset):
+class PNASAugment(Dataset[dict[str, Any]]):
     """Wrap a dataset of normal clouds so each item is anomalous with probability ``probability``.
 
     Args:
@@ -48,13 +59,13 @@ class PNASAugment(Dataset):
     for an untouched item).
     """
 
-    def __init__(self, base, synthesizer: PNAS | None = None, probability: float = 0.5,
-                 seed: int = 0):
+    def __init__(self, base: _Items, synthesizer: PNAS | None = None, probability: float = 0.5,
+                 seed: int = 0) -> None:
         self.base = base
         self.synthesizer = synthesizer if synthesizer is not None else PNAS()
-        self.probability = check_number(probability, "probability", low=0, high=1)
-        self.seed = check_number(seed, "seed", low=0, integer=True)
-        self.epoch = 0
+        self.probability: float = check_number(probability, "probability", low=0, high=1)
+        self.seed: int = check_number(seed, "seed", low=0, integer=True)
+        self.epoch: int = 0
 
     def set_epoch(self, epoch: int) -> None:
         """Draw new defects: items depend on ``(seed, epoch, index)``."""
@@ -63,7 +74,7 @@ class PNASAugment(Dataset):
     def __len__(self) -> int:
         return len(self.base)
 
-    def __getitem__(self, index: int) -> dict:
+    def __getitem__(self, index: int) -> dict[str, Any]:
         points, normals, grid = _unpack(self.base[index])
         points = np.asarray(_to_numpy(points), dtype=np.float64)
         normals = None if normals is None else np.asarray(_to_numpy(normals), dtype=np.float64)

@@ -6,7 +6,8 @@ import numpy as np
 LABEL_LEVEL = 0.5  # anomalous <=> displaced by at least half the defect's peak strength
 
 
-def displace(points: np.ndarray, normals: np.ndarray, magnitude: np.ndarray):
+def displace(points: np.ndarray, normals: np.ndarray,
+             magnitude: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Return ``(points + magnitude * normals, displacement)`` for (N, 3) points and (N,) signed
     magnitudes in the points' length unit. Inputs are not modified."""
     moved = np.flatnonzero(magnitude)

@@ -6,12 +6,22 @@ always zero. Both are applied in the data-derived frame, so the result rotates w
 """
 from __future__ import annotations
 
+from typing import TypedDict
+
 import numpy as np
 
 from pointad.geometry.rotations import random_rotation
 from pointad.noise import perlin2, perlin3
 
 _OFFSET_RANGE = 200.0  # well inside the 1024 period, so no wrap seams at large offsets
+
+
+class FbmParams(TypedDict):
+    """The fBm parameters of :func:`pointad.noise.perlin2` / :func:`pointad.noise.perlin3`."""
+
+    octaves: int
+    persistence: float
+    lacunarity: float
 
 
 class NoiseDomain:
@@ -24,14 +34,15 @@ class NoiseDomain:
         rng: the generator the rotation, offset and permutation are drawn from.
     """
 
-    def __init__(self, dim, frequency, octaves, persistence, lacunarity, rng):
+    def __init__(self, dim: int, frequency: float, octaves: int, persistence: float,
+                 lacunarity: float, rng: np.random.Generator) -> None:
         self.dim = dim
         self.frequency = float(frequency)
-        self.fbm = dict(octaves=int(octaves), persistence=float(persistence),
-                        lacunarity=float(lacunarity))
-        self.rotation = random_rotation(rng, dim)
+        self.fbm = FbmParams(octaves=int(octaves), persistence=float(persistence),
+                             lacunarity=float(lacunarity))
+        self.rotation: np.ndarray = random_rotation(rng, dim)
         self.offset = rng.uniform(-_OFFSET_RANGE, _OFFSET_RANGE, size=dim)
-        self.perm_seed = int(rng.integers(0, 2**31 - 1))
+        self.perm_seed: int | None = int(rng.integers(0, 2**31 - 1))
 
     def to_noise_coords(self, coords: np.ndarray) -> np.ndarray:
         """(M, dim) coordinates -> (M, dim) positions in the noise lattice."""
@@ -51,7 +62,8 @@ class NoiseDomain:
         return self(np.stack([uu.ravel(), vv.ravel()], axis=1)).reshape(resolution, resolution)
 
 
-def grid_lookup(grid: np.ndarray, lo, hi, coords: np.ndarray, method: str = "bilinear"):
+def grid_lookup(grid: np.ndarray, lo: np.ndarray, hi: np.ndarray, coords: np.ndarray,
+                method: str = "bilinear") -> np.ndarray:
     """Sample an (r, r) grid spanning [lo, hi] at (M, 2) coords; ``method`` bilinear or nearest."""
     r = grid.shape[0]
     flat = grid.ravel()

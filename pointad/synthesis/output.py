@@ -2,6 +2,7 @@
 sidecar that regenerates it. ``pnas generate`` and the viewer's save key both write this way."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,8 @@ from pointad.io import Cloud, write_cloud, write_json
 from pointad.synthesis.sample import AnomalySample
 
 
-def sample_paths(out_dir, name: str, seed: int, fmt: str) -> tuple[Path, Path]:
+def sample_paths(out_dir: str | os.PathLike[str], name: str, seed: int,
+                 fmt: str) -> tuple[Path, Path]:
     """``out_dir/<name>_pnas_<seed>.<fmt>`` and its sidecar ``out_dir/<name>_pnas_<seed>.json``."""
     stem = Path(out_dir) / f"{name}_pnas_{seed}"
     return stem.with_name(f"{stem.name}.{fmt}"), stem.with_name(f"{stem.name}.json")
@@ -26,7 +28,8 @@ def output_cloud(cloud: Cloud, sample: AnomalySample) -> Cloud:
                  grid_shape=cloud.grid_shape, grid_index=cloud.grid_index)
 
 
-def write_sample(cloud: Cloud, sample: AnomalySample, cloud_path, json_path, *, source: str,
+def write_sample(cloud: Cloud, sample: AnomalySample, cloud_path: str | os.PathLike[str],
+                 json_path: str | os.PathLike[str], *, source: str,
                  overwrite: bool = False) -> None:
     """Write ``sample`` (synthesized on ``cloud``) to ``cloud_path`` with its per-point fields,
     and the JSON sidecar to ``json_path``: every parameter, the seed, the input (``source``)

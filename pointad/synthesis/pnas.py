@@ -26,7 +26,10 @@ Units: with ``units="relative"`` (default) ``strength`` is a fraction of the obj
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from pointad import __version__
 from pointad.errors import InputError
@@ -81,28 +84,34 @@ class PNAS(ParamsMixin):
     Call ``PNAS(...)(points, normals=None, seed=0)`` to get an :class:`AnomalySample`.
     """
 
-    def __init__(self, mode="local", scale=2.0, octaves=4, persistence=0.5, lacunarity=2.0,
-                 strength=0.02, projection="auto", units="relative", fraction=0.03, sign="mixed",
-                 falloff=0.5, resolution=256, lookup="bilinear", transfer="identity",
-                 threshold=0.5, normal_k=30, normal_radius=None, orient="auto"):
+    def __init__(self, mode: str = "local", scale: float = 2.0, octaves: int = 4,
+                 persistence: float = 0.5, lacunarity: float = 2.0, strength: float = 0.02,
+                 projection: str = "auto", units: str = "relative", fraction: float = 0.03,
+                 sign: str = "mixed", falloff: float = 0.5, resolution: int = 256,
+                 lookup: str = "bilinear", transfer: str = "identity", threshold: float = 0.5,
+                 normal_k: int = 30, normal_radius: float | None = None,
+                 orient: str = "auto") -> None:
         self.mode = check_choice(mode, "mode", MODES)
-        self.scale = check_number(scale, "scale", low=0, low_open=True)
-        self.octaves = check_number(octaves, "octaves", low=1, high=32, integer=True)
-        self.persistence = check_number(persistence, "persistence", low=0, low_open=True)
-        self.lacunarity = check_number(lacunarity, "lacunarity", low=0, low_open=True)
-        self.strength = check_number(strength, "strength", low=0)
+        self.scale: float = check_number(scale, "scale", low=0, low_open=True)
+        self.octaves: int = check_number(octaves, "octaves", low=1, high=32, integer=True)
+        self.persistence: float = check_number(persistence, "persistence", low=0, low_open=True)
+        self.lacunarity: float = check_number(lacunarity, "lacunarity", low=0, low_open=True)
+        self.strength: float = check_number(strength, "strength", low=0)
         self.projection = check_choice(projection, "projection", ("auto",) + PROJECTIONS)
         self.units = check_choice(units, "units", UNITS)
-        self.fraction = check_number(fraction, "fraction", low=0, high=0.5, low_open=True)
+        self.fraction: float = check_number(fraction, "fraction", low=0, high=0.5, low_open=True)
         self.sign = check_choice(sign, "sign", SIGNS)
-        self.falloff = check_number(falloff, "falloff", low=0, high=1, low_open=True)
-        self.resolution = check_number(resolution, "resolution", low=2, high=4096, integer=True)
+        self.falloff: float = check_number(falloff, "falloff", low=0, high=1, low_open=True)
+        self.resolution: int = check_number(resolution, "resolution", low=2, high=4096,
+                                            integer=True)
         self.lookup = check_choice(lookup, "lookup", LOOKUPS)
         self.transfer = check_choice(transfer, "transfer", TRANSFERS)
-        self.threshold = check_number(threshold, "threshold", low=0, high=1, high_open=True)
-        self.normal_k = check_number(normal_k, "normal_k", low=3, integer=True)
-        self.normal_radius = (None if normal_radius is None else
-                              check_number(normal_radius, "normal_radius", low=0, low_open=True))
+        self.threshold: float = check_number(threshold, "threshold", low=0, high=1,
+                                             high_open=True)
+        self.normal_k: int = check_number(normal_k, "normal_k", low=3, integer=True)
+        self.normal_radius: float | None = (
+            None if normal_radius is None else
+            check_number(normal_radius, "normal_radius", low=0, low_open=True))
         self.orient = check_choice(orient, "orient", ORIENTATIONS)
 
     @property
@@ -112,8 +121,9 @@ class PNAS(ParamsMixin):
             return self.projection
         return "pca" if self.mode == "paper" else "tangent"
 
-    def __call__(self, points, normals=None, seed: int = 0, *, center: int | None = None,
-                 grid=None) -> AnomalySample:
+    def __call__(self, points: ArrayLike, normals: ArrayLike | None = None, seed: int = 0, *,
+                 center: int | None = None,
+                 grid: tuple[tuple[int, int], np.ndarray] | None = None) -> AnomalySample:
         """Synthesize one anomaly on ``points`` (N, 3).
 
         Args:
@@ -152,7 +162,7 @@ class PNAS(ParamsMixin):
         if peak == 0:
             soft = np.zeros_like(soft)
         new_points, displacement = displace(pts, nrm, sign_value * peak * signed)
-        params = {
+        params: dict[str, Any] = {
             "config": self.get_params(), "seed": int(seed), "sign": sign_value,
             "projection": projection, "peak_displacement": peak, "object_diameter": diameter,
             "n_points": len(pts), "pointad_version": __version__, **drawn,
@@ -162,15 +172,19 @@ class PNAS(ParamsMixin):
         return AnomalySample(points=new_points, normals=nrm, labels=labels, soft_labels=soft,
                              displacement=displacement, params=params)
 
-    def regenerate(self, points, params: dict, normals=None, grid=None) -> AnomalySample:
+    def regenerate(self, points: ArrayLike, params: dict[str, Any],
+                   normals: ArrayLike | None = None,
+                   grid: tuple[tuple[int, int], np.ndarray] | None = None) -> AnomalySample:
         """Rebuild the sample described by ``params`` (from :attr:`AnomalySample.params`)."""
         return PNAS(**params["config"])(points, normals, seed=params["seed"],
                                         center=params.get("center"), grid=grid)
 
-    def _domain(self, dim, frequency, rng):
+    def _domain(self, dim: int, frequency: float, rng: np.random.Generator) -> NoiseDomain:
         return NoiseDomain(dim, frequency, self.octaves, self.persistence, self.lacunarity, rng)
 
-    def _paper(self, pts, nrm, projection, grid, diameter, rng):
+    def _paper(self, pts: np.ndarray, nrm: np.ndarray, projection: str,
+               grid: tuple[tuple[int, int], np.ndarray] | None, diameter: float,
+               rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
         center = int(rng.integers(len(pts))) if projection == "tangent" else None
         coords = project(projection, pts, normals=nrm, center=center, grid=grid)
         frequency = self.scale / diameter if self.units == "relative" else self.scale
@@ -190,7 +204,9 @@ class PNAS(ParamsMixin):
         drawn = {} if center is None else {"center": center}
         return np.abs(signed), signed, drawn
 
-    def _local(self, pts, nrm, projection, grid, rng, center):
+    def _local(self, pts: np.ndarray, nrm: np.ndarray, projection: str,
+               grid: tuple[tuple[int, int], np.ndarray] | None, rng: np.random.Generator,
+               center: int | None) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
         n = len(pts)
         n_labelled = max(1, int(round(self.fraction * n)))
         n_support = min(n, int(np.ceil(SUPPORT_FACTOR * n_labelled)))

@@ -18,7 +18,8 @@ def smoothstep(x: np.ndarray) -> np.ndarray:
     return x * x * (3.0 - 2.0 * x)
 
 
-def defect_support(points: np.ndarray, normals: np.ndarray, center: int, n_support: int):
+def defect_support(points: np.ndarray, normals: np.ndarray, center: int,
+                   n_support: int) -> tuple[np.ndarray, np.ndarray, float]:
     """Indices of the ``n_support`` points nearest the seed that face the seed's side, and radius.
 
     Points whose normal turns more than 120 degrees from the seed normal (the back of a thin plate,

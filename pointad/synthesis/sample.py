@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -26,7 +27,7 @@ class AnomalySample:
     labels: np.ndarray
     soft_labels: np.ndarray
     displacement: np.ndarray
-    params: dict = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
 
     @property
     def anomalous_fraction(self) -> float:
