@@ -8,6 +8,7 @@ the numba ones make one pass without the (N, 3) temporaries numpy would allocate
 from __future__ import annotations
 
 import numpy as np
+
 from pointad.jit import njit
 
 

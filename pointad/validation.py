@@ -22,17 +22,20 @@ def as_points(points, name: str = "points", min_points: int = 1,
         raise InputError(f"{name} must be numeric, got {type(points).__name__}: {exc}") from None
     if arr.ndim != 2 or arr.shape[1] != 3:
         raise InputError(f"{name} must have shape (N, 3), got {arr.shape}")
-    if finite and not np.isfinite(arr).all():  # one cheap reduction; locate the rows only when needed
+    # One cheap reduction; locate the rows only when needed.
+    if finite and not np.isfinite(arr).all():
         bad = ~np.isfinite(arr).all(axis=1)
         first = int(np.flatnonzero(bad)[0])
-        raise InputError(f"{name} contain {int(bad.sum())} non-finite (NaN/inf) rows, first at index {first}")
+        raise InputError(f"{name} contain {int(bad.sum())} non-finite (NaN/inf) rows, "
+                         f"first at index {first}")
     if len(arr) < min_points:
         raise InputError(f"{name} has {len(arr)} points, at least {min_points} are needed")
     return arr
 
 
 def as_normals(normals, n_points: int, name: str = "normals") -> np.ndarray:
-    """Return user normals as unit float64 (N, 3); raise :class:`InputError` on shape or zero length."""
+    """Return user normals as unit float64 (N, 3); raise :class:`InputError` on shape or zero
+    length."""
     arr = as_points(normals, name=name)
     if len(arr) != n_points:
         raise InputError(f"{name} has {len(arr)} rows but there are {n_points} points")
@@ -45,7 +48,8 @@ def as_normals(normals, n_points: int, name: str = "normals") -> np.ndarray:
 
 
 def check_not_degenerate(points: np.ndarray, name: str = "points") -> None:
-    """Raise :class:`InputError` when the points are all identical or all on one line (no surface)."""
+    """Raise :class:`InputError` when the points are all identical or all on one line (no
+    surface)."""
     # Singular values from the 3x3 scatter matrix: one pass instead of an SVD of the cloud.
     scatter = centred_scatter(points, column_mean(points))
     sv = np.sqrt(np.clip(np.linalg.eigvalsh(scatter), 0, None))[::-1]

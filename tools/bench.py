@@ -1,4 +1,5 @@
-"""Benchmarks of the synthesis core, each printed as a ratio against a reference timed in the same run.
+"""Benchmarks of the synthesis core, each printed as a ratio against a reference timed in the same
+run.
 
     .venv/bin/python tools/bench.py                 # 1M points, everything
     .venv/bin/python tools/bench.py --points 200000 --only noise
@@ -94,7 +95,8 @@ def bench_noise(n, octaves=4):
 
 # ---------------------------------------------------- whole synthesis against a per-point reference
 def reference_local(points, normals, synth: PNAS, seed):
-    """The default (local) mode written the obvious way: Python loops over points, pnoise2 per point.
+    """The default (local) mode written the obvious way: Python loops over points, pnoise2 per
+    point.
 
     Same algorithm and random draws as :class:`PNAS`; the bench swaps in Ken Perlin's permutation
     on both sides so the outputs can be compared exactly.
@@ -176,7 +178,8 @@ def reference_paper(points, normals, synth: PNAS, seed):
     grid = [[0.0] * r for _ in range(r)]
     for a in range(r):
         for b in range(r):
-            g = np.array([lo[0] + (hi[0] - lo[0]) * a / (r - 1), lo[1] + (hi[1] - lo[1]) * b / (r - 1)])
+            g = np.array([lo[0] + (hi[0] - lo[0]) * a / (r - 1),
+                          lo[1] + (hi[1] - lo[1]) * b / (r - 1)])
             q = domain.rotation @ g * domain.frequency + domain.offset
             grid[a][b] = cnoise.pnoise2(q[0], q[1], synth.octaves, synth.persistence,
                                         synth.lacunarity)

@@ -18,8 +18,14 @@ from pathlib import Path
 import numpy as np
 
 from pointad.errors import InputError
-from pointad.metrics import (area_under_curve, auroc, pro_curve, region_ids_from_masks,
-                             region_ids_from_points, roc_curve)
+from pointad.metrics import (
+    area_under_curve,
+    auroc,
+    pro_curve,
+    region_ids_from_masks,
+    region_ids_from_points,
+    roc_curve,
+)
 
 BAR_METRICS = ("I-AUROC", "P-AUROC", "AUPRO", "P-AP")
 FPR_LIMIT = 0.3

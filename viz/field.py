@@ -9,7 +9,6 @@ reproduces the sample's soft labels. :func:`field_figure` draws it.
 from __future__ import annotations
 
 import contextlib
-
 from dataclasses import dataclass
 
 import numpy as np

@@ -6,8 +6,15 @@ import numpy as np
 
 from pointad.errors import InputError
 from pointad.geometry.normals import estimate_normals
-from viz.colors import (SCORE_CMAP, SIGNED_CMAP, label_colors, plain_colors, scalar_colors, shade,
-                        signed_colors)
+from viz.colors import (
+    SCORE_CMAP,
+    SIGNED_CMAP,
+    label_colors,
+    plain_colors,
+    scalar_colors,
+    shade,
+    signed_colors,
+)
 from viz.views import draw_points, view_direction
 
 FOCUS_TOP = 0.02  # without labels, "defect" views face the top 2% of scores

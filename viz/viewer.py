@@ -30,8 +30,7 @@ from pointad.io import Cloud
 from pointad.synthesis import PNAS
 from pointad.synthesis.output import sample_paths, write_sample
 from pointad.validation import check_choice, check_number
-from viz.colors import (DISPLACEMENT_CMAP, SCORE_CMAP, label_colors, plain_colors,
-                        scalar_colors)
+from viz.colors import DISPLACEMENT_CMAP, SCORE_CMAP, label_colors, plain_colors, scalar_colors
 
 # Slider name -> (low, high, integer). Strength and scale are in PNAS's relative units.
 SLIDERS = {

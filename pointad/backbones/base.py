@@ -57,13 +57,13 @@ class FeatureExtractor(torch.nn.Module, metaclass=ABCMeta):
     def device(self) -> torch.device:
         return self._anchor.device
 
-    def freeze(self) -> "FeatureExtractor":
+    def freeze(self) -> FeatureExtractor:
         """Eval mode and no gradients for every parameter; returns self."""
         for p in self.parameters():
             p.requires_grad_(False)
         return super().train(False)
 
-    def train(self, mode: bool = True) -> "FeatureExtractor":
+    def train(self, mode: bool = True) -> FeatureExtractor:
         # Frozen: BatchNorm statistics and dropout never switch to training behaviour.
         return super().train(False)
 

@@ -22,7 +22,8 @@ class _OneLineParser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from pointad.cli import bench, eval as eval_verb, generate, plot, view
+    from pointad.cli import bench, generate, plot, view
+    from pointad.cli import eval as eval_verb
 
     parser = _OneLineParser(prog="pnas", description="3D point-cloud anomaly synthesis (3D-PNAS) "
                             "and detection.")

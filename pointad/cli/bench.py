@@ -30,13 +30,16 @@ def add_parser(verbs) -> None:
     make.add_argument("--size", default="default", choices=("small", "default"),
                       help="small: a quick build for tests; default: for benchmarking "
                            "(default: %(default)s)")
-    make.add_argument("--seed", type=int, default=0, help="seed of everything (default: %(default)s)")
+    make.add_argument("--seed", type=int, default=0,
+                      help="seed of everything (default: %(default)s)")
     make.add_argument("--categories", default=None,
                       help="comma-separated part families (default: all)")
     make.add_argument("--kinds", default="real3d,mvtec3d",
-                      help="comma-separated layouts to write: real3d, mvtec3d (default: %(default)s)")
+                      help="comma-separated layouts to write: real3d, mvtec3d "
+                           "(default: %(default)s)")
     make.add_argument("--overwrite", action="store_true",
-                      help="build into a non-empty directory; an earlier build's files are replaced")
+                      help="build into a non-empty directory; an earlier build's files are "
+                           "replaced")
     make.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
     make.set_defaults(run=run)
 

@@ -33,7 +33,8 @@ def add_parser(verbs) -> None:
     p.add_argument("inputs", nargs="*", metavar="INPUT",
                    help=f"cloud files or directories ({' '.join(SUPPORTED_READ)}); "
                         "none = built-in sample")
-    p.add_argument("--out", "-o", default="pnas_out", help="output directory (default: %(default)s)")
+    p.add_argument("--out", "-o", default="pnas_out",
+                   help="output directory (default: %(default)s)")
     p.add_argument("--sample", default="flange", choices=SAMPLES,
                    help="built-in sample used when no INPUT is given (default: %(default)s)")
     add_synthesis_arguments(p)
@@ -71,7 +72,8 @@ def add_synthesis_arguments(p) -> None:
     p.add_argument("--sign", default="mixed", choices=SIGNS,
                    help="bump, dent, or mixed (drawn per sample) (default: %(default)s)")
     p.add_argument("--falloff", type=float, default=0.5,
-                   help="local mode: part of the defect radius that fades out (default: %(default)s)")
+                   help="local mode: part of the defect radius that fades out "
+                        "(default: %(default)s)")
     p.add_argument("--resolution", type=int, default=256,
                    help="paper mode: noise grid resolution r (default: %(default)s)")
     p.add_argument("--lookup", default="bilinear", choices=LOOKUPS,
@@ -81,7 +83,8 @@ def add_synthesis_arguments(p) -> None:
     p.add_argument("--threshold", type=float, default=0.5,
                    help="paper mode: level of --transfer threshold (default: %(default)s)")
     p.add_argument("--normal-k", type=int, default=30,
-                   help="neighbours for normal estimation when a cloud has none (default: %(default)s)")
+                   help="neighbours for normal estimation when a cloud has none "
+                        "(default: %(default)s)")
     p.add_argument("--normal-radius", type=float, default=None,
                    help="optional neighbourhood radius for normal estimation, in the cloud's "
                         "length unit (at most --normal-k neighbours inside it)")

@@ -8,8 +8,13 @@ from __future__ import annotations
 
 import argparse
 
-from pointad.cli._viz_inputs import (add_cloud_arguments, add_score_arguments, load_cloud,
-                                     load_detector, load_scores)
+from pointad.cli._viz_inputs import (
+    add_cloud_arguments,
+    add_score_arguments,
+    load_cloud,
+    load_detector,
+    load_scores,
+)
 from pointad.cli.generate import add_synthesis_arguments, synth_from_args
 from pointad.errors import InputError
 

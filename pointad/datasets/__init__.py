@@ -4,8 +4,15 @@
 Anomaly-ShapeNet or a plain folder) and returns a :class:`PointDataset`: a sequence of
 :class:`Sample` (points, per-point labels, object label, defect type, ...), read lazily from disk.
 """
-from pointad.datasets.base import (DATASETS, PointDataset, Sample, SampleFile, detect_format,
-                                   load_dataset)
+from pointad.datasets.base import (
+                                   DATASETS,
+                                   PointDataset,
+                                   Sample,
+                                   SampleFile,
+                                   detect_format,
+                                   load_dataset,
+)
+
 # Imported for their registration in DATASETS (PointDataset.__init_subclass__).
 from pointad.datasets.folder import PointFolder
 from pointad.datasets.mvtec3d import MVTec3D, remove_background

@@ -165,7 +165,8 @@ class PointDataset(ABC):
     def categories(cls, root) -> list[str]:
         """Sorted names of the category folders under ``root`` (those with train/ or test/)."""
         base = cls._data_root(root)
-        return sorted(d.name for d in subdirs(base) if (d / "train").is_dir() or (d / "test").is_dir())
+        return sorted(d.name for d in subdirs(base)
+                      if (d / "train").is_dir() or (d / "test").is_dir())
 
     @classmethod
     @abstractmethod

@@ -62,7 +62,8 @@ class PointFolder(PointDataset):
                     raise InputError(f"{d}: the {self.split} split holds normal clouds only; put "
                                      f"anomalous ones in test/<defect>/")
             good = split_dir / GOOD
-            found = [(p, GOOD) for p in _clouds(split_dir) + (_clouds(good) if good.is_dir() else [])]
+            found = [(p, GOOD)
+                     for p in _clouds(split_dir) + (_clouds(good) if good.is_dir() else [])]
         else:
             stray = _clouds(split_dir)
             if stray:

@@ -17,7 +17,15 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from pointad.datasets.base import GOOD, PointDataset, Sample, SampleFile, child_names, files_with, subdirs
+from pointad.datasets.base import (
+    GOOD,
+    PointDataset,
+    Sample,
+    SampleFile,
+    child_names,
+    files_with,
+    subdirs,
+)
 from pointad.errors import InputError
 from pointad.io import read_cloud
 from pointad.validation import check_number
@@ -55,7 +63,8 @@ class MVTec3D(PointDataset):
         check_number(seed, "seed", low=0, integer=True)
         self.remove_background = bool(remove_background)
         self.background_options = dict(plane_distance=plane_distance, plane_margin=plane_margin,
-                                       cluster_eps=cluster_eps, cluster_min_points=cluster_min_points,
+                                       cluster_eps=cluster_eps,
+                                       cluster_min_points=cluster_min_points,
                                        ransac_iterations=ransac_iterations, seed=seed)
         super().__init__(root, category, split)
 
@@ -74,7 +83,8 @@ class MVTec3D(PointDataset):
             defect = defect_dir.name
             xyz_dir = defect_dir / "xyz"
             if not xyz_dir.is_dir():
-                raise InputError(f"{xyz_dir}: folder not found (MVTec 3D-AD keeps the scans in xyz/)")
+                raise InputError(f"{xyz_dir}: folder not found "
+                                 "(MVTec 3D-AD keeps the scans in xyz/)")
             gt_dir = defect_dir / "gt"
             for tiff in files_with(xyz_dir, _TIFF):
                 gt = gt_dir / f"{tiff.stem}.png"

@@ -14,8 +14,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pointad.datasets.base import (GOOD, PointDataset, Sample, SampleFile, centered, child_names,
-                                   files_with, read_gt_table, subdirs)
+from pointad.datasets.base import (
+    GOOD,
+    PointDataset,
+    Sample,
+    SampleFile,
+    centered,
+    child_names,
+    files_with,
+    read_gt_table,
+    subdirs,
+)
 from pointad.errors import InputError
 from pointad.io import read_cloud
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from pointad.datasets.real3d import Real3DAD
 from pointad.datasets.base import child_names, files_with, subdirs
+from pointad.datasets.real3d import Real3DAD
 
 
 class AnomalyShapeNet(Real3DAD):

@@ -41,7 +41,7 @@ class Detector(ParamsMixin, ABC):
 
     name = "base"
 
-    def fit(self, train) -> "Detector":
+    def fit(self, train) -> Detector:
         """Fit on normal clouds: a list of (N_i, 3) arrays (or Clouds/Samples, which also carry
         the pixel grid of organized scans). Returns self."""
         clouds = [as_cloud_input(c, name=f"training cloud {i}") for i, c in enumerate(train)]
@@ -56,7 +56,8 @@ class Detector(ParamsMixin, ABC):
         if not getattr(self, "fitted_", False):
             raise InputError(f"{self.name} detector is not fitted: call fit() or load() first")
         point_scores, score = self._predict(as_cloud_input(points))
-        return Prediction(point_scores=np.asarray(point_scores, dtype=np.float64), score=float(score))
+        return Prediction(point_scores=np.asarray(point_scores, dtype=np.float64),
+                          score=float(score))
 
     def save(self, path, *, overwrite: bool = False) -> Path:
         """Write the fitted detector to one ``.npz`` file (atomic, no silent overwrite)."""
@@ -73,7 +74,7 @@ class Detector(ParamsMixin, ABC):
         return path
 
     @classmethod
-    def from_state(cls, params: dict, arrays: dict) -> "Detector":
+    def from_state(cls, params: dict, arrays: dict) -> Detector:
         """Rebuild a fitted detector from saved parameters and arrays."""
         det = cls(**params)
         det._set_state(arrays)

@@ -15,6 +15,7 @@ from pointad.ops import farthest_point_sampling, knn
 from pointad.params import ParamsMixin
 from pointad.validation import check_number
 
+
 def random_projection(dim_in: int, dim_out: int, seed: int, device=None) -> torch.Tensor:
     """(dim_in, dim_out) Gaussian random projection scaled to preserve distances on average."""
     gen = torch.Generator().manual_seed(seed)
@@ -60,7 +61,7 @@ class MemoryBank(ParamsMixin):
         self.seed = check_number(seed, "seed", low=0, integer=True)
         self.bank: torch.Tensor | None = None
 
-    def fit(self, features: torch.Tensor) -> "MemoryBank":
+    def fit(self, features: torch.Tensor) -> MemoryBank:
         """Keep a coreset of (M, D) normal ``features``."""
         n = min(self.max_size, max(1, int(math.ceil(self.coreset_ratio * features.shape[0]))))
         keep = greedy_coreset(features, n, projection_dim=self.projection_dim, seed=self.seed)
@@ -94,7 +95,7 @@ class MemoryBank(ParamsMixin):
         """The fitted bank as named numpy arrays (what :meth:`set_state` takes)."""
         return {"bank": self.bank.detach().cpu().numpy()}
 
-    def set_state(self, arrays: dict, device=None) -> "MemoryBank":
+    def set_state(self, arrays: dict, device=None) -> MemoryBank:
         """Restore the bank from :meth:`get_state`'s arrays (on ``device``)."""
         self.bank = torch.as_tensor(np.asarray(arrays["bank"]), dtype=torch.float32,
                                     device=device)

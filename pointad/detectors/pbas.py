@@ -23,8 +23,8 @@ from pointad.detectors.depth import DepthDetector, standardize_stats
 from pointad.detectors.registry import register
 from pointad.errors import InputError
 from pointad.models2d.pbas import PRESETS, PBASModel, patch_embed
-from pointad.ops import gaussian_blur
 from pointad.models2d.state import load_state_arrays, state_arrays
+from pointad.ops import gaussian_blur
 from pointad.validation import check_number
 
 PATCH = 3

@@ -11,9 +11,9 @@ import numpy as np
 
 from pointad.detectors.base import Detector
 from pointad.detectors.registry import register
-from pointad.ops import NeighbourIndex
 from pointad.errors import InputError
 from pointad.geometry.registration import align, subsample, transform
+from pointad.ops import NeighbourIndex
 from pointad.validation import check_number
 
 

@@ -121,7 +121,8 @@ def fpfh(points, normals, radius: float | None, max_nn: int = 100, *,
                                       (n, n), check_invariants=False).coalesce()
     feat = torch.sparse.mm(weights, spfh).view(n, 3, N_BINS)
     sums = feat.sum(-1, keepdim=True)
-    feat = feat * torch.where(sums != 0, 100.0 / torch.where(sums != 0, sums, torch.ones_like(sums)),
+    feat = feat * torch.where(sums != 0,
+                              100.0 / torch.where(sums != 0, sums, torch.ones_like(sums)),
                               torch.zeros_like(sums))
     feat = feat.view(n, DIM) + spfh
     return torch.where(valid.any(1, keepdim=True), feat, torch.zeros_like(feat))

@@ -4,5 +4,5 @@ from pointad.geometry.normals import LocalFrames, estimate_normals, local_frames
 from pointad.geometry.projection import PROJECTIONS, project
 from pointad.geometry.units import object_diameter, point_spacing
 
-__all__ = ["principal_frame", "LocalFrames", "estimate_normals", "local_frames", "orient_normals", "PROJECTIONS", "project",
-           "object_diameter", "point_spacing"]
+__all__ = ["principal_frame", "LocalFrames", "estimate_normals", "local_frames", "orient_normals",
+           "PROJECTIONS", "project", "object_diameter", "point_spacing"]

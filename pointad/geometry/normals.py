@@ -12,11 +12,11 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from pointad.jit import njit
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import breadth_first_order, connected_components, minimum_spanning_tree
 
 from pointad.errors import InputError
+from pointad.jit import njit
 from pointad.validation import check_choice, check_not_degenerate, check_number
 
 ORIENTATIONS = ("auto", "camera_location", "consistent_tangent_plane", "none")
@@ -33,7 +33,8 @@ class LocalFrames(NamedTuple):
 def local_frames(points: np.ndarray, k: int = 30, *, orient: str = "auto",
                  camera_location=None, organized: bool = False,
                  radius: float | None = None) -> LocalFrames:
-    """Oriented normals and surface variation of (N, 3) points (kNN PCA, :func:`pointad.ops.local_pca`).
+    """Oriented normals and surface variation of (N, 3) points (kNN PCA,
+    :func:`pointad.ops.local_pca`).
 
     k: neighbourhood size, the point itself included. radius: when given (length unit of the
     points), only neighbours within it count, at most ``k`` of them (Open3D's hybrid search); a

@@ -4,16 +4,16 @@ Every projection returns coordinates in the cloud's length unit, expressed in a 
 the data itself (:mod:`pointad.geometry.frames`), so rotating or moving the cloud leaves them
 unchanged. Choose by name with :func:`project`:
 
-==============  =====================================================================================
+==============  ====================================================================================
 ``pca``         the 3D-PNAS paper: the global PCA plane. Folds the back of a closed object onto the
                 front (both receive the same noise); right for single-view scans.
 ``grid``        the pixel grid (column, row) of an organized cloud, times the pixel pitch.
 ``cylindrical`` (arc length, height) around the most distinct principal axis; seam at the cut.
 ``spherical``   (azimuth, elevation) times the mean radius, about the centroid; poles are pinched.
-``tangent``     around a seed point: tangent-plane direction with chord-length radius, an approximate
-                exponential map. Monotone in distance from the seed, so it never folds.
+``tangent``     around a seed point: tangent-plane direction with chord-length radius, an
+                approximate exponential map. Monotone in distance from the seed, so it never folds.
 ``volume``      the 3D position itself (3D noise): fold-free, seam-free baseline.
-==============  =====================================================================================
+==============  ====================================================================================
 """
 from __future__ import annotations
 

@@ -70,7 +70,8 @@ def _place(tmp: Path, path: Path, name: str, overwrite: bool) -> None:
     except FileExistsError:
         raise InputError(f"{name} exists; refusing to overwrite it") from None
     except OSError as exc:
-        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK):
+        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV,
+                             errno.EMLINK):
             raise
         _place_without_links(tmp, path, name)
         return

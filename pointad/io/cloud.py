@@ -82,15 +82,18 @@ class Cloud:
             return
         shape = tuple(np.asarray(self.grid_shape).tolist())
         if len(shape) != 2 or not all(isinstance(s, int) and s > 0 for s in shape):
-            raise InputError(f"grid_shape must be two positive integers (H, W), got {self.grid_shape!r}")
+            raise InputError("grid_shape must be two positive integers (H, W), "
+                             f"got {self.grid_shape!r}")
         self.grid_shape = (shape[0], shape[1])
         index = np.asarray(self.grid_index)
         if index.ndim != 1 or (index.size and index.dtype.kind not in "iu"):
-            raise InputError(f"grid_index must be a 1-D integer array, got {index.dtype} {index.shape}")
+            raise InputError("grid_index must be a 1-D integer array, "
+                             f"got {index.dtype} {index.shape}")
         index = index.astype(np.int64)
         _check_length(index, n, "grid_index")
         if index.size and (index.min() < 0 or index.max() >= shape[0] * shape[1]):
-            raise InputError(f"grid_index has values outside [0, {shape[0] * shape[1]}) for grid {shape}")
+            raise InputError(f"grid_index has values outside [0, {shape[0] * shape[1]}) "
+                             f"for grid {shape}")
         # Two points in one pixel cannot be written back to an image.
         if len(np.unique(index)) != len(index):
             raise InputError("grid_index has repeated pixels")
@@ -146,7 +149,8 @@ def _check_length(arr: np.ndarray, n: int, name: str) -> None:
 
 def _field(name: Any, values: ArrayLike, n: int) -> np.ndarray:
     if not isinstance(name, str) or not _FIELD_NAME.match(name):
-        raise InputError(f"field name {name!r} must be letters, digits and '_' (not starting with a digit)")
+        raise InputError(f"field name {name!r} must be letters, digits and '_' "
+                         "(not starting with a digit)")
     if name in RESERVED_NAMES:
         raise InputError(f"field name {name!r} is reserved for points, normals, labels or the grid")
     arr = np.asarray(values)
@@ -166,7 +170,8 @@ def as_labels(values: ArrayLike, name: str = "label") -> np.ndarray:
     bad = ~np.isin(arr, (0, 1))
     if bad.any():
         first = arr[np.flatnonzero(bad)[0]].item()
-        raise InputError(f"{name} has values other than 0/1 ({int(bad.sum())} of {arr.size}, e.g. {first!r})")
+        raise InputError(f"{name} has values other than 0/1 "
+                         f"({int(bad.sum())} of {arr.size}, e.g. {first!r})")
     return arr.astype(np.uint8)
 
 
@@ -220,7 +225,10 @@ def cloud_from_fields(columns: Mapping[str, ArrayLike] | np.ndarray, xyz_names: 
     missing = [c for c in xyz_names if c not in names]
     if missing:
         raise InputError(f"{where} lacks coordinate(s) {', '.join(missing)}")
-    stack = lambda cols: np.column_stack([np.asarray(columns[c], dtype=np.float64) for c in cols])
+
+    def stack(cols):
+        return np.column_stack([np.asarray(columns[c], dtype=np.float64) for c in cols])
+
     normals = None
     present = [c for c in normal_names if c in names]
     if present:

@@ -125,7 +125,8 @@ def write_cloud(path: str | os.PathLike[str], cloud: Cloud, *, binary: bool = Tr
     if ext not in _WRITERS:
         raise InputError(_unsupported(name, ext, SUPPORTED_WRITE, "write"))
     if not isinstance(cloud, Cloud):
-        raise InputError(f"{name}: expected a pointad.io.Cloud to write, got {type(cloud).__name__}")
+        raise InputError(f"{name}: expected a pointad.io.Cloud to write, "
+                         f"got {type(cloud).__name__}")
     if len(cloud) == 0:
         # A file that read_cloud would refuse is not worth writing.
         raise InputError(f"{name}: refusing to write a cloud with no points")

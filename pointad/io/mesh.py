@@ -30,7 +30,8 @@ def read_mesh(path: str | Path, *, mesh_points: int = 20000, seed: int = 0) -> C
     faces = getattr(mesh, "faces", None)
     if faces is None or len(faces) == 0:
         raise InputError("has no faces: there is no surface to sample points on")
-    points, normals = sample_surface(np.asarray(mesh.triangles, dtype=np.float64), mesh_points, seed)
+    points, normals = sample_surface(np.asarray(mesh.triangles, dtype=np.float64), mesh_points,
+                                     seed)
     return Cloud(points=points, normals=normals)
 
 

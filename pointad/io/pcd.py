@@ -38,7 +38,8 @@ def read_pcd(path: str | os.PathLike[str]) -> Cloud:
         records = _parse_ascii(body, dtype, n)
     elif header["data"] == "binary":
         if len(body) < n * dtype.itemsize:
-            raise InputError(f"binary data is truncated: {len(body) // dtype.itemsize} of {n} points present")
+            raise InputError(f"binary data is truncated: {len(body) // dtype.itemsize} of {n} "
+                             "points present")
         records = np.frombuffer(body, dtype=dtype, count=n)
     elif header["data"] == "binary_compressed":
         raise InputError("DATA binary_compressed PCD is not supported; save it as binary or ascii")
@@ -80,7 +81,8 @@ def _check_header(entries: dict[str, list[str]]) -> dict[str, Any]:
         width, height = int(entries["WIDTH"][0]), int(entries["HEIGHT"][0])
         points = int(entries["POINTS"][0]) if "POINTS" in entries else width * height
     except (ValueError, IndexError):
-        raise InputError("PCD header has a non-integer SIZE, COUNT, WIDTH, HEIGHT or POINTS") from None
+        raise InputError("PCD header has a non-integer SIZE, COUNT, WIDTH, HEIGHT or "
+                         "POINTS") from None
     types = [t.upper() for t in entries["TYPE"]]
     return {"names": names, "sizes": sizes, "types": types, "counts": counts, "width": width,
             "height": height, "points": points, "data": entries["DATA"][0].lower()}

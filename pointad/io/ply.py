@@ -73,9 +73,11 @@ def _read_simple_ascii(path: str | os.PathLike[str]) -> dict[str, np.ndarray] | 
         table = np.loadtxt(text, dtype=np.float64, max_rows=count, ndmin=2) if count else \
             np.empty((0, len(properties)))
     if len(table) < count:
-        raise InputError(f"ascii vertex data is truncated: {len(table)} of {count} vertices present")
+        raise InputError(f"ascii vertex data is truncated: {len(table)} of {count} "
+                         "vertices present")
     if table.shape[1] != len(properties):
-        raise InputError(f"ascii vertices have {table.shape[1]} values; the header declares {len(properties)}")
+        raise InputError(f"ascii vertices have {table.shape[1]} values; "
+                         f"the header declares {len(properties)}")
     return {name: table[:, i].astype(kind) for i, (name, kind) in enumerate(properties)}
 
 

@@ -14,8 +14,8 @@ _CHUNK_ROWS = 100_000  # rows formatted at a time, bounding the memory the strin
 #   "int": whole numbers (labels)
 _FORMATS = {
     "f8": lambda values: list(map(repr, values)),
-    "f4": lambda values: ["%.9g" % v for v in values],
-    "int": lambda values: ["%d" % v for v in values],
+    "f4": lambda values: [f"{v:.9g}" for v in values],
+    "int": lambda values: [f"{int(v)}" for v in values],
 }
 
 

@@ -9,8 +9,13 @@
 =======================  ========================================================================
 """
 from pointad.metrics.pro import area_under_curve, aupro, aupro_images, aupro_points, pro_curve
-from pointad.metrics.ranking import (auroc, average_precision, f1_max, precision_recall_curve,
-                                     roc_curve)
+from pointad.metrics.ranking import (
+                                     auroc,
+                                     average_precision,
+                                     f1_max,
+                                     precision_recall_curve,
+                                     roc_curve,
+)
 from pointad.metrics.regions import region_ids_from_masks, region_ids_from_points
 
 __all__ = ["roc_curve", "auroc", "precision_recall_curve", "average_precision", "f1_max",

@@ -14,6 +14,7 @@ from numpy.typing import ArrayLike
 from scipy import ndimage
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
+
 from pointad.errors import InputError
 from pointad.geometry.units import point_spacing
 from pointad.metrics._checks import as_binary
@@ -68,7 +69,8 @@ def cloud_regions(points: np.ndarray, anomalous: np.ndarray, radius: float | Non
     ``points`` (N, 3), ``anomalous`` (N,) bool. Two anomalous points are linked when their distance
     is <= ``radius``; regions are the connected components of that graph. ``radius=None`` uses
     ``spacing_factor`` x the cloud's point spacing (:func:`pointad.geometry.point_spacing`: the
-    median nearest-neighbour distance, duplicates ignored), so that a scan's neighbouring points always join while separate defects stay apart.
+    median nearest-neighbour distance, duplicates ignored), so that a scan's neighbouring points
+    always join while separate defects stay apart.
     """
     ids = np.zeros(len(points), dtype=np.int64)
     where = np.flatnonzero(anomalous)

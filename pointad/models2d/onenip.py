@@ -27,9 +27,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pointad.models2d.transformer import (MaskedTokenEncoder, PostNormAttention,
-                                          PostNormFeedForward, feature_jitter, maps_of, tokens_of,
-                                          xavier_linears)
+from pointad.models2d.transformer import (
+    MaskedTokenEncoder,
+    PostNormAttention,
+    PostNormFeedForward,
+    feature_jitter,
+    maps_of,
+    tokens_of,
+    xavier_linears,
+)
 from pointad.models2d.uniad import upsample
 
 PRESETS = {

@@ -15,9 +15,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pointad.models2d.transformer import (MaskedTokenEncoder, PostNormAttention,
-                                          PostNormFeedForward, feature_jitter, maps_of, tokens_of,
-                                          xavier_linears)
+from pointad.models2d.transformer import (
+    MaskedTokenEncoder,
+    PostNormAttention,
+    PostNormFeedForward,
+    feature_jitter,
+    maps_of,
+    tokens_of,
+    xavier_linears,
+)
 
 # UniAD's config (hidden 256, 8 heads, FFN 1024, 4 + 4 layers, dropout 0.1) and a narrow variant
 # for CPU tests; both keep the layer counts and the masks.

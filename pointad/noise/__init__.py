@@ -1,4 +1,5 @@
-"""Perlin noise: vectorized improved Perlin noise with fBm octaves (numpy/numba and torch backends)."""
+"""Perlin noise: vectorized improved Perlin noise with fBm octaves (numpy/numba and torch
+backends)."""
 from pointad.noise.perlin import perlin2, perlin3
 from pointad.noise.tables import permutation_table
 

@@ -21,8 +21,8 @@ Speed (see ``tools/bench.py``) comes from three things:
 from __future__ import annotations
 
 import numpy as np
-from pointad.jit import njit, prange
 
+from pointad.jit import njit, prange
 from pointad.noise.tables import GRAD3
 
 _F0 = np.float32(0.0)
@@ -130,7 +130,8 @@ def _combine2(m, fx, fy, packed, acc, amp):
         v = _fade(y)
         p = np.int32(packed[k])
         acc[k] += _lerp(v, _lerp(u, _grad2(p & 15, x, y), _grad2((p >> 4) & 15, x1, y)),
-                        _lerp(u, _grad2((p >> 8) & 15, x, y1), _grad2((p >> 12) & 15, x1, y1))) * amp
+                        _lerp(u, _grad2((p >> 8) & 15, x, y1),
+                              _grad2((p >> 12) & 15, x1, y1))) * amp
 
 
 @njit(inline="always", **_OPTS)

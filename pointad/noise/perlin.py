@@ -12,9 +12,9 @@ from functools import lru_cache
 import numpy as np
 
 from pointad.noise import _kernels
-from pointad.noise.tables import (corner_hash2, corner_hash3, packed_cell_hash2,
-                                  permutation_table)
+from pointad.noise.tables import corner_hash2, corner_hash3, packed_cell_hash2, permutation_table
 from pointad.validation import check_number
+
 
 def _is_tensor(x) -> bool:
     return type(x).__module__.startswith("torch")
@@ -58,7 +58,8 @@ def _flat_coords(*arrays):
 
 def perlin2(x, y, octaves: int = 1, persistence: float = 0.5, lacunarity: float = 2.0,
             base: int = 0, *, repeat: float = 1024, seed: int | None = None):
-    """2D fBm Perlin noise at ``(x, y)``; returns an array of the broadcast shape of ``x`` and ``y``.
+    """2D fBm Perlin noise at ``(x, y)``; returns an array of the broadcast shape of ``x`` and
+    ``y``.
 
     Args:
         x, y: coordinates (any shape, broadcastable); numpy-like -> numpy float32 result,

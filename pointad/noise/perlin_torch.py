@@ -23,7 +23,8 @@ def _lerp(t, a, b):
 
 
 def _cells(x, floor_x, repeat: float):
-    """Cell index of x and its right neighbour modulo 256, with the C package's wrap near +-repeat."""
+    """Cell index of x and its right neighbour modulo 256, with the C package's wrap near
+    +-repeat."""
     i = floor_x.to(torch.int64)
     ii = i + 1
     wrap = ~((x > -repeat) & (x < repeat - 1.0))
@@ -66,8 +67,10 @@ def _noise3(x, y, z, repeat, hash_ij, hash_k, gx, gy, gz):
         return px * gx[h] + py * gy[h] + pz * gz[h]
 
     def layer(kk_, pz):
-        return _lerp(v, _lerp(u, grad(hash_k[aa + kk_], x, y, pz), grad(hash_k[ba + kk_], x1, y, pz)),
-                     _lerp(u, grad(hash_k[ab + kk_], x, y1, pz), grad(hash_k[bb + kk_], x1, y1, pz)))
+        return _lerp(v,
+                     _lerp(u, grad(hash_k[aa + kk_], x, y, pz), grad(hash_k[ba + kk_], x1, y, pz)),
+                     _lerp(u, grad(hash_k[ab + kk_], x, y1, pz),
+                           grad(hash_k[bb + kk_], x1, y1, pz)))
 
     return _lerp(w, layer(k, z), layer(kk, z1))
 
@@ -84,7 +87,8 @@ def _prepare(coords, seed, base, three_d):
         tables = (torch.as_tensor(hij.ravel().astype(np.int64), device=device),
                   torch.as_tensor(hk.astype(np.int64), device=device))
     else:
-        tables = (torch.as_tensor(corner_hash2(perm, base).ravel().astype(np.int64), device=device),)
+        tables = (torch.as_tensor(corner_hash2(perm, base).ravel().astype(np.int64),
+                                  device=device),)
     return coords, tables, grads
 
 
@@ -107,7 +111,8 @@ def _fbm(noise_fn, coords, octaves, persistence, lacunarity, repeat, int_repeat,
         for freq, amp in zip(freqs, amps):
             rep = np.float32(repeat) * freq
             rep = float(np.float32(np.int64(rep))) if int_repeat else float(rep)
-            total = total + noise_fn(*[c * float(freq) for c in part], rep, *tables, *grads) * float(amp)
+            total = total + noise_fn(*[c * float(freq) for c in part], rep, *tables,
+                                     *grads) * float(amp)
         out[start:start + _CHUNK] = total / float(norm)
     return out.reshape(shape)
 

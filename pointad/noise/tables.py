@@ -48,10 +48,11 @@ def permutation_table(seed: int | None = None) -> np.ndarray:
 
 
 def corner_hash2(perm: np.ndarray, base: int = 0) -> np.ndarray:
-    """(256, 256) uint8 gradient index of lattice corner (i, j), i.e. ``perm[perm[perm[i]+j]] & 15``.
+    """(256, 256) uint8 gradient index of lattice corner (i, j), i.e.
+    ``perm[perm[perm[i]+j]] & 15``.
 
-    Indices and ``base`` follow the C package: ``i`` and ``j`` are taken modulo 256, then ``base`` is
-    added before each lookup. Folding the three dependent lookups into one table is the main
+    Indices and ``base`` follow the C package: ``i`` and ``j`` are taken modulo 256, then ``base``
+    is added before each lookup. Folding the three dependent lookups into one table is the main
     speed-up of the CPU kernel.
     """
     idx = np.arange(256) + base
@@ -61,7 +62,8 @@ def corner_hash2(perm: np.ndarray, base: int = 0) -> np.ndarray:
 
 def corner_hash3(perm: np.ndarray, base: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Tables for 3D: ``hash_ij`` (256, 256) = ``perm[perm[i]+j]`` and ``hash_k`` (512,) =
-    ``perm[m + base] & 15``, so that the gradient of corner (i, j, k) is ``hash_k[hash_ij[i, j] + k]``.
+    ``perm[m + base] & 15``, so that the gradient of corner (i, j, k) is
+    ``hash_k[hash_ij[i, j] + k]``.
     """
     idx = np.arange(256) + base
     a = perm[idx]

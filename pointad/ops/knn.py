@@ -129,7 +129,8 @@ class NeighbourIndex(Generic[ArrayT]):
                           for s in range(0, len(q), rows)]).cpu().numpy().astype(np.int64)
 
     def pairs(self, radius: float) -> np.ndarray:
-        """(P, 2) int64 index pairs ``i < j`` of indexed points at distance <= ``radius`` (numpy)."""
+        """(P, 2) int64 index pairs ``i < j`` of indexed points at distance <= ``radius``
+        (numpy)."""
         tree = self._tree if self._tree is not None else cKDTree(self.points.cpu().numpy())
         return tree.query_pairs(radius, output_type="ndarray").astype(np.int64)
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from pointad.jit import njit, prange
 
 from pointad.errors import InputError
+from pointad.jit import njit, prange
 from pointad.ops._checks import as_cloud, positive_float, positive_int
 from pointad.ops.knn import gather_points, search
 

@@ -16,10 +16,14 @@ from pointad.io import as_cloud_input
 from pointad.ops import knn
 from pointad.render.channels import CHANNELS, channel_images, fill_small_holes
 from pointad.render.organized import grid_coordinates
-from pointad.render.orthographic import (MAX_SPLAT_PX, pixel_coordinates, splat_heights,
-                                         zbuffer)
-from pointad.render.views import (ViewFrame, camera_coordinates, fit_frame, view_names,
-                                  view_rotations)
+from pointad.render.orthographic import MAX_SPLAT_PX, pixel_coordinates, splat_heights, zbuffer
+from pointad.render.views import (
+    ViewFrame,
+    camera_coordinates,
+    fit_frame,
+    view_names,
+    view_rotations,
+)
 from pointad.validation import check_choice, check_number
 
 DEPTH_NORMS = ("view", "box")

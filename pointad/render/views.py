@@ -51,7 +51,7 @@ class ViewFrame:
                 f"{prefix}extent": np.array([self.half_extent, self.spacing])}
 
     @classmethod
-    def from_arrays(cls, arrays, prefix: str = "") -> "ViewFrame":
+    def from_arrays(cls, arrays, prefix: str = "") -> ViewFrame:
         half_extent, spacing = (float(v) for v in arrays[f"{prefix}extent"])
         return cls(np.asarray(arrays[f"{prefix}centre"], dtype=np.float64),
                    np.asarray(arrays[f"{prefix}axes"], dtype=np.float64), half_extent, spacing)

@@ -67,11 +67,13 @@ def _setup(points, normals, rng, fraction, spacing):
     if spacing is None:
         spacing = point_spacing(pts)
     check_number(spacing, "spacing", low=0, low_open=True)
-    return pts, nrm, float(fraction), diameter, float(spacing), max(1, int(round(fraction * len(pts))))
+    return (pts, nrm, float(fraction), diameter, float(spacing),
+            max(1, int(round(fraction * len(pts)))))
 
 
 def _peak(rng, diameter, spacing, rel_range, min_spacings, max_rel):
-    """A defect size: ``U(rel_range) * D``, at least ``min_spacings * s``, at most ``max_rel * D``."""
+    """A defect size: ``U(rel_range) * D``, at least ``min_spacings * s``, at most
+    ``max_rel * D``."""
     size = max(rng.uniform(*rel_range) * diameter, min_spacings * spacing)
     return float(min(size, max_rel * diameter))
 
@@ -337,7 +339,8 @@ def _edge_point(pts, nrm, index, rng):
 
 
 def bend(points, normals, rng, *, fraction=None, spacing=None, info=None):
-    """The tip of the part (``fraction`` of the points along the longest axis) turned 3-20 degrees."""
+    """The tip of the part (``fraction`` of the points along the longest axis) turned 3-20
+    degrees."""
     pts, nrm, fraction, diameter, spacing, n_lab = _setup(points, normals, rng, fraction, spacing)
     centred = pts - pts.mean(axis=0)
     _, _, axes = np.linalg.svd(centred, full_matrices=False)

@@ -21,11 +21,15 @@ from tqdm import tqdm
 
 from pointad import __version__
 from pointad.errors import InputError
+from pointad.geometry.rotations import random_rotation
 from pointad.io import write_json
 from pointad.synthbench.defects import DEFECTS, FRACTION_RANGE
-from pointad.synthbench.layout import (write_mvtec3d_sample, write_real3d_template,
-                                       write_real3d_test, write_text_file)
-from pointad.geometry.rotations import random_rotation
+from pointad.synthbench.layout import (
+    write_mvtec3d_sample,
+    write_real3d_template,
+    write_real3d_test,
+    write_text_file,
+)
 from pointad.synthbench.parts import CATEGORIES, posed, resting_rotation
 from pointad.synthbench.scan import scan_depth, scan_full
 from pointad.validation import check_number
@@ -253,7 +257,7 @@ def _apply(kind, points, normals, rng):
     :data:`_ATTEMPTS` failures the kind falls back to ``bulge``, which always fits, and the
     manifest says so. Returns ``(kind, new_points, keep, labels, info)``."""
     best = None
-    for attempt in range(_ATTEMPTS):
+    for _attempt in range(_ATTEMPTS):
         info = {}
         try:
             new, keep, labels = DEFECTS[kind](points, normals, rng, info=info)
@@ -304,7 +308,8 @@ def _names(values, allowed, what: str) -> list[str]:
 
 
 def _prepare_out(out: Path, overwrite: bool) -> None:
-    """Refuse a non-empty ``out`` without ``overwrite``; with it, remove an earlier build's files."""
+    """Refuse a non-empty ``out`` without ``overwrite``; with it, remove an earlier build's
+    files."""
     if out.exists() and not out.is_dir():
         raise InputError(f"{out}: exists and is not a directory")
     if not out.is_dir() or not any(out.iterdir()):

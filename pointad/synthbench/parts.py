@@ -80,7 +80,8 @@ def _loft(rings: np.ndarray) -> trimesh.Trimesh:
 
 
 def _cap(ring: np.ndarray, forward: bool) -> np.ndarray:
-    """Earcut triangles (T, 3) of a planar ring (M, 3), wound to hold edge 0 -> 1 iff ``forward``."""
+    """Earcut triangles (T, 3) of a planar ring (M, 3), wound to hold edge 0 -> 1 iff
+    ``forward``."""
     centre = ring.mean(axis=0)
     _, _, vt = np.linalg.svd(ring - centre)  # in-plane axes: the two main directions
     flat = (ring - centre) @ vt[:2].T
@@ -298,7 +299,7 @@ def blade(rng: np.random.Generator) -> trimesh.Trimesh:
     lower = np.column_stack([x, yc - yt])[1:]            # leading edge (shared) -> trailing edge
     section = np.vstack([upper, lower]) - [0.25, 0.0]    # twist about the quarter chord
     rings = []
-    for k, z in enumerate(np.linspace(-2.0, span, n_sections)):  # root starts inside the platform
+    for z in np.linspace(-2.0, span, n_sections):  # root starts inside the platform
         f = max(z, 0.0) / span
         c = chord * (1 + (taper - 1) * f)
         ang = twist * f

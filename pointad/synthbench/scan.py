@@ -153,7 +153,9 @@ def scan_depth(mesh: trimesh.Trimesh, rng: np.random.Generator, resolution=(128,
     rotation = _camera_rotation(view, roll)
     target = mesh.bounds.mean(axis=0)
     position = target + distance * view
-    to_cam = lambda p: (np.asarray(p, dtype=np.float64) - position) @ rotation.T
+
+    def to_cam(p):
+        return (np.asarray(p, dtype=np.float64) - position) @ rotation.T
 
     vertices = to_cam(mesh.vertices)
     if vertices[:, 2].min() <= 0:

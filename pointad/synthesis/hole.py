@@ -6,6 +6,7 @@ around it (as in the benchmark's ``hole`` kind, :mod:`pointad.synthbench.defects
 from __future__ import annotations
 
 import numpy as np
+
 from pointad.geometry.units import point_spacing
 from pointad.ops import NeighbourIndex
 from pointad.reductions import row_sq_norms

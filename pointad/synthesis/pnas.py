@@ -33,17 +33,22 @@ from numpy.typing import ArrayLike
 
 from pointad import __version__
 from pointad.errors import InputError
-from pointad.params import ParamsMixin
 from pointad.geometry.normals import ORIENTATIONS, estimate_normals
 from pointad.geometry.projection import PROJECTIONS, project
-from pointad.reductions import column_max, column_min
 from pointad.geometry.units import object_diameter
+from pointad.params import ParamsMixin
+from pointad.reductions import column_max, column_min
 from pointad.synthesis.displacement import displace, labels_from_soft
 from pointad.synthesis.field import NoiseDomain, grid_lookup, min_max
 from pointad.synthesis.region import SUPPORT_FACTOR, defect_support, falloff_weight, soft_mask
 from pointad.synthesis.sample import AnomalySample
-from pointad.validation import (as_normals, as_points, check_choice, check_not_degenerate,
-                                check_number)
+from pointad.validation import (
+    as_normals,
+    as_points,
+    check_choice,
+    check_not_degenerate,
+    check_number,
+)
 
 MODES = ("local", "paper")
 SIGNS = ("bump", "dent", "mixed")
@@ -63,7 +68,8 @@ class PNAS(ParamsMixin):
         octaves: fBm octaves o (1..32).
         persistence: fBm amplitude ratio p between octaves (> 0).
         lacunarity: fBm frequency ratio l between octaves (> 0).
-        strength: peak displacement; fraction of the object diameter (relative) or length (absolute).
+        strength: peak displacement; fraction of the object diameter (relative) or length
+            (absolute).
         projection: one of :data:`pointad.geometry.PROJECTIONS`, or ``"auto"`` (``pca`` in paper
             mode, ``tangent`` in local mode).
         units: ``"relative"`` or ``"absolute"`` (see the module docstring).
