@@ -5,12 +5,12 @@ Anomaly-ShapeNet or a plain folder) and returns a :class:`PointDataset`: a seque
 :class:`Sample` (points, per-point labels, object label, defect type, ...), read lazily from disk.
 """
 from pointad.datasets.base import (
-                                   DATASETS,
-                                   PointDataset,
-                                   Sample,
-                                   SampleFile,
-                                   detect_format,
-                                   load_dataset,
+    DATASETS,
+    PointDataset,
+    Sample,
+    SampleFile,
+    detect_format,
+    load_dataset,
 )
 
 # Imported for their registration in DATASETS (PointDataset.__init_subclass__).

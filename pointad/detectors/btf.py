@@ -14,10 +14,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from pointad.detectors.base import Detector
-from pointad.detectors.memory_bank import MemoryBank
+from pointad.detectors.memory_bank import BankDetector
 from pointad.detectors.registry import register
-from pointad.device import resolve_device
 from pointad.errors import InputError
 from pointad.features import fpfh, fps_groups, group_mean, interpolate_to_points
 from pointad.geometry import estimate_normals
@@ -26,7 +24,7 @@ from pointad.validation import check_number
 
 
 @register
-class BTF(Detector):
+class BTF(BankDetector):
     """FPFH + PatchCore, BTF's defaults.
 
     Args:
@@ -53,20 +51,8 @@ class BTF(Detector):
             raise InputError(f"patch_grid must be <= grid_size - 2, got {patch_grid}")
         # A scan smaller than the grid keeps its size; it must still pool to patch_grid.
         self.blur_sigma = check_number(blur_sigma, "blur_sigma", low=0)
-        self.n_groups = check_number(n_groups, "n_groups", low=1, integer=True)
-        self.group_size = check_number(group_size, "group_size", low=1, integer=True)
-        self.coreset_ratio = check_number(coreset_ratio, "coreset_ratio", low=0, high=1,
-                                          low_open=True)
-        self.max_bank = check_number(max_bank, "max_bank", low=1, integer=True)
         self.n_reweight = check_number(n_reweight, "n_reweight", low=0, integer=True)
-        self.seed = check_number(seed, "seed", low=0, integer=True)
-        self.device = device
-        self._device = resolve_device(device)
-
-    def _memory_bank(self) -> MemoryBank:
-        """An empty bank with this detector's settings."""
-        return MemoryBank(coreset_ratio=self.coreset_ratio, max_size=self.max_bank,
-                          n_reweight=self.n_reweight, seed=self.seed)
+        self._set_bank_params(n_groups, group_size, coreset_ratio, max_bank, seed, device)
 
     # Features ---------------------------------------------------------------------------
     def _fpfh(self, pts: torch.Tensor, organized: bool) -> torch.Tensor:

@@ -11,6 +11,8 @@ import math
 import numpy as np
 import torch
 
+from pointad.detectors.base import Detector
+from pointad.device import resolve_device
 from pointad.ops import farthest_point_sampling, knn
 from pointad.params import ParamsMixin
 from pointad.validation import check_number
@@ -100,3 +102,28 @@ class MemoryBank(ParamsMixin):
         self.bank = torch.as_tensor(np.asarray(arrays["bank"]), dtype=torch.float32,
                                     device=device)
         return self
+
+
+class BankDetector(Detector):
+    """Base of the detectors that score groups of point features against a PatchCore bank
+    (``btf``, ``patchcore-ms``, ``pnas-refiner``): the settings they share, validated in one
+    place, and the bank they build (``memory_`` once fitted). Not registered itself."""
+
+    n_reweight = 0  # PatchCore's object-score reweighting; a subclass that uses it sets it
+
+    def _set_bank_params(self, n_groups: int, group_size: int, coreset_ratio: float,
+                         max_bank: int, seed: int, device: str) -> None:
+        """Validate and store the shared constructor parameters (call from ``__init__``)."""
+        self.n_groups = check_number(n_groups, "n_groups", low=1, integer=True)
+        self.group_size = check_number(group_size, "group_size", low=1, integer=True)
+        self.coreset_ratio = check_number(coreset_ratio, "coreset_ratio", low=0, high=1,
+                                          low_open=True)
+        self.max_bank = check_number(max_bank, "max_bank", low=1, integer=True)
+        self.seed = check_number(seed, "seed", low=0, integer=True)
+        self.device = device
+        self._device = resolve_device(device)
+
+    def _memory_bank(self) -> MemoryBank:
+        """An empty bank with this detector's settings."""
+        return MemoryBank(coreset_ratio=self.coreset_ratio, max_size=self.max_bank,
+                          n_reweight=self.n_reweight, seed=self.seed)

@@ -12,10 +12,8 @@ from typing import NamedTuple
 
 import torch
 
-from pointad.detectors.base import Detector
-from pointad.detectors.memory_bank import MemoryBank
+from pointad.detectors.memory_bank import BankDetector
 from pointad.detectors.registry import register
-from pointad.device import resolve_device
 from pointad.errors import InputError
 from pointad.features import fps_groups, group_mean, interpolate_to_points, multiscale_fpfh
 from pointad.geometry import estimate_normals
@@ -41,7 +39,7 @@ class Groups(NamedTuple):
 
 
 @register
-class PatchCoreMS(Detector):
+class PatchCoreMS(BankDetector):
     """Multi-scale FPFH groups + PatchCore memory bank.
 
     Args:
@@ -63,20 +61,8 @@ class PatchCoreMS(Detector):
                  top_k: int = 80, seed: int = 0, device: str = "auto"):
         self.normal_k = check_number(normal_k, "normal_k", low=3, integer=True)
         self.fpfh_ks = check_sizes(fpfh_ks, "fpfh_ks", low=2)
-        self.n_groups = check_number(n_groups, "n_groups", low=1, integer=True)
-        self.group_size = check_number(group_size, "group_size", low=1, integer=True)
-        self.coreset_ratio = check_number(coreset_ratio, "coreset_ratio", low=0, high=1,
-                                          low_open=True)
-        self.max_bank = check_number(max_bank, "max_bank", low=1, integer=True)
         self.top_k = check_number(top_k, "top_k", low=1, integer=True)
-        self.seed = check_number(seed, "seed", low=0, integer=True)
-        self.device = device
-        self._device = resolve_device(device)
-
-    def _memory_bank(self) -> MemoryBank:
-        """An empty bank with this detector's settings."""
-        return MemoryBank(coreset_ratio=self.coreset_ratio, max_size=self.max_bank,
-                          seed=self.seed)
+        self._set_bank_params(n_groups, group_size, coreset_ratio, max_bank, seed, device)
 
     def _groups(self, cloud) -> Groups:
         pts = torch.as_tensor(cloud.points, dtype=torch.float64, device=self._device)

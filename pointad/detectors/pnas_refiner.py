@@ -21,7 +21,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from pointad.detectors.memory_bank import MemoryBank
 from pointad.detectors.patchcore_ms import PatchCoreMS
 from pointad.detectors.registry import register
 from pointad.device import seeded
@@ -107,8 +106,7 @@ class PNASRefiner(PatchCoreMS):
         clean_d = []
         for i, cloud in enumerate(clouds):
             others = [g.features for j, g in enumerate(grouped) if j != i] or [grouped[i].features]
-            loo = MemoryBank(self.coreset_ratio, self.max_bank, n_reweight=0,
-                             seed=self.seed).fit(torch.cat(others))
+            loo = self._memory_bank().fit(torch.cat(others))
             d, x = self._inputs(grouped[i], loo.bank)
             clean_d.append(d)
             rows["train"].append((x, torch.zeros(len(x), device=self._device)))

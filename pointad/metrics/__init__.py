@@ -10,11 +10,11 @@
 """
 from pointad.metrics.pro import area_under_curve, aupro, aupro_images, aupro_points, pro_curve
 from pointad.metrics.ranking import (
-                                     auroc,
-                                     average_precision,
-                                     f1_max,
-                                     precision_recall_curve,
-                                     roc_curve,
+           auroc,
+           average_precision,
+           f1_max,
+           precision_recall_curve,
+           roc_curve,
 )
 from pointad.metrics.regions import region_ids_from_masks, region_ids_from_points
 
