@@ -3,6 +3,12 @@ import numpy as np
 import pytest
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "regression: compares a detector's metrics with seeded regression values "
+        "(tests/regression.py; tools/regression_values.py regenerates them)")
+
+
 def sphere_points(n=3000, radius=1.0, seed=0):
     """(n, 3) points on a sphere and their outward normals."""
     rng = np.random.default_rng(seed)

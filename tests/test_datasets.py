@@ -5,8 +5,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pointad.datasets import (DATASETS, AnomalyShapeNet, MVTec3D, PointFolder, Real3DAD, Sample,
-                              detect_format, load_dataset)
+from pointad.datasets import (
+    DATASETS,
+    AnomalyShapeNet,
+    MVTec3D,
+    PointFolder,
+    Real3DAD,
+    Sample,
+    detect_format,
+    load_dataset,
+)
 from pointad.errors import InputError
 from pointad.io import Cloud, write_cloud
 
@@ -56,12 +64,14 @@ def mvtec(tmp_path):
     root = tmp_path / "mvtec"
     seed = 0
     for cls in ("bagel", "tire"):
-        for split, defect, stems in (("train", "good", ["000", "001"]), ("validation", "good", ["000"]),
+        for split, defect, stems in (("train", "good", ["000", "001"]),
+                                     ("validation", "good", ["000"]),
                                      ("test", "good", ["000"]), ("test", "crack", ["000", "001"]),
                                      ("test", "hole", ["000"])):
             for stem in stems:
                 seed += 1
-                write_cloud(root / cls / split / defect / "xyz" / f"{stem}.tiff", organized_cloud(seed))
+                write_cloud(root / cls / split / defect / "xyz" / f"{stem}.tiff",
+                            organized_cloud(seed))
                 if split == "test" and defect != "good":
                     write_mask(root / cls / split / defect / "gt" / f"{stem}.png", defect_mask())
     (root / "license.txt").write_text("not a category")
@@ -99,7 +109,8 @@ def test_mvtec_labels_line_up_with_valid_pixels(mvtec):
     rows, cols = np.divmod(sample.grid_index, W)
     np.testing.assert_array_equal(sample.labels, mask[rows, cols])
     # points are the TIFF's pixels (float32 on disk)
-    np.testing.assert_allclose(sample.points, organized_cloud(5).points, rtol=1e-6)  # seed of test/crack/000
+    # seed of test/crack/000
+    np.testing.assert_allclose(sample.points, organized_cloud(5).points, rtol=1e-6)
     assert sample.path.name == "000.tiff" and sample.gt_path.name == "000.png"
 
 
@@ -146,7 +157,7 @@ def test_mvtec_background_removal_keeps_object_drops_plane(tmp_path):
     # nothing of the plate (nor the stray point) is kept, all of the cap clear of the margin is
     assert (flat_perp > 0.004).all()
     assert 39 not in removed.grid_index.tolist()  # the stray pixel (0, 39)
-    surely_object = np.flatnonzero((perp.reshape(-1) > 0.006))
+    surely_object = np.flatnonzero(perp.reshape(-1) > 0.006)
     assert set(surely_object) <= set(removed.grid_index.tolist())
     assert 50 < len(removed) < 200
     # labels, points and grid_index stay aligned; the mask stays full size
@@ -217,15 +228,18 @@ def real3d(tmp_path):
         write_cloud(base / "test" / "100_good.pcd", cloud_of(40, 4, offset=2.0))
         write_cloud(base / "test" / "101_good.pcd", cloud_of(41, 5))
         for stem, n, seed in (("102_bulge", 50, 6), ("103_sink", 35, 7)):
-            write_cloud(base / "test" / f"{stem}.pcd", cloud_of(n + 5, seed))  # not the evaluated points
-            write_cloud(base / "gt" / f"{stem}.txt", cloud_of(n, seed + 10, labels=gt_labels(n, seed)))
+            # not the evaluated points
+            write_cloud(base / "test" / f"{stem}.pcd", cloud_of(n + 5, seed))
+            write_cloud(base / "gt" / f"{stem}.txt",
+                        cloud_of(n, seed + 10, labels=gt_labels(n, seed)))
     return root
 
 
 def test_real3d_samples(real3d):
     assert Real3DAD.categories(real3d) == ["airplane", "car"]
     train = Real3DAD(real3d, "airplane", "train")
-    assert len(train) == 2 and [s.id for s in train] == ["train/good/0_template", "train/good/1_template"]
+    assert len(train) == 2
+    assert [s.id for s in train] == ["train/good/0_template", "train/good/1_template"]
     assert all(s.label == 0 and not s.labels.any() for s in train)
     test = list(Real3DAD(real3d, "airplane", "test"))
     assert [(s.id, s.label, s.defect) for s in test] == [
@@ -276,7 +290,8 @@ def shapenet(tmp_path):
     write_cloud(base / "test" / "ashtray0_positive0.pcd", cloud_of(21, 2))
     for stem, n, seed in (("ashtray0_bulge0", 30, 3), ("ashtray0_concavity12", 25, 4)):
         write_cloud(base / "test" / f"{stem}.pcd", cloud_of(n + 3, seed))
-        write_comma_gt(base / "GT" / f"{stem}.txt", cloud_of(n, seed + 10, labels=gt_labels(n, seed)))
+        write_comma_gt(base / "GT" / f"{stem}.txt",
+                       cloud_of(n, seed + 10, labels=gt_labels(n, seed)))
     write_cloud(root / "pcd" / "bag0" / "train" / "bag0_template0.pcd", cloud_of(20, 1))
     return root
 

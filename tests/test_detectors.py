@@ -34,6 +34,7 @@ def test_builtin_names_match_their_classes_and_load_lazily():
     parser (which lists them) imports neither torch nor any detector module."""
     import subprocess
     import sys
+
     from pointad.detectors.registry import BUILTIN, detector_class
     for name in BUILTIN:
         assert detector_class(name).name == name

@@ -1,4 +1,5 @@
-"""Tests of pointad.io: round trips for every format, dataset layouts, meshes, atomic writes, errors."""
+"""Tests of pointad.io: round trips for every format, dataset layouts, meshes, atomic writes,
+errors."""
 import json
 import os
 
@@ -8,8 +9,15 @@ import tifffile
 import trimesh
 
 from pointad.errors import InputError
-from pointad.io import (SUPPORTED_READ, SUPPORTED_WRITE, Cloud, atomic_write, read_cloud,
-                        write_cloud, write_json)
+from pointad.io import (
+    SUPPORTED_READ,
+    SUPPORTED_WRITE,
+    Cloud,
+    atomic_write,
+    read_cloud,
+    write_cloud,
+    write_json,
+)
 
 N = 64
 
@@ -139,7 +147,8 @@ def test_round_trip_organized(tmp_path, organized, ext):
     np.testing.assert_allclose(back.points, organized.points, atol=1e-6)
     if ext != ".tiff" and ext != ".tif":  # a TIFF holds xyz only
         np.testing.assert_array_equal(back.labels, organized.labels)
-        np.testing.assert_allclose(back.fields["soft_label"], organized.fields["soft_label"], atol=1e-6)
+        np.testing.assert_allclose(back.fields["soft_label"], organized.fields["soft_label"],
+                                   atol=1e-6)
 
 
 def test_tiff_written_as_float32_image_with_zero_holes(tmp_path, organized):
@@ -284,7 +293,8 @@ def test_written_ply_is_standard(tmp_path, cloud, binary):
     from plyfile import PlyData
     path = write_cloud(tmp_path / "c.ply", cloud, binary=binary)
     vertex = PlyData.read(str(path))["vertex"]
-    np.testing.assert_array_equal(np.column_stack([vertex["x"], vertex["y"], vertex["z"]]), cloud.points)
+    np.testing.assert_array_equal(np.column_stack([vertex["x"], vertex["y"], vertex["z"]]),
+                                  cloud.points)
     np.testing.assert_array_equal(vertex["label"], cloud.labels)
     np.testing.assert_allclose(vertex["soft_label"], cloud.fields["soft_label"], rtol=1e-6)
 
@@ -292,7 +302,8 @@ def test_written_ply_is_standard(tmp_path, cloud, binary):
 def test_read_ascii_ply_with_faces_before_vertices(tmp_path):
     # Not the fast-path layout: plyfile reads it, and the faces are ignored.
     path = tmp_path / "mesh.ply"
-    path.write_text("ply\nformat ascii 1.0\nelement face 1\nproperty list uchar int vertex_indices\n"
+    path.write_text("ply\nformat ascii 1.0\nelement face 1\n"
+                    "property list uchar int vertex_indices\n"
                     "element vertex 3\nproperty double x\nproperty double y\nproperty double z\n"
                     "property double nx\nproperty double ny\nproperty double nz\nend_header\n"
                     "3 0 1 2\n0 0 0 0 0 1\n1 0 0 0 0 1\n0 1 0 0 0 1\n")
@@ -339,7 +350,8 @@ def test_read_pcd_with_histogram_and_padding(tmp_path, binary):
 
 def test_messages_keep_the_path_as_written(tmp_path, monkeypatch, cloud):
     monkeypatch.chdir(tmp_path)
-    assert str(pytest.raises(InputError, read_cloud, "./nope.pcd").value) == "./nope.pcd: file not found"
+    message = str(pytest.raises(InputError, read_cloud, "./nope.pcd").value)
+    assert message == "./nope.pcd: file not found"
     write_cloud("./out/c.npz", cloud)
     message = str(pytest.raises(InputError, write_cloud, "./out/c.npz", cloud).value)
     assert message == "./out/c.npz exists; refusing to overwrite it"
@@ -374,7 +386,8 @@ def test_mesh_points_lie_on_box_surface(box_files, ext):
     np.testing.assert_allclose(np.linalg.norm(c.normals, axis=1), 1.0, atol=1e-12)
     axis = np.abs(c.normals).argmax(axis=1)
     np.testing.assert_allclose(scaled[np.arange(500), axis], 1.0, atol=1e-9)
-    assert (np.sign(c.normals[np.arange(500), axis]) == np.sign(c.points[np.arange(500), axis])).all()
+    assert (np.sign(c.normals[np.arange(500), axis])
+            == np.sign(c.points[np.arange(500), axis])).all()
     # Area-uniform: the two 4 x 6 faces (normal along x) hold about 48 / 88 of the points.
     assert 0.45 < (axis == 0).mean() < 0.64
     assert 0.08 < (axis == 2).mean() < 0.28  # the two 2 x 4 faces: 16 / 88
@@ -431,7 +444,8 @@ def test_atomic_write_exception_leaves_target_untouched(tmp_path):
 def test_atomic_write_refuses_existing_file(tmp_path, cloud):
     target = tmp_path / "out.ply"
     target.write_bytes(b"original bytes")
-    message = assert_raises_naming(target, write_cloud, target, cloud, match="refusing to overwrite")
+    message = assert_raises_naming(target, write_cloud, target, cloud,
+                                   match="refusing to overwrite")
     assert message == f"{target} exists; refusing to overwrite it"
     assert target.read_bytes() == b"original bytes"
     assert no_temp_files(tmp_path)
@@ -460,7 +474,8 @@ def test_write_json(tmp_path):
     obj = {"b": np.float32(0.5), "a": np.arange(3), "n": np.int64(4), "t": (1, 2), "path": tmp_path}
     assert write_json(path, obj) == path
     text = path.read_text()
-    assert json.loads(text) == {"a": [0, 1, 2], "b": 0.5, "n": 4, "t": [1, 2], "path": str(tmp_path)}
+    assert json.loads(text) == {"a": [0, 1, 2], "b": 0.5, "n": 4, "t": [1, 2],
+                                "path": str(tmp_path)}
     assert text.index('"a"') < text.index('"b"') and '\n  "a": [' in text
     assert_raises_naming(path, write_json, path, {"x": 1}, match="refusing")
     write_json(path, {"x": 1}, overwrite=True)

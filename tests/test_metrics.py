@@ -6,11 +6,19 @@ from scipy import ndimage
 from sklearn import metrics as skm
 
 from pointad.errors import InputError
-from pointad.metrics import (auroc, aupro, aupro_images, aupro_points, average_precision, f1_max,
-                             precision_recall_curve, pro_curve, roc_curve)
+from pointad.metrics import (
+    aupro,
+    aupro_images,
+    aupro_points,
+    auroc,
+    average_precision,
+    f1_max,
+    precision_recall_curve,
+    pro_curve,
+    roc_curve,
+)
 from pointad.metrics.pro import area_under_curve
 from pointad.metrics.regions import region_ids_from_masks, region_ids_from_points
-
 
 # ----------------------------------------------------------------------------- ranking metrics
 

@@ -7,9 +7,13 @@ import torch.nn.functional as F
 from pointad.errors import InputError
 from pointad.models2d import onenip, pbas, uniad
 from pointad.models2d.state import load_state_arrays, state_arrays
-from pointad.models2d.transformer import (PostNormAttention, auto_window, feature_jitter,
-                                          neighbour_mask, resize_concat)
-
+from pointad.models2d.transformer import (
+    PostNormAttention,
+    auto_window,
+    feature_jitter,
+    neighbour_mask,
+    resize_concat,
+)
 
 # Small tensors: one thread avoids contention on shared CI cores.
 pytestmark = pytest.mark.usefixtures("torch_one_thread")

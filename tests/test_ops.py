@@ -7,8 +7,16 @@ from scipy.spatial import cKDTree
 
 from conftest import ellipsoid_points, random_rotation, sphere_points
 from pointad.errors import InputError
-from pointad.ops import (NeighbourIndex, ball_query, farthest_point_sampling, gather_groups,
-                         group_centred, knn, local_pca)
+from pointad.ops import (
+    NeighbourIndex,
+    ball_query,
+    farthest_point_sampling,
+    gather_groups,
+    group_centred,
+    knn,
+    local_pca,
+)
+
 
 @pytest.fixture(autouse=True)
 def _one_torch_thread():

@@ -1,10 +1,19 @@
-"""The point-feature detectors (btf, patchcore-ms) on the small synthetic benchmark."""
+"""The point-feature detectors (btf, patchcore-ms, pnas-refiner) on the small synthetic benchmark.
+
+Detector quality is checked against seeded regression values (EXPECTED below, tolerances and
+their reasons in tests/regression.py). After an intended change of a detector, regenerate them
+with one command and review the diff:
+
+    .venv/bin/python tools/regression_values.py --write
+"""
 import numpy as np
 import pytest
 
 import pointad.detectors as detectors
 from pointad.datasets import load_dataset
-from pointad.runner import evaluate
+from pointad.metrics import auroc
+from pointad.runner import category_metrics, evaluate
+from regression import check  # tests/regression.py
 
 # Settings for the small benchmark's 3000-point clouds (the defaults target ~20k points).
 SMALL = {
@@ -12,6 +21,18 @@ SMALL = {
     "btf": dict(fpfh_k=40, n_groups=256, group_size=16, patch_grid=14),
 }
 CATEGORIES = ["bottle", "pipe_elbow"]
+# "method/layout"; pnas-refiner/real3d is measured by test_pnas_refiner_against_its_memory_bank.
+CASES = ["patchcore-ms/real3d", "patchcore-ms/mvtec3d", "btf/real3d", "btf/mvtec3d"]
+
+# BEGIN regression values (regenerate: .venv/bin/python tools/regression_values.py --write)
+EXPECTED = {  # case -> row ("mean" or a category) -> metric -> value
+    "btf/mvtec3d": {"mean": {"I-AUROC": 0.75, "P-AUROC": 0.9884, "AUPRO": 0.8959}},
+    "btf/real3d": {"mean": {"I-AUROC": 0.7812, "P-AUROC": 0.8939, "AUPRO": 0.6403}},
+    "patchcore-ms/mvtec3d": {"mean": {"I-AUROC": 0.875, "P-AUROC": 0.97, "AUPRO": 0.8895}},
+    "patchcore-ms/real3d": {"mean": {"I-AUROC": 0.9375, "P-AUROC": 0.9172, "AUPRO": 0.661}},
+    "pnas-refiner/real3d": {"mean": {"I-AUROC": 0.9375, "P-AUROC": 0.9158, "AUPRO": 0.7269}},
+}
+# END regression values
 
 
 @pytest.fixture(scope="module")
@@ -22,13 +43,12 @@ def bench(tmp_path_factory):
     return out
 
 
-@pytest.mark.parametrize("method,layout", [("patchcore-ms", "real3d"), ("patchcore-ms", "mvtec3d"),
-                                           ("btf", "real3d"), ("btf", "mvtec3d")])
-def test_detectors_score_clearly_above_chance(bench, method, layout):
+@pytest.mark.regression
+@pytest.mark.parametrize("case", CASES)
+def test_detectors_match_their_regression_values(bench, case):
+    method, layout = case.split("/")
     results = evaluate(method, bench / layout, params=SMALL[method], progress=False)
-    mean = results["mean"]
-    assert mean["P-AUROC"] > 0.7, results["categories"]
-    assert mean["I-AUROC"] > 0.7, results["categories"]
+    check(EXPECTED, case, results)
 
 
 @pytest.mark.parametrize("method", ["patchcore-ms", "btf"])
@@ -75,15 +95,74 @@ def test_pnas_refiner_trains_on_synthetic_defects_and_round_trips(bench, tmp_pat
                                rtol=1e-5, atol=1e-6)
 
 
-def test_pnas_refiner_is_not_worse_than_its_memory_bank(bench):
-    """On the 360-degree layout the refiner keeps the bank's point AUROC and does not lose objects.
-    (On the single-view layout it is still about equal, not better: see the issue notes.)"""
-    base = evaluate("patchcore-ms", bench / "real3d", params=SMALL["patchcore-ms"],
-                    progress=False)["mean"]
-    refined = evaluate("pnas-refiner", bench / "real3d", params=SMALL["patchcore-ms"],
-                       progress=False)["mean"]
-    assert refined["P-AUROC"] >= base["P-AUROC"] - 0.005
-    assert refined["I-AUROC"] >= base["I-AUROC"]
+@pytest.mark.regression
+def test_pnas_refiner_against_its_memory_bank(bench, monkeypatch):
+    """What the refiner guarantees, exactly, and how it compares with its bank on the 360-degree
+    layout, with a margin that float rounding on another CPU cannot use up.
+
+    Guaranteed by construction (pnas_refiner's docstring): weight 0 of its grid is the plain
+    bank, whose scores are patchcore-ms's divided by d_99 (the same ranking), and the weight it
+    keeps has the best AUROC of the grid on held-out synthetic defects, so it is never below
+    the bank's there. Not guaranteed: the benchmark's defects are not the synthetic ones, so
+    the benchmark comparison has a margin (below)."""
+    import pointad.detectors.pnas_refiner as refiner_module
+    from pointad.detectors.pnas_refiner import _WEIGHTS
+
+    held_out = []  # the held-out AUROC of each grid weight, in _WEIGHTS order, per fit
+
+    def recording_auroc(labels, scores):
+        held_out.append(auroc(labels, scores))
+        return held_out[-1]
+
+    monkeypatch.setattr(refiner_module, "auroc", recording_auroc)
+    params = SMALL["patchcore-ms"]
+    p_auroc = {w: [] for w in _WEIGHTS}
+    rows = []
+    for category in CATEGORIES:
+        train = list(load_dataset(bench / "real3d", category, "train"))
+        test = list(load_dataset(bench / "real3d", category, "test"))
+        held_out.clear()
+        det = detectors.create("pnas-refiner", **params).fit(train)
+        chosen = det.weight_
+        assert len(held_out) == len(_WEIGHTS)
+        on_held_out = dict(zip(_WEIGHTS, held_out))
+        assert on_held_out[chosen] == max(held_out) >= on_held_out[0.0], on_held_out
+        if category == CATEGORIES[0]:
+            # Weight 0 is patchcore-ms itself, up to the scale d_99 (same bank, same seed).
+            bank = detectors.create("patchcore-ms", **params).fit(train).predict(test[0])
+            det.weight_ = 0.0
+            plain = det.predict(test[0])
+            scale = float(det.scale_)
+            np.testing.assert_allclose(plain.point_scores * scale, bank.point_scores,
+                                       rtol=1e-5, atol=1e-6 * scale)
+            assert plain.score * scale == pytest.approx(bank.score, rel=1e-5)
+        labels = np.concatenate([s.labels for s in test]).astype(bool)
+        for w in _WEIGHTS:
+            det.weight_ = w
+            predictions = [det.predict(s) for s in test]
+            p_auroc[w].append(auroc(labels, np.concatenate([p.point_scores for p in predictions])))
+            if w == max(_WEIGHTS):
+                rows.append({"category": category, **category_metrics(test, predictions)})
+    # The benchmark: P-AUROC over every test point (per category ~24,000 points, ~450 of them
+    # anomalous; mean of the 2 categories), at EVERY weight of the grid, so which weight the
+    # held-out set picks (its AUROCs are close and could flip on another CPU) does not matter.
+    # Margin 0.02. Measured (commit 9200941), refined minus bank at weights 0.1 and 0.25:
+    # -0.005 to +0.016 over refiner seeds 0-5 (other synthetic defects, initialisation and
+    # training: a far larger change than rounding), -0.009 to +0.021 on benchmarks built with
+    # seeds 1-3 (other scans and defects, other banks). 1 or 2 torch threads: within 0.001.
+    # The margin still fails an inverted network (1 - p: -0.070 at weight 0.25); a network
+    # voting at random passes (-0.005): this checks "not worse", not "better".
+    # The I-AUROC is not compared: on 4 + 4 clouds per category it moves in steps of 1/16, over
+    # refiner seeds 0-5 it ranges 0.75-1.0 on bottle against the bank's 1.0 (the issue's other
+    # machine: 0.844 against 0.906 for the mean), and nothing in the method promises it.
+    bank_p = np.mean(p_auroc[0.0])
+    for w in _WEIGHTS:
+        assert np.mean(p_auroc[w]) >= bank_p - 0.02, (w, p_auroc)
+    # Regression values at the grid's largest weight (the network's full vote), not at the
+    # chosen one: on this benchmark the mean AUPRO at weight 0 and at 0.25 differs by 0.05, more
+    # than the tolerance, and the held-out choice may differ on another CPU.
+    mean = {k: float(np.mean([r[k] for r in rows])) for k in ("I-AUROC", "P-AUROC", "AUPRO")}
+    check(EXPECTED, "pnas-refiner/real3d", {"categories": rows, "mean": mean})
 
 
 def test_pnas_refiner_inputs_hold_distance_context_asymmetry_and_residual():
@@ -91,6 +170,7 @@ def test_pnas_refiner_inputs_hold_distance_context_asymmetry_and_residual():
     other groups, the group's asymmetry, residual to the nearest bank feature (checked against a
     slow reference)."""
     import torch
+
     from pointad.detectors.patchcore_ms import Groups
     rng = np.random.default_rng(0)
     det = detectors.create("pnas-refiner", context=4, device="cpu")

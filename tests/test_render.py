@@ -1,7 +1,5 @@
 """Depth renders: the z-buffer against a slow reference, the way back to points, a known bump,
 organized grids, pose invariance, hole filling and input errors."""
-import time
-
 import numpy as np
 import pytest
 import torch
@@ -304,13 +302,12 @@ def test_depth_is_the_tangent_plane_height_at_the_pixel_centre():
     assert checked > 1000
 
 
-def test_render_speed_20k_points_six_views():
+def test_six_views_of_20k_points_show_most_of_them():
+    """(Its time is measured by tools/bench_render.py, against a reference timed in the same run:
+    wall-clock limits do not belong in the unit suite.)"""
     pts = sample_cloud("flange", 20_000).points
-    render(pts, size=32)                                    # compile/warm the numba kernels
-    start = time.perf_counter()
     rend = render(pts, views=6, size=128)
-    elapsed = time.perf_counter() - start
-    assert elapsed < 1.5, f"{elapsed:.2f} s"
+    assert rend.images.shape == (6, len(CHANNELS), 128, 128) and rend.n_points == 20_000
     assert rend.seen.mean() > 0.6
 
 

@@ -13,9 +13,9 @@ from scipy.spatial import cKDTree
 from pointad.cli import main
 from pointad.errors import InputError
 from pointad.geometry import point_spacing
+from pointad.geometry.rotations import random_rotation
 from pointad.io import read_cloud
 from pointad.synthbench import CATEGORIES, DEFECTS, SIZES, make_benchmark, scan_depth, scan_full
-from pointad.geometry.rotations import random_rotation
 from pointad.synthbench.parts import posed
 
 SIGMA = 0.02  # sensor noise of the scans below, mm
@@ -125,7 +125,10 @@ def test_scan_depth_noise_dropout_and_grazing_returns():
     graze = dict(direction=view, roll=0.0, background=False, sigma=0.0, dropout=0.0)
     lost = scan_depth(box, np.random.default_rng(2), (64, 64), **graze)
     kept = scan_depth(box, np.random.default_rng(2), (64, 64), min_cos=0.0, **graze)
-    top = lambda s: np.isclose(box.face_normals[s.triangle[s.on_part]][:, 2], 1.0)
+
+    def top(s):
+        return np.isclose(box.face_normals[s.triangle[s.on_part]][:, 2], 1.0)
+
     assert top(kept).sum() > 50 and top(lost).sum() == 0
     assert lost.on_part.sum() > 0.5 * kept.on_part.sum()
 
@@ -237,7 +240,8 @@ def test_small_benchmark_writes_both_layouts_exactly(small):
         assert train == [f"real3d/{cat}/train/{i:03d}_template.pcd" for i in range(size["n_train"])]
         tests = [f for f in real if "/test/" in f]
         assert len(tests) == size["n_good"] + size["n_defective"]
-        stems = [re.fullmatch(rf"real3d/{cat}/test/(\d{{3}})_(\w+)\.pcd", f).groups() for f in tests]
+        stems = [re.fullmatch(rf"real3d/{cat}/test/(\d{{3}})_(\w+)\.pcd", f).groups()
+                 for f in tests]
         assert sorted(int(i) for i, _ in stems) == list(range(len(tests)))
         assert sum(d == "good" for _, d in stems) == size["n_good"]
         gts = sorted(f for f in real if "/gt/" in f)
@@ -284,7 +288,8 @@ def test_real3d_pcd_and_gt_hold_the_same_points(small):
 def test_mvtec3d_tiff_and_png_agree(small):
     h, w = SIZES["small"]["resolution"]
     masks = sorted(small.glob("mvtec3d/*/test/*/gt/*.png"))
-    assert len(masks) == len(CATEGORIES) * (SIZES["small"]["n_good"] + SIZES["small"]["n_defective"])
+    assert len(masks) == len(CATEGORIES) * (SIZES["small"]["n_good"]
+                                            + SIZES["small"]["n_defective"])
     for png in masks:
         tiff = png.parent.parent / "xyz" / f"{png.stem}.tiff"
         xyz = tifffile.imread(tiff)
@@ -340,7 +345,7 @@ def test_benchmark_refuses_a_non_empty_directory(tmp_path):
 
 
 def test_loaders_read_the_benchmark(small):
-    datasets = pytest.importorskip("pointad.datasets")
+    from pointad import datasets
     real = datasets.load_dataset(small / "real3d", category="flange", split="test")
     samples = [real[i] for i in range(len(real))]
     assert sum(s.label for s in samples) == SIZES["small"]["n_defective"]

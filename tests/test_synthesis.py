@@ -121,7 +121,8 @@ def test_center_places_the_defect(flange):
     sample = PNAS()(flange.points, flange.normals, seed=0, center=center)
     assert sample.params["center"] == center
     hit = flange.points[sample.labels]
-    assert np.linalg.norm(hit - flange.points[center], axis=1).max() <= sample.params["support_radius"]
+    assert (np.linalg.norm(hit - flange.points[center], axis=1).max()
+            <= sample.params["support_radius"])
 
 
 @pytest.mark.parametrize("sign,expect", [("bump", 1), ("dent", -1)])
@@ -209,8 +210,9 @@ def test_bad_point_inputs_raise_named_errors(flange):
 
 
 def test_carve_hole_drops_the_region_and_labels_its_rim():
-    """carve_hole on a flat grid: the region is dropped, its rim is exactly the kept points closer than
-    max(r / 2, 1.5 s) of it (slow reference), and the far side of a thin wall is never rim."""
+    """carve_hole on a flat grid: the region is dropped, its rim is exactly the kept points closer
+    than max(r / 2, 1.5 s) of it (slow reference), and the far side of a thin wall is never
+    rim."""
     from pointad.synthesis.hole import carve_hole, rim_labels
     ij = np.stack(np.meshgrid(np.arange(30), np.arange(30), indexing="ij"), -1).reshape(-1, 2)
     top = np.c_[ij.astype(float), np.zeros(900)]

@@ -9,8 +9,7 @@ from pointad.errors import InputError
 from pointad.samples import sample_cloud
 from pointad.synthesis import PNAS
 from pointad.synthesis.region import soft_mask
-from viz.colors import (ANOMALY_COLOR, BACKGROUND, NORMAL_COLOR, label_colors, scalar_colors,
-                        shade)
+from viz.colors import ANOMALY_COLOR, BACKGROUND, NORMAL_COLOR, label_colors, scalar_colors, shade
 from viz.field import replay_field
 from viz.offscreen import offscreen_problem
 from viz.viewer import SLIDERS, ViewerState

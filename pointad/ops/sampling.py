@@ -58,11 +58,29 @@ def farthest_point_sampling(points: torch.Tensor, n_samples: int, *,
         raise InputError(f"start_index must be an integer in [0, {n}), got {start_index!r}")
     with torch.no_grad():
         p = p.detach()
-        if p.device.type == "cpu" and p.shape[2] == 3:
+        if p.shape[2] != 3:
+            out = _fps_features(p, n_samples, int(start_index))
+        elif p.device.type == "cpu":
             out = torch.stack([_fps_pruned(cloud, n_samples, int(start_index)) for cloud in p])
         else:
             out = _fps_dense(p, n_samples, int(start_index))
     return out if batched else out[0]
+
+
+def _fps_features(p: torch.Tensor, n_samples: int, start: int) -> torch.Tensor:
+    """(B, n_samples) indices for (B, N, D) feature vectors of any dimension: every distance
+    updated every step on contiguous rows (one fused norm per step beats coordinate planes once
+    D is large, and box bounds prune nothing in high dimensions)."""
+    out = torch.empty((p.shape[0], n_samples), dtype=torch.int64, device=p.device)
+    for b, x in enumerate(p):
+        current = torch.tensor(start, device=p.device)
+        nearest = torch.linalg.vector_norm(x - x[current], dim=1)
+        out[b, 0] = current
+        for i in range(1, n_samples):
+            current = torch.argmax(nearest)      # the first (lowest) index among equal maxima
+            out[b, i] = current
+            torch.minimum(nearest, torch.linalg.vector_norm(x - x[current], dim=1), out=nearest)
+    return out
 
 
 def _fps_dense(p: torch.Tensor, n_samples: int, start: int) -> torch.Tensor:
