@@ -226,7 +226,7 @@ def cloud_from_fields(columns: Mapping[str, ArrayLike] | np.ndarray, xyz_names: 
     if missing:
         raise InputError(f"{where} lacks coordinate(s) {', '.join(missing)}")
 
-    def stack(cols):
+    def stack(cols: Sequence[str]) -> np.ndarray:
         return np.column_stack([np.asarray(columns[c], dtype=np.float64) for c in cols])
 
     normals = None
