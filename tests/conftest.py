@@ -76,3 +76,17 @@ def write_tiny_real3d(root, *, n_points, n_good, n_bad, fraction, categories=("b
             write_cloud(root / cat / "gt" / f"{j:03d}_bulge.txt",
                         Cloud(points=s.points, labels=s.labels))
     return root
+
+
+#: Categories of the small synthetic benchmark the detector tests share.
+BENCH_CATEGORIES = ["bottle", "pipe_elbow"]
+
+
+@pytest.fixture(scope="session")
+def small_bench(tmp_path_factory):
+    """The small synthetic benchmark (seed 0, :data:`BENCH_CATEGORIES`), built once per test
+    process; the point and depth detector tests score their regression values on it."""
+    from pointad.synthbench import make_benchmark
+    out = tmp_path_factory.mktemp("bench") / "sb"
+    make_benchmark(out, size="small", seed=0, categories=BENCH_CATEGORIES, progress=False)
+    return out

@@ -67,3 +67,11 @@ def check(expected: dict, case: str, results: dict, per_category: bool = False) 
                                 f"+- {TOLERANCE[metric]}")
     assert not problems, ("\n".join(problems) + f"\nmeasured: {got}\nIf the detector changed on "
                           f"purpose, regenerate the expected values: {REGENERATE}")
+
+
+def evaluate_case(bench, case: str, params: dict) -> dict:
+    """:func:`pointad.runner.evaluate` of ``case`` ("method/layout", or "method/layout/unified")
+    on the benchmark folder ``bench``, with ``params[method]``, per category."""
+    from pointad.runner import evaluate
+    method, layout = case.split("/")[:2]
+    return evaluate(method, bench / layout, params=params[method], progress=False)

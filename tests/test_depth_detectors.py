@@ -15,13 +15,14 @@ import pytest
 import torch
 
 import pointad.detectors as detectors
+from conftest import BENCH_CATEGORIES
 from pointad.cli import main
 from pointad.datasets import load_dataset
 from pointad.detectors.onenip import pixel_masks
 from pointad.errors import InputError
 from pointad.io import as_cloud_input
 from pointad.runner import evaluate
-from regression import check  # tests/regression.py
+from regression import check, evaluate_case  # tests/regression.py
 
 # CPU-test settings: 64 px renders, 8 x 8 token grids, narrow networks, few epochs, 3 views.
 SMALL = {
@@ -30,7 +31,7 @@ SMALL = {
     "onenip": dict(size=64, stride=8, arch="small", epochs=40, lr=1e-3, batch_size=4, views=3,
                    n_synthetic=2),
 }
-CATEGORIES = ["bottle", "pipe_elbow"]
+CATEGORIES = BENCH_CATEGORIES
 # "method/layout", and "uniad/mvtec3d/unified" (test_unified_mode_fits_one_model_...).
 CASES = [f"{m}/{layout}" for m in ("uniad", "pbas", "onenip") for layout in ("mvtec3d", "real3d")]
 
@@ -52,18 +53,14 @@ pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 @pytest.fixture(scope="module")
-def bench(tmp_path_factory):
-    from pointad.synthbench import make_benchmark
-    out = tmp_path_factory.mktemp("bench") / "sb"
-    make_benchmark(out, size="small", seed=0, categories=CATEGORIES, progress=False)
-    return out
+def bench(small_bench):
+    return small_bench  # built once per test process (tests/conftest.py)
 
 
 @pytest.mark.regression
 @pytest.mark.parametrize("case", CASES)
 def test_depth_methods_match_their_regression_values(bench, case):
-    method, layout = case.split("/")
-    results = evaluate(method, bench / layout, params=SMALL[method], progress=False)
+    results = evaluate_case(bench, case, SMALL)
     assert results["mode"] == "per-category"
     check(EXPECTED, case, results)
 

@@ -10,17 +10,18 @@ import numpy as np
 import pytest
 
 import pointad.detectors as detectors
+from conftest import BENCH_CATEGORIES
 from pointad.datasets import load_dataset
 from pointad.metrics import auroc
-from pointad.runner import category_metrics, evaluate
-from regression import check  # tests/regression.py
+from pointad.runner import category_metrics
+from regression import check, evaluate_case  # tests/regression.py
 
 # Settings for the small benchmark's 3000-point clouds (the defaults target ~20k points).
 SMALL = {
     "patchcore-ms": dict(fpfh_ks=[10, 20, 40], n_groups=256, group_size=16),
     "btf": dict(fpfh_k=40, n_groups=256, group_size=16, patch_grid=14),
 }
-CATEGORIES = ["bottle", "pipe_elbow"]
+CATEGORIES = BENCH_CATEGORIES
 # "method/layout"; pnas-refiner/real3d is measured by test_pnas_refiner_against_its_memory_bank.
 CASES = ["patchcore-ms/real3d", "patchcore-ms/mvtec3d", "btf/real3d", "btf/mvtec3d"]
 
@@ -36,19 +37,14 @@ EXPECTED = {  # case -> row ("mean" or a category) -> metric -> value
 
 
 @pytest.fixture(scope="module")
-def bench(tmp_path_factory):
-    from pointad.synthbench import make_benchmark
-    out = tmp_path_factory.mktemp("bench") / "sb"
-    make_benchmark(out, size="small", seed=0, categories=CATEGORIES, progress=False)
-    return out
+def bench(small_bench):
+    return small_bench
 
 
 @pytest.mark.regression
 @pytest.mark.parametrize("case", CASES)
 def test_detectors_match_their_regression_values(bench, case):
-    method, layout = case.split("/")
-    results = evaluate(method, bench / layout, params=SMALL[method], progress=False)
-    check(EXPECTED, case, results)
+    check(EXPECTED, case, evaluate_case(bench, case, SMALL))
 
 
 @pytest.mark.parametrize("method", ["patchcore-ms", "btf"])
