@@ -92,14 +92,18 @@ class NeighbourIndex(Generic[ArrayT]):
     def __len__(self) -> int:
         return self.points.shape[0]
 
+    def _query_tensor(self, query: ArrayT) -> torch.Tensor:
+        """(M, D) ``query`` as a checked tensor of the index's dtype and device."""
+        tensor = torch.from_numpy(np.ascontiguousarray(query)) if self._numpy else query
+        return _as_one(tensor, "query", dtype=self.points.dtype, device=self.points.device)[0]
+
     def query(self, query: ArrayT, k: int = 1, *,
               radius: float | None = None) -> tuple[ArrayT, ArrayT]:
         """``(dists (M, k), idx (M, k))`` of the ``k`` nearest indexed points of (M, D) ``query``,
         nearest first. With ``radius``, neighbours at or beyond it are reported as index -1 and
         distance inf (the k nearest strictly within ``radius``). Not differentiable: use
         :func:`knn` for distances with gradients."""
-        tensor = torch.from_numpy(np.ascontiguousarray(query)) if self._numpy else query
-        q, _ = _as_one(tensor, "query", dtype=self.points.dtype, device=self.points.device)
+        q = self._query_tensor(query)
         k = _check_k(k, len(self))
         if self._tree is not None:
             dists, idx = _tree_query(self._tree, q, k, radius)
@@ -119,8 +123,7 @@ class NeighbourIndex(Generic[ArrayT]):
     def count(self, query: ArrayT, radius: float) -> np.ndarray:
         """(M,) int64 numbers of indexed points within ``radius`` (distance <= radius) of each
         (M, D) ``query`` point (numpy)."""
-        tensor = torch.from_numpy(np.ascontiguousarray(query)) if self._numpy else query
-        q, _ = _as_one(tensor, "query", dtype=self.points.dtype, device=self.points.device)
+        q = self._query_tensor(query)
         if self._tree is not None:
             return np.asarray(self._tree.query_ball_point(q.numpy(), radius, workers=-1,
                                                           return_length=True), dtype=np.int64)
