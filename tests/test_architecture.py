@@ -28,7 +28,8 @@ LAYERS = {
                    "pointad.device", "pointad.params", "pointad.registry", "pointad.jit"],
     "base": ["pointad.ops", "pointad.io", "pointad.noise", "pointad.geometry"],
     "middle": ["pointad.synthesis", "pointad.features", "pointad.render", "pointad.metrics",
-               "pointad.datasets", "pointad.backbones", "pointad.models2d", "pointad.samples",
+               "pointad.datasets", "pointad.backbones", "pointad.models2d", "pointad.models3d",
+               "pointad.samples",
                "pointad.synthbench"],
     "detectors": ["pointad.detectors"],
     "runner": ["pointad.runner"],
@@ -43,6 +44,7 @@ SAME_LAYER = {
     "pointad.registry": ["pointad.errors"],
     "pointad.geometry": ["pointad.ops"],
     "pointad.render": ["pointad.features"],
+    "pointad.models3d": ["pointad.features"],
     "pointad.synthbench": ["pointad.synthesis"],
     "pointad.__main__": ["pointad.cli"],
 }

@@ -1,4 +1,5 @@
-"""The synthetic benchmark: parts, scanners, defects and their ground truth, layouts, CLI."""
+"""The synthetic benchmark: parts, scanners, the build and its ground truth, layouts, CLI (the
+defect kinds themselves: tests/test_defects.py)."""
 import json
 import re
 
@@ -12,10 +13,23 @@ from scipy.spatial import cKDTree
 
 from pointad.cli import main
 from pointad.errors import InputError
-from pointad.geometry import point_spacing
 from pointad.geometry.rotations import random_rotation
 from pointad.io import read_cloud
-from pointad.synthbench import CATEGORIES, DEFECTS, SIZES, make_benchmark, scan_depth, scan_full
+from pointad.synthbench import (
+    CATEGORIES,
+    DEFECTS,
+    FAMILIES,
+    REALISTIC,
+    REALISTIC_SIZES,
+    SIZES,
+    THIN_CATEGORIES,
+    make_benchmark,
+    scan_depth,
+    scan_full,
+    scan_varying,
+    visible_from,
+)
+from pointad.synthbench.make import _rng
 from pointad.synthbench.parts import posed
 
 SIGMA = 0.02  # sensor noise of the scans below, mm
@@ -131,85 +145,6 @@ def test_scan_depth_noise_dropout_and_grazing_returns():
 
     assert top(kept).sum() > 50 and top(lost).sum() == 0
     assert lost.on_part.sum() > 0.5 * kept.on_part.sum()
-
-
-# ---------------------------------------------------------------- defects
-
-
-@pytest.fixture(scope="module")
-def scans():
-    """A clean and a noisy scan (same surface points) of each scanner: (noisy, normals, clean)."""
-    mesh = CATEGORIES["flange"](np.random.default_rng(0))
-    full = scan_full(mesh, 3000, np.random.default_rng(1), sigma=SIGMA)
-    full_clean = scan_full(mesh, 3000, np.random.default_rng(1), sigma=0.0)
-    gear = CATEGORIES["gear"](np.random.default_rng(2))
-    depth = scan_depth(gear, np.random.default_rng(3), (72, 72), sigma=SIGMA)
-    depth_clean = scan_depth(gear, np.random.default_rng(3), (72, 72), sigma=0.0)
-    assert np.array_equal(depth.on_part, depth_clean.on_part)
-    m = depth.on_part
-    return {"full": (full.points, full.normals, full_clean.points),
-            "depth": (depth.xyz[m].astype(float), depth.normals[m].astype(float),
-                      depth_clean.xyz[m].astype(float))}
-
-
-@pytest.mark.parametrize("scanner", ["full", "depth"])
-@pytest.mark.parametrize("kind", list(DEFECTS))
-def test_defect_changes_the_geometry_where_its_labels_say(kind, scanner, scans):
-    points, normals, clean = scans[scanner]
-    info = {}
-    new, keep, labels = DEFECTS[kind](points, normals, np.random.default_rng(7), info=info)
-    assert new.shape == points.shape and keep.shape == labels.shape == (len(points),)
-    assert keep.dtype == bool and labels.dtype == bool
-    fraction = labels[keep].mean()
-    assert 0.005 <= fraction <= 0.1, fraction
-    # Unlabelled points do not move: relative to the clean scan only the sensor noise remains.
-    assert np.array_equal(new[~labels], points[~labels])
-    assert np.abs(new[~labels] - clean[~labels]).max() < 6 * SIGMA
-    moved = np.linalg.norm(new - points, axis=1)
-    spacing = point_spacing(points)
-    lab = labels & keep
-    if kind == "hole":
-        assert np.array_equal(new, points) and (~keep).sum() == info["removed"]
-        assert labels[~keep].all()                      # the missing patch is in the mask
-        rim, _ = cKDTree(points[~keep]).query(points[lab])
-        assert rim.max() <= info["rim_mm"] + 1e-9       # ring around the removed patch
-        assert keep.mean() > 0.9
-        return
-    assert keep.all()
-    if kind == "bend":
-        # A rigid rotation of the tip: distances inside it are kept, the far end moves visibly.
-        idx = np.flatnonzero(lab)[:: max(1, lab.sum() // 60)]
-        before = np.linalg.norm(points[idx, None] - points[None, idx], axis=2)
-        after = np.linalg.norm(new[idx, None] - new[None, idx], axis=2)
-        np.testing.assert_allclose(after, before, atol=1e-9)
-        assert moved[lab].max() >= 2 * spacing and (moved[lab] > 0).all()
-        return
-    floor = {"bulge": info.get("peak_mm"), "dent": info.get("peak_mm"),
-             "pnas": info.get("peak_mm"), "crack": info.get("depth_mm"),
-             "scratch": info.get("depth_mm"), "chipped_edge": info.get("depth_mm")}[kind]
-    assert moved[lab].min() >= 0.5 * floor - 1e-9      # labelled: at least half the peak
-    assert floor >= (1.0 if kind == "scratch" else 2.5) * spacing - 1e-9   # visible
-    along = np.einsum("ij,ij->i", new - points, normals)[lab]
-    if kind in ("bulge",):
-        assert (along > 0).all()
-    if kind in ("dent", "crack", "scratch", "chipped_edge"):
-        assert (along < 0).all()                          # into the material
-
-
-def test_defect_fraction_follows_the_target(scans):
-    points, normals, _ = scans["full"]
-    for target in (0.01, 0.05):
-        _, keep, labels = DEFECTS["bulge"](points, normals, np.random.default_rng(1),
-                                           fraction=target)
-        assert labels.sum() == round(target * len(points))
-
-
-def test_defect_rejects_bad_input(scans):
-    points, normals, _ = scans["full"]
-    with pytest.raises(InputError):
-        DEFECTS["dent"](points, normals[:10], np.random.default_rng(0))
-    with pytest.raises(InputError):
-        DEFECTS["crack"](points, normals, np.random.default_rng(0), fraction=0.9)
 
 
 # ---------------------------------------------------------------- the benchmark
@@ -388,3 +323,190 @@ def test_cli_bench_make_refuses_non_empty_out(tmp_path, capsys):
     code = main(["bench", "make", "--out", str(tmp_path), "--size", "small", "-q"])
     _, err = capsys.readouterr()
     assert code == 2 and "--overwrite" in err and len(err.strip().splitlines()) == 1
+
+
+# ---------------------------------------------------------------- the realistic preset
+
+
+def _thin_share(mesh, n=2000, within=4.0):
+    """Share of the surface (uniform samples) whose material is at most ``within`` mm thick: a
+    ray cast inward along the normal leaves the part again within that distance."""
+    clean = scan_full(mesh, n, np.random.default_rng(0), sigma=0.0)
+    rays = np.hstack([clean.points - 1e-3 * clean.normals, -clean.normals])
+    t_hit = _scene(mesh).cast_rays(_query(rays))["t_hit"].numpy()
+    return float((t_hit < within).mean())
+
+
+@pytest.mark.parametrize("name", list(THIN_CATEGORIES))
+def test_thin_family_is_a_watertight_thin_solid_in_range(name):
+    a = THIN_CATEGORIES[name](np.random.default_rng(0))
+    b = THIN_CATEGORIES[name](np.random.default_rng(1))
+    for mesh in (a, b):
+        assert mesh.is_watertight and mesh.is_volume and mesh.volume > 0
+        assert 20.0 <= mesh.extents.max() <= 80.0 and mesh.extents.min() >= 1.5
+        assert mesh.bounds[0, 2] == pytest.approx(0.0, abs=1e-9)
+        # Thin walls, fins, legs or arms: most of the surface has the back face within 4 mm.
+        assert _thin_share(mesh) >= 0.6
+    assert not np.allclose(a.extents, b.extents)
+    again = THIN_CATEGORIES[name](np.random.default_rng(0))
+    assert np.array_equal(a.vertices, again.vertices) and np.array_equal(a.faces, again.faces)
+
+
+def test_thin_check_tells_compact_parts_apart():
+    for name in ("flange", "hex_bolt", "bottle"):
+        assert _thin_share(CATEGORIES[name](np.random.default_rng(0))) < 0.1
+    assert set(FAMILIES) == set(CATEGORIES) | set(THIN_CATEGORIES)
+    assert list(CATEGORIES) == ["flange", "hex_bolt", "gear", "bracket", "pipe_elbow", "bottle",
+                                "plate_holes", "blade"]       # the standard preset's, unchanged
+
+
+def test_visible_from_keeps_what_a_sensor_sees():
+    # Two 10 mm cubes on the x axis, 10 mm apart: seen from +x, the far cube's +x face is hidden
+    # behind the near one; from +z both top faces are seen, nothing else.
+    near = trimesh.creation.box(extents=(10, 10, 10))
+    near.apply_translation([15, 0, 0])
+    far = trimesh.creation.box(extents=(10, 10, 10))
+    far.apply_translation([-15, 0, 0])
+    mesh = trimesh.util.concatenate([near, far])
+    clean = scan_full(mesh, 3000, np.random.default_rng(0), sigma=0.0)
+    top = np.isclose(clean.normals[:, 2], 1.0)
+    seen = visible_from(mesh, clean.surface, clean.normals, [[0, 0, 1]])
+    assert np.array_equal(seen, top)
+    seen = visible_from(mesh, clean.surface, clean.normals, [[1, 0, 0]], distance=1000.0)
+    plus_x = np.isclose(clean.normals[:, 0], 1.0)
+    assert np.array_equal(seen, plus_x & (clean.points[:, 0] > 0))
+    both = visible_from(mesh, clean.surface, clean.normals, [[0, 0, 1], [1, 0, 0]],
+                        distance=1000.0)
+    assert np.array_equal(both, top | (plus_x & (clean.points[:, 0] > 0)))
+
+
+def test_scan_varying_density_and_noise():
+    mesh = CATEGORIES["plate_holes"](np.random.default_rng(0))
+    uniform, info = scan_varying(mesh, 3000, np.random.default_rng(1))
+    assert len(uniform.points) == 3000 and info["sigma_mm"] == 0.0
+    assert np.array_equal(uniform.points, uniform.surface)
+    varying, info = scan_varying(mesh, 3000, np.random.default_rng(1), density=1.3,
+                                 modulation=0.6, sigma_spacings=0.2)
+    assert abs(len(varying.points) / 3900 - 1) < 0.15
+    noise = varying.points - varying.surface
+    assert np.std(noise) == pytest.approx(0.2 * info["spacing_mm"], rel=0.1)
+    # Uneven: the number of neighbours within 5 mm varies far more than in a uniform scan.
+    strong, _ = scan_varying(mesh, 3000, np.random.default_rng(1), modulation=0.9,
+                             wavelength=30.0)
+
+    def spread(points):
+        counts = cKDTree(points).query_ball_point(points, 5.0, return_length=True)
+        return np.percentile(counts, 90) / np.percentile(counts, 10)
+
+    assert spread(strong.surface) > 1.35 * spread(uniform.surface)
+
+
+@pytest.fixture(scope="module")
+def realistic(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench") / "realistic"
+    make_benchmark(out, size="small", seed=0, categories=["stool", "gear"], preset="realistic",
+                   progress=False)
+    return out
+
+
+def _rotation_deg(rotation):
+    rotation = np.asarray(rotation)
+    return float(np.degrees(np.arccos(np.clip((np.trace(rotation) - 1) / 2, -1, 1))))
+
+
+def test_realistic_build_layout_and_manifest(realistic):
+    size = REALISTIC_SIZES["small"]
+    manifest = json.loads((realistic / "benchmark.json").read_text())
+    files = _tree(realistic)
+    assert files == sorted(manifest["files"]) and not (realistic / "mvtec3d").exists()
+    assert manifest["preset"] == "realistic" and manifest["layouts"] == ["real3d"]
+    assert manifest["scanner"]["rotation_deg"] == REALISTIC["rotation_deg"]
+    readme = (realistic / "README.txt").read_text()
+    assert "preset='realistic'" in readme and "partial" in readme
+    for cat in ("stool", "gear"):
+        train = [f for f in files if f.startswith(f"real3d/{cat}/train/")]
+        tests = [f for f in files if f.startswith(f"real3d/{cat}/test/")]
+        gts = [f for f in files if f.startswith(f"real3d/{cat}/gt/")]
+        assert len(train) == size["n_train"] and len(tests) == size["n_good"] + size["n_defective"]
+        assert sum(f.endswith("_good.pcd") for f in tests) == size["n_good"]
+        assert len(gts) == size["n_defective"]
+
+
+def test_realistic_test_scans_are_partial_posed_and_on_the_part(realistic):
+    manifest = json.loads((realistic / "benchmark.json").read_text())
+    for cat in ("stool", "gear"):
+        samples = [s for s in manifest["samples"] if s["category"] == cat]
+        train = [s for s in samples if s["split"] == "train"]
+        test = [s for s in samples if s["split"] == "test"]
+        assert all(s["n_points"] == REALISTIC_SIZES["small"]["n_points"] for s in train)
+        # Partial views: far fewer points on average than a complete scan, most of them cut.
+        n_test = np.array([s["n_points"] for s in test])
+        assert n_test.mean() < 0.75 * REALISTIC_SIZES["small"]["n_points"]
+        assert sum(not s["scan"]["complete"] for s in test) >= len(test) // 2
+        # Poses near the canonical one, not a full random rotation; the manifest's pose is the
+        # one the points are in: they lie on the posed part (up to noise and a few outliers).
+        mesh = FAMILIES[cat](_rng(0, cat, "design"))
+        angles = [_rotation_deg(s["pose"]["rotation"]) for s in test]
+        assert max(angles) <= REALISTIC["rotation_deg"] + 1e-6 and max(angles) > 1.0
+        for s, angle in zip(test, angles):
+            assert angle == pytest.approx(s["pose"]["angle_deg"], abs=1e-6)
+            assert np.linalg.norm(s["pose"]["shift_mm"]) <= 0.1 * mesh.extents.max() + 1e-9
+            part, _ = posed(mesh, np.array(s["pose"]["rotation"]), shift=s["pose"]["shift_mm"])
+            cloud = read_cloud(realistic / s["files"][0])
+            dist = _scene(part).compute_distance(_query(cloud.points)).numpy()
+            spacing = s["scan"]["spacing_mm"]
+            assert np.median(dist) < 0.5 * spacing
+            if s["defect"] == "good":  # noise is 0.1-0.3 spacings; only outliers lie far off
+                assert np.percentile(dist, 99) < 1.5 * spacing
+                assert (dist > 2.5 * spacing).sum() <= s["scan"]["outliers"]
+
+
+def test_realistic_defects_are_small_and_labelled_on_the_written_points(realistic):
+    manifest = json.loads((realistic / "benchmark.json").read_text())
+    anomalous = [s for s in manifest["samples"] if s["split"] == "test" and s["defect"] != "good"]
+    assert len(anomalous) == 2 * REALISTIC_SIZES["small"]["n_defective"]
+    assert {s["defect"] for s in anomalous} <= set(manifest["defect_kinds"])
+    for s in anomalous:
+        pcd, txt = (realistic / f for f in s["files"])
+        cloud, gt = read_cloud(pcd), read_cloud(txt)
+        assert np.array_equal(cloud.points, gt.points) and len(cloud) == s["n_points"]
+        fraction = gt.labels.mean()
+        assert fraction == pytest.approx(s["anomalous_fraction"])
+        assert REALISTIC["accept"][0] <= fraction <= REALISTIC["accept"][1]
+        # Real scale: peaks (depths) of at most 5 point spacings; a hole (peak 0) removes points.
+        assert s["defect_params"]["peak_mm"] <= 5.0 * s["scan"]["spacing_mm"] * (1 + 1e-9)
+
+
+def test_realistic_build_is_byte_identical_by_seed(realistic, tmp_path):
+    # One category alone, same seed: the same bytes as in the two-category build.
+    again = make_benchmark(tmp_path / "again", size="small", seed=0, categories=["stool"],
+                           preset="realistic", progress=False)
+    files = _tree(again / "real3d")
+    assert files == ["stool/" + f for f in _tree(realistic / "real3d/stool")]
+    for f in files:
+        assert (again / "real3d" / f).read_bytes() == (realistic / "real3d" / f).read_bytes(), f
+
+
+def test_realistic_preset_refuses_mvtec3d_and_unknown_presets(tmp_path):
+    with pytest.raises(InputError, match="real3d layout only"):
+        make_benchmark(tmp_path / "a", size="small", preset="realistic", kinds=["mvtec3d"])
+    with pytest.raises(InputError, match="preset"):
+        make_benchmark(tmp_path / "b", size="small", preset="hard")
+    with pytest.raises(InputError, match="category"):  # thin families: realistic preset only
+        make_benchmark(tmp_path / "c", size="small", categories=["stool"])
+    assert not any(tmp_path.iterdir())
+
+
+def test_cli_bench_make_realistic(tmp_path, capsys):
+    out = tmp_path / "real"
+    code = main(["bench", "make", "--out", str(out), "--size", "small", "--preset", "realistic",
+                 "--categories", "fork"])
+    stdout, _ = capsys.readouterr()
+    assert code == 0 and "wrote 1 categories" in stdout
+    manifest = json.loads((out / "benchmark.json").read_text())
+    assert manifest["preset"] == "realistic" and manifest["categories"] == ["fork"]
+    assert (out / "real3d/fork/train/000_template.pcd").is_file() and not (out / "mvtec3d").exists()
+    code = main(["bench", "make", "--out", str(tmp_path / "x"), "--size", "small", "--preset",
+                 "realistic", "--kinds", "mvtec3d"])
+    _, err = capsys.readouterr()
+    assert code == 2 and "real3d layout only" in err and len(err.strip().splitlines()) == 1

@@ -21,6 +21,7 @@ BUILTIN = {
     "btf": "pointad.detectors.btf",
     "patchcore-ms": "pointad.detectors.patchcore_ms",
     "pnas-refiner": "pointad.detectors.pnas_refiner",
+    "pnas-offset": "pointad.detectors.pnas_offset",
     "uniad": "pointad.detectors.uniad",
     "onenip": "pointad.detectors.onenip",
     "pbas": "pointad.detectors.pbas",

@@ -5,6 +5,19 @@ category is that same part, scanned in another pose, with other surface samples 
 and (test samples) a defect. So a detector that learns the normal part from the training scans
 can find the defects, as on the real benchmarks.
 
+Two presets (``preset=``, ``pnas bench make --preset``):
+
+``"standard"``
+    The eight part families of :data:`pointad.synthbench.parts.CATEGORIES`, both layouts:
+    Real3D-AD test scans complete, uniformly dense, in a uniformly random rotation; defects of
+    1-7 % of the points with sizes relative to the part (:data:`SIZES`, :data:`SCANNER`).
+``"realistic"``
+    Calibrated to look like Real3D-AD, not easier (:mod:`.realistic` has every number): thin and
+    branching parts with three compact ones; test scans with their own varying density, mostly
+    partial views (1-3 directions), a pose within 25 degrees and 10 % of the part's size of the
+    canonical one, noise of 0.1-0.3 point spacings and a few outliers; defects of 0.5-5 % of the
+    points, 1-5 spacings high or deep. The Real3D-AD layout only (:data:`REALISTIC_SIZES`).
+
 Seeds: every random draw comes from ``numpy.random.default_rng([seed, crc32(category), stream,
 index])``, so a sample does not depend on which other categories or layouts are built, and the
 same seed gives byte-identical files.
@@ -23,18 +36,33 @@ from pointad import __version__
 from pointad.errors import InputError
 from pointad.geometry.rotations import random_rotation
 from pointad.io import write_json
-from pointad.synthbench.defects import DEFECTS, FRACTION_RANGE
 from pointad.synthbench.layout import (
     write_mvtec3d_sample,
     write_real3d_template,
     write_real3d_test,
     write_text_file,
 )
-from pointad.synthbench.parts import CATEGORIES, posed, resting_rotation
+from pointad.synthbench.parts import CATEGORIES, FAMILIES, posed, resting_rotation
+from pointad.synthbench.realistic import (
+    REALISTIC,
+    REALISTIC_CATEGORIES,
+    REALISTIC_KINDS,
+    REALISTIC_SIZES,
+    realistic_kinds,
+    realistic_template,
+    realistic_test,
+)
 from pointad.synthbench.scan import scan_depth, scan_full
+from pointad.synthesis.defects import DEFECTS as DEFECT_REGISTRY
+from pointad.synthesis.defects import FRACTION_RANGE
+from pointad.synthesis.defects import apply as apply_defect
 from pointad.validation import check_number
 
 LAYOUTS = ("real3d", "mvtec3d")
+# The benchmark's defect kinds (pointad.synthesis.defects has more): a fixed list, so that a kind
+# registered later does not change the benchmark.
+DEFECTS = ("bulge", "dent", "crack", "scratch", "hole", "chipped_edge", "bend", "pnas")
+PRESETS = ("standard", "realistic")
 GOOD = "good"
 
 # Everything that sets the size of a build, in one place. n_points: points of a 360-degree scan;
@@ -65,22 +93,27 @@ _ATTEMPTS = 8           # draws of a defect before giving up on its kind
 _MIN_FRACTION = 0.005   # a defect labelling fewer of the part's points is drawn again
 
 README = """Synthetic 3D anomaly-detection benchmark made by pointad {version}
-(pointad.synthbench.make_benchmark, size={size!r}, seed={seed}).
+(pointad.synthbench.make_benchmark, preset={preset!r}, size={size!r}, seed={seed}).
 
 Nothing here was downloaded: parts, scans and defects are procedural and rebuilt exactly
 from the seed. benchmark.json lists every sample: category, split, defect kind, fraction of
 anomalous points, pose, camera and the drawn defect parameters.
 
+{preset_text}
+
 Categories: {categories}
 Defect kinds: {defects}
 
-real3d/ - Real3D-AD layout, 360-degree scans, coordinates in MILLIMETRES:
+real3d/ - Real3D-AD layout, {real3d_scans}, coordinates in MILLIMETRES:
     real3d/<cls>/train/NNN_template.pcd   normal templates in the canonical pose (xyz)
-    real3d/<cls>/test/NNN_good.pcd        normal test scans, random rotation
-    real3d/<cls>/test/NNN_<defect>.pcd    anomalous test scans, random rotation
+    real3d/<cls>/test/NNN_good.pcd        normal test scans, {test_pose}
+    real3d/<cls>/test/NNN_<defect>.pcd    anomalous test scans, {test_pose}
     real3d/<cls>/gt/NNN_<defect>.txt      "x y z label" per line: the points of the .pcd,
                                            in the same order; label 1 = anomalous
 
+{mvtec3d}"""
+
+README_MVTEC3D = """\
 mvtec3d/ - MVTec 3D-AD layout, single-view organized scans, coordinates in METRES
 (camera coordinates: z along the optical axis, as the real dataset):
     mvtec3d/<cls>/train/good/xyz/NNN.tiff
@@ -92,7 +125,38 @@ The scans include the plane the part rests on (like the sample holder), missing 
 where rays miss, grazing returns and random dropouts, and noise along each ray.
 No rgb/ images are written.
 
-Ground truth (pointad.synthbench.defects has the exact rules): bulge, dent, crack, scratch,
+"""
+
+_STANDARD_TEXT = """\
+Preset "standard": complete, uniformly dense 360-degree test scans in a uniformly
+random rotation, noise 0.02 mm; defects of 1-7 % of the points, sized relative to the part.
+(--preset realistic is calibrated to look like Real3D-AD and is harder.)"""
+
+_REALISTIC_TEXT = """\
+Preset "realistic", calibrated to look like Real3D-AD (not easier): thin and
+branching parts (stool, heatsink, wing, mug, fork) with compact ones. Templates: complete
+uniform 360-degree scans, noise 0.1-0.3 point spacings. Test scans: fresh samples with
+their own density (x0.6-1.4, and a smooth spatial modulation of depth 0.3-0.7), 85 % cut
+to a partial view (the points seen from 1-3 directions within 60 degrees of +z), a pose
+within 25 degrees (random axis) and a shift within 10 % of the part's largest extent of
+the canonical one, noise 0.1-0.3 point spacings, and 0.05-0.2 % outlier points 3-12
+spacings off the surface (labelled normal). Defects: 0.5-5 % of a test cloud's points
+(kept within 0.3-6 %), 1-5 point spacings high or deep (a hole: missing points),
+applied before the view is cut (a defect may be partly hidden; the labels are those of
+the kept points). benchmark.json holds each scan's pose, views, density, noise and
+outlier count. This preset writes no mvtec3d/ layout."""
+
+# What README.txt says of each preset.
+README_PRESETS = {
+    "standard": dict(preset_text=_STANDARD_TEXT, real3d_scans="360-degree scans",
+                     test_pose="random rotation", mvtec3d=README_MVTEC3D),
+    "realistic": dict(preset_text=_REALISTIC_TEXT,
+                      real3d_scans="mostly partial test scans",
+                      test_pose="small random pose", mvtec3d=""),
+}
+
+README_GROUND_TRUTH = """\
+Ground truth (pointad.synthesis.defects has the exact rules): bulge, dent, crack, scratch,
 chipped_edge, pnas: a point is anomalous iff the defect moved it, by at least half of the
 defect's peak (points that would move less are not moved). bend: the rigidly rotated tip.
 hole: the removed patch (in the masks; absent from the clouds) and the kept points within
@@ -101,59 +165,82 @@ the rim width of it.
 
 
 def make_benchmark(out, size: str = "default", seed: int = 0, categories=None,
-                   kinds=LAYOUTS, progress: bool = True, overwrite: bool = False) -> Path:
+                   kinds=None, progress: bool = True, overwrite: bool = False,
+                   preset: str = "standard") -> Path:
     """Write the benchmark into the directory ``out`` and return its path.
 
     Args:
         out: output directory; it must be empty or absent unless ``overwrite``.
-        size: a key of :data:`SIZES` (``"small"`` for tests, ``"default"`` for benchmarking).
+        size: ``"small"`` (for tests) or ``"default"`` (for benchmarking); the numbers are in
+            :data:`SIZES` (standard) and :data:`REALISTIC_SIZES` (realistic).
         seed: non-negative integer; the same seed gives byte-identical files.
-        categories: names from :data:`pointad.synthbench.parts.CATEGORIES` (default: all).
-        kinds: layouts to write, from :data:`LAYOUTS` (``"real3d"``, ``"mvtec3d"``).
+        categories: part families (default: the preset's). Standard: names from
+            :data:`pointad.synthbench.parts.CATEGORIES`, default all eight. Realistic: any of
+            :data:`pointad.synthbench.parts.FAMILIES`, default :data:`REALISTIC_CATEGORIES`.
+        kinds: layouts to write, from :data:`LAYOUTS` (``"real3d"``, ``"mvtec3d"``); default:
+            both (standard), ``"real3d"`` (realistic, which writes no other).
         progress: show a tqdm progress bar.
         overwrite: allow a non-empty ``out``; the files an earlier build there listed in its
             ``benchmark.json`` are removed first (nothing else is touched).
+        preset: ``"standard"`` or ``"realistic"`` (see the module docstring and
+            :mod:`pointad.synthbench.realistic`).
 
     Raises:
-        InputError: unknown size, category or layout, a bad seed, or a non-empty ``out``
-            without ``overwrite``.
+        InputError: unknown preset, size, category or layout, mvtec3d with the realistic preset,
+            a bad seed, or a non-empty ``out`` without ``overwrite``.
     """
-    if size not in SIZES:
-        raise InputError(f"size must be one of {', '.join(SIZES)}; got {size!r}")
+    if preset not in PRESETS:
+        raise InputError(f"preset must be one of {', '.join(PRESETS)}; got {preset!r}")
+    realistic = preset == "realistic"
+    sizes = REALISTIC_SIZES if realistic else SIZES
+    if size not in sizes:
+        raise InputError(f"size must be one of {', '.join(sizes)}; got {size!r}")
     check_number(seed, "seed", low=0, integer=True)
-    categories = _names(categories, CATEGORIES, "category")
-    kinds = _names(kinds, LAYOUTS, "layout")
-    params = SIZES[size]
+    if realistic:
+        categories = _names(categories, FAMILIES, "category", default=REALISTIC_CATEGORIES)
+        kinds = _names(kinds, LAYOUTS, "layout", default=("real3d",))
+        if "mvtec3d" in kinds:
+            raise InputError("the realistic preset writes the real3d layout only (MVTec 3D-AD "
+                             "scans are single-view already); use --kinds real3d, or --preset "
+                             "standard for mvtec3d")
+    else:
+        categories = _names(categories, CATEGORIES, "category")
+        kinds = _names(kinds, LAYOUTS, "layout")
+    params = sizes[size]
     out = Path(out)
     _prepare_out(out, overwrite)
 
     plan = [(layout, cat) for cat in categories for layout in kinds]
     per_layout = {"real3d": params["n_train"] + params["n_good"] + params["n_defective"],
-                  "mvtec3d": params["n_train"] + params["n_validation"] + params["n_good"]
+                  "mvtec3d": params["n_train"] + params.get("n_validation", 0) + params["n_good"]
                   + params["n_defective"]}
     bar = tqdm(total=sum(per_layout[layout] for layout, _ in plan), unit="scan",
                desc="pnas bench", disable=not progress or None)
     samples = []
     for layout, cat in plan:
         bar.set_postfix_str(f"{layout}/{cat}")
-        mesh = CATEGORIES[cat](_rng(seed, cat, "design"))
-        build = _real3d if layout == "real3d" else _mvtec3d
+        mesh = FAMILIES[cat](_rng(seed, cat, "design"))
+        build = _real3d_realistic if realistic else _real3d if layout == "real3d" else _mvtec3d
         samples += build(out, cat, mesh, seed, params, overwrite, bar)
     bar.close()
 
     files = [f for s in samples for f in s["files"]] + ["benchmark.json", "README.txt"]
+    defect_kinds = list(REALISTIC_KINDS) if realistic else list(DEFECTS)
     manifest = {
         "generator": "pointad.synthbench", "pointad_version": __version__, "seed": seed,
-        "size": size, "size_params": params, "scanner": SCANNER, "categories": categories,
-        "layouts": kinds, "defect_kinds": list(DEFECTS), "fraction_range": FRACTION_RANGE,
+        "preset": preset, "size": size, "size_params": params,
+        "scanner": REALISTIC if realistic else SCANNER, "categories": categories,
+        "layouts": kinds, "defect_kinds": defect_kinds,
+        "fraction_range": REALISTIC["fraction_range"] if realistic else FRACTION_RANGE,
         "units": {"real3d": "millimetres", "mvtec3d": "metres (camera coordinates)",
                   "manifest": "millimetres (poses, cameras, defect sizes)"},
         "samples": samples, "files": files,
     }
     write_json(out / "benchmark.json", manifest, overwrite=overwrite)
     write_text_file(out / "README.txt", README.format(
-        version=__version__, size=size, seed=seed, categories=", ".join(categories),
-        defects=", ".join(DEFECTS)), overwrite=overwrite)
+        version=__version__, preset=preset, size=size, seed=seed,
+        categories=", ".join(categories), defects=", ".join(defect_kinds),
+        **README_PRESETS[preset]) + README_GROUND_TRUTH, overwrite=overwrite)
     return out
 
 
@@ -183,6 +270,33 @@ def _real3d(out, cat, mesh, seed, params, overwrite, bar):
         files = write_real3d_test(out, cat, i, defect, points, labels, overwrite=overwrite)
         samples.append(_entry(out, "real3d", cat, "test", defect, files, len(points),
                               float(labels.mean()), pose, defect_params=info))
+        bar.update(1)
+    return samples
+
+
+def _real3d_realistic(out, cat, mesh, seed, params, overwrite, bar):
+    """The Real3D-AD layout of the realistic preset (:mod:`.realistic`): same files and
+    numbering as :func:`_real3d`, Real3D-AD-like scans and defects."""
+    samples = []
+    for i in range(params["n_train"]):
+        rng = _rng(seed, cat, "real3d-train", i)
+        points, info = realistic_template(mesh, params["n_points"], rng)
+        files = write_real3d_template(out, cat, i, points, overwrite=overwrite)
+        samples.append(_entry(out, "real3d", cat, "train", GOOD, files, len(points), 0.0,
+                              {"rotation": np.eye(3), "translation": np.zeros(3)}, scan=info))
+        bar.update(1)
+    names = [GOOD] * params["n_good"] + realistic_kinds(cat, params["n_defective"])
+    names = [names[k] for k in _rng(seed, cat, "real3d-order").permutation(len(names))]
+    for i, requested in enumerate(names):
+        rng = _rng(seed, cat, "real3d-test", i)
+        defect, points, labels, pose, info, params_drawn = realistic_test(
+            mesh, params["n_points"], rng, None if requested == GOOD else requested,
+            DEFECT_REGISTRY)
+        defect = defect or GOOD
+        files = write_real3d_test(out, cat, i, defect, points, labels, overwrite=overwrite)
+        samples.append(_entry(out, "real3d", cat, "test", defect, files, len(points),
+                              float(labels.mean()), pose, scan=info,
+                              defect_params=params_drawn or None))
         bar.update(1)
     return samples
 
@@ -258,20 +372,20 @@ def _apply(kind, points, normals, rng):
     manifest says so. Returns ``(kind, new_points, keep, labels, info)``."""
     best = None
     for _attempt in range(_ATTEMPTS):
-        info = {}
         try:
-            new, keep, labels = DEFECTS[kind](points, normals, rng, info=info)
+            result = apply_defect(kind, points, normals, rng)
         except InputError:
             continue
+        keep, labels = result.keep, result.labels
         fraction = labels[keep].mean() if keep.any() else 0.0
         if best is None or fraction > best[0]:
-            best = (fraction, new, keep, labels, info)
+            best = (fraction, result.points, keep, labels, result.params)
         if fraction >= _MIN_FRACTION:
             break
     if best is None:
-        info = {"requested": kind}
-        new, keep, labels = DEFECTS["bulge"](points, normals, rng, info=info)
-        return "bulge", new, keep, labels, info
+        result = apply_defect("bulge", points, normals, rng)
+        return "bulge", result.points, result.keep, result.labels, {"requested": kind,
+                                                                    **result.params}
     return kind, *best[1:]
 
 
@@ -292,10 +406,11 @@ def _entry(out, layout, cat, split, defect, files, n_points, fraction, pose, **e
     return entry
 
 
-def _names(values, allowed, what: str) -> list[str]:
-    """A list of names from ``values`` (None = all of ``allowed``), each checked, no repeats."""
+def _names(values, allowed, what: str, default=None) -> list[str]:
+    """A list of names from ``values`` (None = ``default``, or all of ``allowed``), each checked,
+    no repeats."""
     if values is None:
-        return list(allowed)
+        return list(allowed if default is None else default)
     if isinstance(values, str):
         values = [values]
     names = list(dict.fromkeys(values))

@@ -3,8 +3,13 @@
 Every family is a function ``(rng) -> trimesh.Trimesh`` that draws its dimensions from the numpy
 ``Generator`` and returns a watertight solid in millimetres whose largest extent lies in
 [20, 80] mm. Parts come in a *canonical resting pose*: lying on the plane z = 0 (lowest point at
-z = 0), centred on the z axis in x and y; elongated parts (bolt, bottle, blade) lie on their side,
-as they would on a sample holder.
+z = 0), centred on the z axis in x and y; elongated parts (bolt, bottle, blade) lie on their side
+and flat ones (wing, fork) flat, as they would on a sample holder.
+
+Two sets of families: :data:`CATEGORIES`, the eight mostly compact parts of the standard preset,
+and :data:`THIN_CATEGORIES`, parts with thin walls, fins, legs, arms and handles (0.8-4 mm) as
+Real3D-AD's objects have, which the realistic preset builds with three compact ones;
+:data:`FAMILIES` holds both.
 
 In the benchmark one draw is one *product design*: every sample of a category shares it, and
 samples differ by pose, surface sampling, sensor noise and defects (see :mod:`.make`).
@@ -316,6 +321,213 @@ def blade(rng: np.random.Generator) -> trimesh.Trimesh:
     return _finish(_lie_down(part))
 
 
+# ---------------------------------------------------------------- thin and branching families
+# Walls, fins, legs, arms and handles of 0.8-4 mm: the structures of Real3D-AD's objects (an
+# airplane's wings, a starfish's arms, a seahorse's fins) that compact solids do not have. A
+# scan sees both faces of such a part within a few point spacings of each other.
+
+
+def stool(rng: np.random.Generator) -> trimesh.Trimesh:
+    """Round seat (radius 14-24 mm, 2.5-4 mm thick) on 3-4 thin splayed legs joined by rungs."""
+    r_seat = rng.uniform(14.0, 24.0)
+    seat_t = rng.uniform(2.5, 4.0)
+    height = rng.uniform(28.0, 50.0)                 # floor to the seat's underside
+    n_legs = int(rng.integers(3, 5))
+    r_leg = rng.uniform(1.3, 2.2)
+    r_rung = rng.uniform(0.55, 0.75) * r_leg
+    top_r = rng.uniform(0.6, 0.75) * r_seat          # legs leave the seat here...
+    foot_r = top_r + rng.uniform(0.15, 0.3) * r_seat  # ...and stand wider apart: splayed
+    rung_f = rng.uniform(0.25, 0.45)                  # rung height, fraction of the legs
+    start = rng.uniform(0, 2 * np.pi)
+    seat = _cylinder(r_seat, (0, 0, height), (0, 0, height + seat_t))
+    pieces, legs = [seat], []
+    for i in range(n_legs):
+        phi = start + 2 * np.pi * i / n_legs
+        u = np.array([np.cos(phi), np.sin(phi), 0.0])
+        foot, top = foot_r * u, top_r * u + [0, 0, height + 0.5 * seat_t]  # top inside the seat
+        legs.append((foot, top))
+        pieces.append(_cylinder(r_leg, foot, top))
+    for i in range(n_legs):  # a rung between neighbouring legs, its ends on the legs' axes
+        (fa, ta), (fb, tb) = legs[i], legs[(i + 1) % n_legs]
+        a, b = fa + rung_f * (ta - fa), fb + rung_f * (tb - fb)
+        pieces.append(_cylinder(r_rung, a, b))
+    return _finish(trimesh.boolean.union(pieces))
+
+
+def heatsink(rng: np.random.Generator) -> trimesh.Trimesh:
+    """Base plate (30-60 x 25-45 x 2-4 mm) carrying 6-14 parallel fins 0.8-1.5 mm thin."""
+    length, width = rng.uniform(30.0, 60.0), rng.uniform(25.0, 45.0)
+    base_t = rng.uniform(2.0, 4.0)
+    fin_t = rng.uniform(0.8, 1.5)
+    fin_h = rng.uniform(10.0, 24.0)
+    # As many fins as fit with gaps of at least 2.2 fin thicknesses (and >= 2.5 mm).
+    most = int((length + 2.5) // (fin_t + max(2.2 * fin_t, 2.5)))
+    n_fins = int(rng.integers(min(6, most), min(14, most) + 1))
+    xs = np.linspace(-0.5 * length + 0.5 * fin_t, 0.5 * length - 0.5 * fin_t, n_fins)
+    # The comb's outline in (x, z), extruded along y: watertight without a boolean.
+    outline = box(-0.5 * length, 0.0, 0.5 * length, base_t)
+    for x in xs:
+        outline = outline.union(box(x - 0.5 * fin_t, 0.5 * base_t, x + 0.5 * fin_t,
+                                    base_t + fin_h))
+    body = trimesh.creation.extrude_polygon(outline, width)
+    body.apply_transform(_rotation_about([1, 0, 0], np.pi / 2))  # (x, y, z) -> (x, -z, y)
+    return _finish(body)
+
+
+def wing(rng: np.random.Generator) -> trimesh.Trimesh:
+    """Thin tapered, swept wing (span 40-66 mm, 6-9 % thick) with a round spar stub at its root,
+    lying flat."""
+    span = rng.uniform(40.0, 66.0)
+    chord = rng.uniform(16.0, 26.0)
+    taper = rng.uniform(0.35, 0.65)
+    thickness = rng.uniform(0.06, 0.09)
+    sweep = np.deg2rad(rng.uniform(5.0, 30.0))
+    dihedral = np.deg2rad(rng.uniform(0.0, 6.0))
+    n_half = 24
+    x = 0.5 * (1 - np.cos(np.linspace(0, np.pi, n_half)))
+    yt = 5 * thickness * (0.2969 * np.sqrt(x) - 0.1260 * x - 0.3516 * x**2 + 0.2843 * x**3
+                          - 0.1015 * x**4)
+    section = np.vstack([np.column_stack([x, yt])[::-1], np.column_stack([x, -yt])[1:]])
+    rings = []
+    for z in np.linspace(0.0, span, 12):
+        f = z / span
+        c = chord * (1 + (taper - 1) * f)
+        xy = section * c + [z * np.tan(sweep), z * np.tan(dihedral)]
+        rings.append(np.column_stack([xy, np.full(len(xy), z)]))
+    body = _loft(np.array(rings))
+    # The spar: a rod along the quarter chord, sticking out of the root (a thin branch).
+    r_spar = rng.uniform(1.0, 1.6)
+    stub = rng.uniform(5.0, 10.0)
+    spar = _cylinder(r_spar, (0.3 * chord, 0.0, -stub), (0.3 * chord + 2.0 * np.tan(sweep),
+                                                         2.0 * np.tan(dihedral), 2.0))
+    part = body.union(spar)
+    part.apply_transform(_rotation_about([1, 0, 0], -np.pi / 2))  # span along y, lying flat
+    return _finish(part)
+
+
+def ribbed_panel(rng: np.random.Generator) -> trimesh.Trimesh:
+    """Curved shell 1.2-2 mm thin (a cylinder sector, 35-75 mm long) stiffened by 2-4 ribs along
+    it and 2-3 frames across it, on its concave side."""
+    radius = rng.uniform(25.0, 45.0)
+    t = rng.uniform(1.2, 2.0)
+    angle = np.deg2rad(rng.uniform(60.0, 100.0))
+    length = rng.uniform(35.0, 75.0)
+    rib_h, rib_t = rng.uniform(3.0, 6.0), rng.uniform(1.0, 1.8)
+
+    def band(r_lo, r_hi, lo=-0.5 * angle, hi=0.5 * angle):
+        a = np.linspace(lo, hi, max(4, int(48 * (hi - lo) / angle)))
+        outer = np.column_stack([r_hi * np.sin(a), r_hi * np.cos(a)])
+        inner = np.column_stack([r_lo * np.sin(a), r_lo * np.cos(a)])[::-1]
+        return Polygon(np.vstack([outer, inner]))
+
+    # The section (x, z) of the shell and its ribs (radial strips), extruded along y.
+    section = band(radius - t, radius)
+    for a in _stations(-0.5 * angle + 0.15, 0.5 * angle - 0.15, int(rng.integers(2, 5))):
+        u = np.array([np.sin(a), np.cos(a)])
+        v = np.array([u[1], -u[0]]) * 0.5 * rib_t
+        lo, hi = (radius - t - rib_h) * u, (radius - 0.5 * t) * u
+        section = section.union(Polygon([lo - v, lo + v, hi + v, hi - v]))
+    shell = trimesh.creation.extrude_polygon(section, length)
+    frames = []
+    for y in _stations(0.2 * length, 0.8 * length, int(rng.integers(2, 4))):
+        frame = trimesh.creation.extrude_polygon(band(radius - t - rib_h, radius - 0.5 * t),
+                                                 rib_t)
+        frame.apply_translation([0, 0, y - 0.5 * rib_t])
+        frames.append(frame)
+    part = trimesh.boolean.union([shell] + frames)
+    # +90 degrees about x: the extrusion axis z becomes -y, the section's y (up) becomes z; the
+    # shell arches over the y axis, its concave side down.
+    part.apply_transform(_rotation_about([1, 0, 0], np.pi / 2))
+    return _finish(part)
+
+
+def _cup_walls(r_out, height, wall, r_flat, round_h, n):
+    """Outer and inner (r, z) walls of a thin-walled cup of revolution, bottom to rim: a flat
+    bottom out to ``r_flat``, an elliptic quarter arc up to ``round_h`` reaching the full radius,
+    then straight up to the rim (the inner wall ``wall`` inside the outer one)."""
+    a = np.linspace(0.0, 0.5 * np.pi, n)
+    r_in = r_out - wall
+    outer = np.column_stack([r_flat + (r_out - r_flat) * np.sin(a), round_h * (1 - np.cos(a))])
+    inner = np.column_stack([r_flat + (r_in - r_flat) * np.sin(a),
+                             wall + (round_h - wall) * (1 - np.cos(a))])
+    if round_h < height:
+        outer = np.vstack([outer, [[r_out, height]]])
+        inner = np.vstack([inner, [[r_in, height]]])
+    return outer, inner
+
+
+def bowl(rng: np.random.Generator) -> trimesh.Trimesh:
+    """Thin-walled bowl of revolution (radius 20-38 mm, 12-30 mm deep, wall 1-2 mm)."""
+    r_out = rng.uniform(20.0, 38.0)
+    height = rng.uniform(12.0, 30.0)
+    wall = rng.uniform(1.0, 2.0)
+    r_flat = rng.uniform(0.25, 0.5) * r_out
+    outer, inner = _cup_walls(r_out, height, wall, r_flat, height, 24)
+    # One loop from the axis under the bottom round the rim back to the axis over the bottom.
+    profile = np.vstack([[[0.0, 0.0]], outer, inner[::-1], [[0.0, wall]]])
+    return _finish(_revolve(profile, sections=_SECTIONS * 2))
+
+
+def mug(rng: np.random.Generator) -> trimesh.Trimesh:
+    """Thin-walled cup (radius 11-19 mm, 25-48 mm tall, wall 1.2-2 mm) with a thin C handle."""
+    r_out = rng.uniform(11.0, 19.0)
+    height = rng.uniform(25.0, 48.0)
+    wall = rng.uniform(1.2, 2.0)
+    r_flat = rng.uniform(0.7, 0.85) * r_out
+    outer, inner = _cup_walls(r_out, height, wall, r_flat, rng.uniform(0.12, 0.25) * height, 10)
+    # Solid outside shape, handle, then the cavity (reaching above the rim) cut out of both.
+    body = _revolve(np.vstack([[[0.0, 0.0]], outer, [[0.0, height]]]))
+    cavity = _revolve(np.vstack([[[0.0, wall]], inner, [[inner[-1, 0], height + 1.0],
+                                                          [0.0, height + 1.0]]]))
+    # The handle: a rod of radius 1.4-2.4 mm along a half ellipse in the xz plane, its ends
+    # running straight into the wall (what pokes into the cup is cut away with the cavity).
+    r_rod = rng.uniform(1.4, 2.4)
+    reach = rng.uniform(7.0, 13.0)
+    half = rng.uniform(0.22, 0.3) * height
+    z_mid = rng.uniform(0.48, 0.56) * height
+    phi = np.linspace(-0.5 * np.pi, 0.5 * np.pi, 25)
+    centres = np.column_stack([r_out + reach * np.cos(phi), np.zeros_like(phi),
+                               z_mid + half * np.sin(phi)])
+    tangents = np.column_stack([-reach * np.sin(phi), np.zeros_like(phi), half * np.cos(phi)])
+    inset = r_out - wall - 0.5 * r_rod  # straight ends reach into the cavity
+    first = np.array([[inset, 0.0, z_mid - half]])
+    last = np.array([[inset, 0.0, z_mid + half]])
+    centres = np.vstack([first, centres, last])
+    tangents = np.vstack([[1.0, 0, 0], tangents, [-1.0, 0, 0]])
+    tangents /= np.linalg.norm(tangents, axis=1, keepdims=True)
+    side = np.array([0.0, 1.0, 0.0])
+    normal = np.cross(side, tangents)
+    psi = np.linspace(0, 2 * np.pi, 24, endpoint=False)
+    rings = centres[:, None, :] + r_rod * (np.cos(psi)[None, :, None] * normal[:, None, :]
+                                           + np.sin(psi)[None, :, None] * side)
+    handle = _loft(rings)
+    return _finish(body.union(handle).difference(cavity))
+
+
+def fork(rng: np.random.Generator) -> trimesh.Trimesh:
+    """Flat fork, 1.6-3 mm thick: a handle 5-8 mm wide branching into 3-4 tines 1.4-2.4 mm wide,
+    lying flat."""
+    handle_l = rng.uniform(22.0, 38.0)
+    handle_w = rng.uniform(5.0, 8.0)
+    n_tines = int(rng.integers(3, 5))
+    tine_w = rng.uniform(1.4, 2.4)
+    gap = rng.uniform(1.6, 3.2)
+    tine_l = rng.uniform(14.0, 26.0)
+    thick = rng.uniform(1.6, 3.0)
+    head_w = n_tines * tine_w + (n_tines - 1) * gap
+    neck = rng.uniform(6.0, 10.0)  # the head widens from the handle to the tines over this
+    outline = box(0.0, -0.5 * handle_w, handle_l, 0.5 * handle_w)
+    outline = outline.union(Polygon([(handle_l - 1.0, -0.5 * handle_w),
+                                     (handle_l + neck, -0.5 * head_w),
+                                     (handle_l + neck, 0.5 * head_w),
+                                     (handle_l - 1.0, 0.5 * handle_w)]))
+    for y in _stations(-0.5 * head_w + 0.5 * tine_w, 0.5 * head_w - 0.5 * tine_w, n_tines):
+        outline = outline.union(box(handle_l + neck - 1.0, y - 0.5 * tine_w,
+                                    handle_l + neck + tine_l, y + 0.5 * tine_w))
+    outline = outline.buffer(0.4, quad_segs=4).buffer(-0.4, quad_segs=4)  # round inner corners
+    return _finish(trimesh.creation.extrude_polygon(outline, thick))
+
+
 CATEGORIES = {
     "flange": flange,
     "hex_bolt": hex_bolt,
@@ -326,6 +538,20 @@ CATEGORIES = {
     "plate_holes": plate_holes,
     "blade": blade,
 }
+
+# Families of thin and branching parts, used by the realistic preset of the benchmark (and
+# selectable by name in any build); CATEGORIES above stays the standard preset's eight.
+THIN_CATEGORIES = {
+    "stool": stool,
+    "heatsink": heatsink,
+    "wing": wing,
+    "ribbed_panel": ribbed_panel,
+    "bowl": bowl,
+    "mug": mug,
+    "fork": fork,
+}
+
+FAMILIES = {**CATEGORIES, **THIN_CATEGORIES}  # every part family, by name
 
 
 # ---------------------------------------------------------------- poses
@@ -341,14 +567,17 @@ def resting_rotation(rng: np.random.Generator, max_tilt_deg: float = 10.0) -> np
     return r_tilt @ r_yaw
 
 
-def posed(mesh: trimesh.Trimesh, rotation: np.ndarray):
-    """Copy of ``mesh`` rotated about its bounding-box centre; returns ``(mesh, pose)``.
+def posed(mesh: trimesh.Trimesh, rotation: np.ndarray, shift=None):
+    """Copy of ``mesh`` rotated about its bounding-box centre, then moved by ``shift`` (3,) mm
+    (None: not moved); returns ``(mesh, pose)``.
 
     ``pose`` is ``{"rotation": (3, 3), "translation": (3,)}`` with
     ``x_posed = rotation @ x_canonical + translation`` (millimetres).
     """
     centre = mesh.bounds.mean(axis=0)
     translation = centre - rotation @ centre
+    if shift is not None:
+        translation = translation + np.asarray(shift, dtype=np.float64)
     transform = np.eye(4)
     transform[:3, :3], transform[:3, 3] = rotation, translation
     out = mesh.copy()

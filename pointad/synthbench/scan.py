@@ -5,6 +5,11 @@ with exact face normals and small Gaussian noise. ``scan_depth`` imitates MVTec 
 from a structured-light sensor above the part, an organized (H, W, 3) xyz image in camera
 coordinates with missing pixels where nothing is measured.
 
+The realistic preset (:mod:`.realistic`) uses two more: ``scan_varying``, a 360-degree scan
+whose density varies smoothly over the part and whose noise is set in point spacings, and
+``visible_from``, the points of such a scan that a sensor sees from given directions (ray cast
+against the part), which cuts it to a partial view.
+
 Everything here is in millimetres; the MVTec 3D-AD writer converts to metres (see :mod:`.layout`).
 """
 from __future__ import annotations
@@ -15,6 +20,7 @@ import numpy as np
 import trimesh
 
 from pointad.errors import InputError
+from pointad.geometry.units import point_spacing
 from pointad.validation import check_choice, check_number
 
 CAMERAS = ("pinhole", "orthographic")
@@ -28,11 +34,13 @@ class FullScan:
         points: (N, 3) float64, mm, on the surface plus Gaussian noise.
         normals: (N, 3) float64 unit outward normals of the faces the points were sampled on.
         faces: (N,) int64 index of the mesh triangle of each point.
+        surface: (N, 3) float64, the same points before the noise (exactly on the surface).
     """
 
     points: np.ndarray
     normals: np.ndarray
     faces: np.ndarray
+    surface: np.ndarray | None = None
 
 
 @dataclass(eq=False)
@@ -81,6 +89,15 @@ def scan_full(mesh: trimesh.Trimesh, n_points: int, rng: np.random.Generator,
     """
     check_number(n_points, "n_points", low=1, integer=True)
     check_number(sigma, "sigma", low=0)
+    surface, faces = _surface_samples(mesh, n_points, rng)
+    # Drawn even when sigma is 0, so a noise-free scan has exactly the noisy scan's surface points.
+    points = surface + rng.normal(0.0, sigma, size=surface.shape)
+    normals = np.asarray(mesh.face_normals, dtype=np.float64)[faces]
+    return FullScan(points=points, normals=normals, faces=faces, surface=surface)
+
+
+def _surface_samples(mesh: trimesh.Trimesh, n_points: int, rng: np.random.Generator):
+    """``n_points`` points drawn uniformly on the surface (area-weighted): (points, faces)."""
     area = np.asarray(mesh.area_faces, dtype=np.float64)
     cdf = np.cumsum(area)
     # Inverse CDF instead of rng.choice(p=...): the same draws whatever numpy does with p.
@@ -91,10 +108,104 @@ def scan_full(mesh: trimesh.Trimesh, n_points: int, rng: np.random.Generator,
     uv[flip] = 1.0 - uv[flip]  # fold the square onto the triangle: uniform barycentrics
     tri = np.asarray(mesh.triangles, dtype=np.float64)[faces]
     points = tri[:, 0] + uv[:, :1] * (tri[:, 1] - tri[:, 0]) + uv[:, 1:] * (tri[:, 2] - tri[:, 0])
-    # Drawn even when sigma is 0, so a noise-free scan has exactly the noisy scan's surface points.
-    points = points + rng.normal(0.0, sigma, size=points.shape)
+    return points, faces
+
+
+def scan_varying(mesh: trimesh.Trimesh, n_points: int, rng: np.random.Generator, *,
+                 density: float = 1.0, modulation: float = 0.0, wavelength: float | None = None,
+                 sigma_spacings: float = 0.0, modes: int = 3) -> tuple[FullScan, dict]:
+    """A 360-degree scan whose point density varies smoothly over the part, noise in spacings.
+
+    Candidates are drawn uniformly on the surface and each is kept with the probability
+    ``1 - modulation * (1 + g(x)) / 2``, where ``g`` in [-1, 1] is the mean of ``modes`` plane
+    waves of length ``wavelength`` in random directions and phases: a low-frequency field, so
+    some regions of the part are up to ``1 / (1 - modulation)`` times denser than others. About
+    ``density * n_points`` points are kept. Then the point spacing ``s`` is measured
+    (:func:`pointad.geometry.point_spacing`, on the noise-free points) and Gaussian noise of
+    ``sigma_spacings * s`` is added to each coordinate.
+
+    Args:
+        mesh: a closed triangle mesh, mm.
+        n_points: points of a uniform scan (``density`` 1, ``modulation`` 0 keeps exactly these).
+        rng: numpy Generator; the same state gives the same scan.
+        density: factor on the expected number of points, > 0.
+        modulation: depth of the spatial density variation, [0, 1).
+        wavelength: length of the waves, mm; None = the largest extent of the part.
+        sigma_spacings: noise per coordinate in point spacings, >= 0.
+        modes: number of plane waves.
+
+    Returns:
+        ``(scan, info)``: a :class:`FullScan` (``surface`` holds the noise-free points) and a
+        dict of ``spacing_mm``, ``sigma_mm``, ``candidates`` and ``wavelength_mm``.
+    """
+    check_number(n_points, "n_points", low=1, integer=True)
+    check_number(density, "density", low=0, low_open=True)
+    check_number(modulation, "modulation", low=0, high=1, high_open=True)
+    check_number(sigma_spacings, "sigma_spacings", low=0)
+    check_number(modes, "modes", low=1, integer=True)
+    if wavelength is None:
+        wavelength = float(mesh.extents.max())
+    check_number(wavelength, "wavelength", low=0, low_open=True)
+    waves = rng.normal(size=(modes, 3))
+    waves /= np.linalg.norm(waves, axis=1, keepdims=True)
+    phases = rng.uniform(0.0, 2 * np.pi, size=modes)
+    n_candidates = max(1, int(round(n_points * density / (1.0 - 0.5 * modulation))))
+    surface, faces = _surface_samples(mesh, n_candidates, rng)
+    field = np.cos(surface @ waves.T * (2 * np.pi / wavelength) + phases).mean(axis=1)
+    accept = rng.random(n_candidates) < 1.0 - modulation * 0.5 * (1.0 + field)
+    if accept.sum() < 2:  # a degenerate draw: keep everything rather than an empty scan
+        accept[:] = True
+    surface, faces = surface[accept], faces[accept]
+    spacing = point_spacing(surface)
+    sigma = float(sigma_spacings) * spacing
+    points = surface + rng.normal(0.0, sigma, size=surface.shape)
     normals = np.asarray(mesh.face_normals, dtype=np.float64)[faces]
-    return FullScan(points=points, normals=normals, faces=faces)
+    info = {"spacing_mm": spacing, "sigma_mm": sigma, "candidates": n_candidates,
+            "wavelength_mm": float(wavelength)}
+    return FullScan(points=points, normals=normals, faces=faces, surface=surface), info
+
+
+def visible_from(mesh: trimesh.Trimesh, points: np.ndarray, normals: np.ndarray, directions, *,
+                 distance: float = 300.0, min_cos: float = 0.1) -> np.ndarray:
+    """Which surface points a sensor sees from at least one of ``directions``: (N,) bool.
+
+    A sensor sits ``distance`` mm from the centre of the part's bounding box along each unit
+    direction (from the part towards the sensor). A point is seen when its face turns towards the
+    sensor by ``cos >= min_cos`` (grazing returns are lost, as in :func:`scan_depth`) and the ray
+    from it to the sensor leaves the part without hitting it (ray cast against ``mesh``).
+
+    Args:
+        mesh: the part, mm, in the pose of ``points``.
+        points: (N, 3) points on the surface (noise-free, e.g. ``FullScan.surface``).
+        normals: (N, 3) unit outward normals of their faces.
+        directions: (V, 3) view directions.
+        distance: sensor-to-part-centre distance, mm; it must put the sensors outside the part.
+        min_cos: the least cosine between a face's normal and the ray to the sensor, [0, 1].
+    """
+    import open3d as o3d  # slow to import; only the scanners need it
+
+    check_number(distance, "distance", low=0, low_open=True)
+    check_number(min_cos, "min_cos", low=0, high=1)
+    points = np.asarray(points, dtype=np.float64)
+    normals = np.asarray(normals, dtype=np.float64)
+    directions = np.asarray(directions, dtype=np.float64).reshape(-1, 3)
+    scene = o3d.t.geometry.RaycastingScene()
+    scene.add_triangles(o3d.core.Tensor(np.asarray(mesh.vertices, dtype=np.float32)),
+                        o3d.core.Tensor(np.asarray(mesh.faces, dtype=np.uint32)))
+    centre = mesh.bounds.mean(axis=0)
+    # Rays start a hair off the surface so they do not hit the face they start on.
+    origins = points + 1e-4 * float(np.linalg.norm(mesh.extents)) * normals
+    seen = np.zeros(len(points), dtype=bool)
+    for view in directions:
+        sensor = centre + distance * view / np.linalg.norm(view)
+        ray = sensor - origins
+        length = np.linalg.norm(ray, axis=1)
+        ray /= length[:, None]
+        facing = np.einsum("ij,ij->i", ray, normals) >= min_cos
+        rays = np.concatenate([origins, ray], axis=1).astype(np.float32)
+        t_hit = scene.cast_rays(o3d.core.Tensor(rays), nthreads=0)["t_hit"].numpy()
+        seen |= facing & ~(t_hit < length)  # inf (no hit) or beyond the sensor: clear
+    return seen
 
 
 def cone_direction(rng: np.random.Generator, cone_deg: float) -> np.ndarray:

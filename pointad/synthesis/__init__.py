@@ -1,13 +1,17 @@
-"""Anomaly synthesis: 3D-PNAS (Perlin noise on a parameterization, displacement along normals)."""
+"""Anomaly synthesis: 3D-PNAS (Perlin noise on a parameterization, displacement along normals)
+and the defect kinds (:mod:`pointad.synthesis.defects`: one module per kind, ``apply`` by name,
+``DefectMix`` to draw kinds by weight)."""
 from typing import TYPE_CHECKING
 
+from pointad.synthesis.defects import DefectMix, DefectResult, apply, available
 from pointad.synthesis.pnas import PNAS
 from pointad.synthesis.sample import AnomalySample
 
 if TYPE_CHECKING:  # imported lazily at run time (see __getattr__)
     from pointad.synthesis.augment import PNASAugment
 
-__all__ = ["PNAS", "AnomalySample", "PNASAugment"]
+__all__ = ["PNAS", "AnomalySample", "PNASAugment", "DefectMix", "DefectResult", "apply",
+           "available"]
 
 
 def __getattr__(name: str) -> "type[PNASAugment]":

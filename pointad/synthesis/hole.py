@@ -1,7 +1,7 @@
 """Missing-data defects: a region of the cloud removed, and the rim a detector sees around it.
 
 A removed point leaves nothing to score, so a hole's ground truth is the ring of kept points
-around it (as in the benchmark's ``hole`` kind, :mod:`pointad.synthbench.defects`). Plain numpy.
+around it (as in the ``hole`` defect kind, :mod:`pointad.synthesis.defects.hole`). Plain numpy.
 """
 from __future__ import annotations
 

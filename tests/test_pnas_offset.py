@@ -1,0 +1,123 @@
+"""``pnas-offset``: the offset network learns from synthetic defects, generalizes to a kind it
+never saw, and follows the detector contract (save/load, seeds, bad input)."""
+import numpy as np
+import pytest
+import torch
+
+import pointad.detectors as detectors
+from pointad.errors import InputError
+from pointad.features import local_patches, principal_frames
+from pointad.geometry.rotations import random_rotation
+from pointad.metrics import auroc
+from pointad.samples import sample_cloud
+from pointad.synthesis.defects import apply
+
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
+
+# Small enough for CI (about 10 s to fit on one thread), big enough to learn a bump.
+SMALL = dict(n_synthetic=8, patches_per_copy=32, patch_points=64, width=16, neighbours=8,
+             steps=200, batch_size=16, lr=3e-3, device="cpu")
+N = 2000
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    train = [sample_cloud("cylinder", N, seed=s).points for s in (1, 2)]
+    return detectors.create("pnas-offset", defects="pnas", **SMALL).fit(train)
+
+
+@pytest.mark.parametrize("shape", ["sphere", "flange"])
+def test_patches_do_not_change_under_a_rigid_motion(shape):
+    rng = np.random.default_rng(0)
+    pts = torch.as_tensor(sample_cloud(shape, 3000, seed=0).points)
+    centres = torch.as_tensor(rng.choice(len(pts), 50, replace=False))
+    rot = torch.as_tensor(random_rotation(rng))
+    a = local_patches(pts, centres, 32, scale=2.0)
+    b = local_patches(pts @ rot.T + 5.0, centres, 32, scale=2.0)
+    assert torch.equal(a.index, b.index)
+    same = (a.coords - b.coords).abs().amax(dim=(1, 2)) < 1e-6
+    # Curved patches are fixed exactly; a flat one (zero third moment along an axis) may turn
+    # its in-plane axes, never its distances to the tangent plane.
+    assert bool(same.all()) if shape == "sphere" else float(same.float().mean()) > 0.8
+    assert torch.allclose(a.coords[..., 2].abs(), b.coords[..., 2].abs(), atol=1e-9)
+    # Frames are right-handed orthonormal bases.
+    eye = torch.eye(3, dtype=a.frames.dtype).expand_as(a.frames)
+    assert torch.allclose(a.frames @ a.frames.transpose(1, 2), eye, atol=1e-9)
+    assert torch.allclose(torch.linalg.det(a.frames), torch.ones(50, dtype=a.frames.dtype))
+    # Coordinates are the offsets from the centroid in the frame, divided by the scale.
+    offsets = pts[a.index] - a.origins[:, None]
+    assert torch.allclose(a.coords * 2.0, offsets @ a.frames.transpose(1, 2), atol=1e-9)
+    assert torch.allclose(principal_frames(offsets), a.frames)
+
+
+@pytest.mark.parametrize("kind", ["bulge", "dent"])
+def test_learns_a_kind_it_was_not_trained_on(fitted, kind):
+    """Trained on PNAS defects only, it ranks another kind's points above the good surface
+    around them, and the defective cloud above a good one."""
+    test = sample_cloud("cylinder", N, seed=7)
+    good = fitted.predict(sample_cloud("cylinder", N, seed=8).points)
+    scores = []
+    for seed in range(3):
+        result = apply(kind, test.points, test.normals, seed, fraction=0.03, height=4.0)
+        points, labels, _ = result.visible()
+        pred = fitted.predict(points)
+        assert auroc(labels, pred.point_scores) > 0.8
+        assert pred.point_scores[labels].mean() > 1.5 * pred.point_scores[~labels].mean()
+        scores.append(pred.score)
+    assert min(scores) > good.score
+
+
+def test_save_load_gives_the_same_scores(fitted, tmp_path):
+    cloud = sample_cloud("cylinder", N, seed=9).points
+    path = fitted.save(tmp_path / "offset.npz")
+    loaded = detectors.load(path)
+    assert loaded.get_params() == fitted.get_params()
+    np.testing.assert_array_equal(loaded.predict(cloud).point_scores,
+                                  fitted.predict(cloud).point_scores)
+    assert loaded.spacing_ == fitted.spacing_
+
+
+def test_same_seed_same_model_other_seed_other_model():
+    train = [sample_cloud("sphere", 800, seed=s).points for s in (1, 2)]
+    quick = dict(SMALL, steps=5, n_synthetic=2, patches_per_copy=8)
+    a = detectors.create("pnas-offset", seed=3, **quick).fit(train)
+    b = detectors.create("pnas-offset", seed=3, **quick).fit(train)
+    c = detectors.create("pnas-offset", seed=4, **quick).fit(train)
+    for key, value in a.net_.state_dict().items():
+        assert torch.equal(value, b.net_.state_dict()[key])
+    assert any(not torch.equal(v, c.net_.state_dict()[k]) for k, v in a.net_.state_dict().items())
+
+
+def test_denser_and_larger_clouds_are_thinned_and_scored_per_point(fitted):
+    dense = sample_cloud("cylinder", 3 * N, seed=11).points
+    pred = fitted.predict(dense)
+    assert pred.point_scores.shape == (3 * N,)
+    assert np.isfinite(pred.point_scores).all()
+
+
+def test_training_mix_and_leave_out():
+    det = detectors.create("pnas-offset", defects="mix", exclude="bulge,dent,hole")
+    assert "bulge" not in det._kinds and "ridge" in det._kinds and "pnas" in det._kinds
+    det = detectors.create("pnas-offset", defects="ridge,trench", exclude="trench")
+    assert det._kinds == ("ridge",)
+
+
+@pytest.mark.parametrize("params, message", [
+    (dict(defects="nope"), "unknown defect kind 'nope'"),
+    (dict(defects="pnas", exclude="pnas"), "no defect kind left"),
+    (dict(height=(5, 1)), "low <= high"),
+    (dict(fraction=0.5), "(low, high) pair"),
+    (dict(patch_points=4), "patch_points"),
+])
+def test_bad_parameters_are_refused(params, message):
+    with pytest.raises(InputError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        detectors.create("pnas-offset", **params)
+
+
+def test_fit_refuses_clouds_too_small_for_a_patch():
+    det = detectors.create("pnas-offset", **SMALL)
+    with pytest.raises(InputError, match="training cloud 1 has 50 points"):
+        det.fit([sample_cloud("sphere", 800, seed=1).points,
+                 sample_cloud("sphere", 800, seed=2).points[:50]])
+    with pytest.raises(InputError, match="at least one training cloud"):
+        det.fit([])
