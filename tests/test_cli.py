@@ -149,3 +149,136 @@ def test_console_script_help_and_error_without_traceback(tmp_path):
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert bad.stderr.strip().splitlines() == [
         f"pnas: error: {tmp_path / 'none.ply'}: file not found"]
+
+
+# --- defect kinds: --defect, --defects-per-sample, --height, --defect-param ----------------
+
+
+def _flange_defect(kind, seed, **params):
+    from pointad.synthesis.defects import apply
+
+    base = sample_cloud("flange")
+    return base, apply(kind, base.points, base.normals, seed=seed, **params)
+
+
+def test_generate_one_defect_kind_matches_apply(tmp_path, capsys):
+    code, out, err = run_cli(["generate", "-o", str(tmp_path), "--defect", "ridge", "--seed", "3",
+                              "--height", "5", "--defect-param", "aspect=4"], capsys)
+    assert code == 0, err
+    assert "flange_ridge_3.ply (ridge: " in out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["flange_ridge_3.json",
+                                                          "flange_ridge_3.ply"]
+    base, result = _flange_defect("ridge", 3, height=5.0, aspect=4)
+    points, labels, offsets = result.visible()
+    written = read_cloud(tmp_path / "flange_ridge_3.ply")
+    np.testing.assert_array_equal(written.labels.astype(bool), labels)
+    np.testing.assert_allclose(written.points, points, atol=1e-4)
+    np.testing.assert_allclose(written.fields["displacement"],
+                               (offsets * base.normals).sum(axis=1), atol=1e-5)
+    np.testing.assert_allclose(written.fields["offset"], np.linalg.norm(offsets, axis=1),
+                               atol=1e-5)
+    assert labels.any() and (written.fields["offset"][~labels] == 0).all()
+    meta = json.loads((tmp_path / "flange_ridge_3.json").read_text())
+    assert meta["kind"] == "ridge" and meta["kinds"] == ["ridge"] and meta["seed"] == 3
+    assert meta["output"] == "flange_ridge_3.ply" and meta["n_defects"] == 1
+    drawn = meta["defects"][0]
+    assert drawn["aspect"] == 4 and drawn["height_spacings"] == pytest.approx(5.0)
+    assert drawn == {**{k: v for k, v in result.params.items() if k != "seed"}, "kind": "ridge"}
+    assert meta["mix"] == {"weights": {"ridge": 1.0}, "n_defects": 1,
+                           "common": {"height": 5.0, "aspect": 4}}
+
+
+def test_generate_weighted_mix_draws_only_the_given_kinds(tmp_path, capsys):
+    code, _, err = run_cli(["generate", "-o", str(tmp_path), "-q", "--count", "6",
+                            "--defect", "bulge:2", "--defect", "dent:1", "--defect", "crack:0",
+                            "--fraction", "0.02"], capsys)
+    assert code == 0, err
+    metas = [json.loads(p.read_text()) for p in sorted(tmp_path.glob("*.json"))]
+    assert len(metas) == 6 and len(list(tmp_path.glob("*.ply"))) == 6
+    kinds = [m["kind"] for m in metas]
+    assert set(kinds) <= {"bulge", "dent"} and len(set(kinds)) == 2
+    for m in metas:
+        assert m["output"] == f"flange_{m['kind']}_{m['seed']}.ply"
+        assert m["defects"][0]["target_fraction"] == 0.02
+        assert m["mix"]["weights"] == {"bulge": 2.0, "dent": 1.0, "crack": 0.0}
+
+
+def test_generate_two_defects_per_sample_and_a_hole_removes_points(tmp_path, capsys):
+    code, out, err = run_cli(["generate", "-o", str(tmp_path), "--defect", "hole",
+                              "--defects-per-sample", "2", "--seed", "1"], capsys)
+    assert code == 0, err
+    meta = json.loads((tmp_path / "flange_hole-hole_1.json").read_text())
+    assert meta["kinds"] == ["hole", "hole"] and meta["n_defects"] == 2
+    assert [d["kind"] for d in meta["defects"]] == ["hole", "hole"]
+    assert meta["kind"] == "hole+hole" and meta["mix"]["n_defects"] == 2
+    written = read_cloud(tmp_path / "flange_hole-hole_1.ply")
+    n = len(sample_cloud("flange").points)
+    removed = sum(d["removed"] for d in meta["defects"])
+    assert len(written) == n - removed == meta["kept"] and removed > 0
+    assert int(written.labels.sum()) == meta["anomalous"] > 0
+    # One hole: the written cloud is apply's kept points.
+    code, _, err = run_cli(["generate", "-o", str(tmp_path), "--defect", "hole", "-q"], capsys)
+    assert code == 0, err
+    _, result = _flange_defect("hole", 0)
+    written = read_cloud(tmp_path / "flange_hole_0.ply")
+    assert len(written) == int(result.keep.sum()) < n
+    np.testing.assert_array_equal(written.labels.astype(bool), result.visible()[1])
+
+
+def test_generate_defects_are_reproducible_and_never_overwritten(tmp_path, capsys):
+    args = ["generate", "-q", "--defect", "ridge", "--defect", "hole:2", "--count", "3",
+            "--defects-per-sample", "1-2", "--seed", "5"]
+    for out in ("a", "b"):
+        assert run_cli(args + ["-o", str(tmp_path / out)], capsys)[0] == 0
+    names = sorted(p.name for p in (tmp_path / "a").iterdir())
+    assert names == sorted(p.name for p in (tmp_path / "b").iterdir()) and len(names) == 6
+    for name in names:
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+    code, _, err = run_cli(args + ["-o", str(tmp_path / "a")], capsys)
+    assert code == 2 and "exists" in err and "--overwrite" in err
+    assert run_cli(args + ["-o", str(tmp_path / "a"), "--overwrite"], capsys)[0] == 0
+
+
+def test_generate_defect_pnas_alone_is_the_pnas_synthesizer(tmp_path, capsys):
+    base = ["generate", "-q", "--scale", "3", "--octaves", "2", "--seed", "2"]
+    assert run_cli(base + ["-o", str(tmp_path / "a")], capsys)[0] == 0
+    assert run_cli(base + ["-o", str(tmp_path / "b"), "--defect", "pnas"], capsys)[0] == 0
+    for name in ("flange_pnas_2.ply", "flange_pnas_2.json"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+
+
+def test_generate_list_defects(capsys):
+    from pointad.synthesis.defects import available
+
+    code, out, err = run_cli(["generate", "--list-defects"], capsys)
+    assert code == 0 and err == ""
+    lines = out.splitlines()
+    assert [line.split()[0] for line in lines] == available()
+    assert any(line.startswith("ridge ") and "elongated" in line for line in lines)
+
+
+@pytest.mark.parametrize("extra,expect", [
+    (["--defect", "blister"], "unknown defect kind 'blister'; available: bulge"),
+    (["--defect", "ridge:x"], "weight must be a number"),
+    (["--defect", "ridge:-1"], "weight must be a finite number >= 0"),
+    (["--defect", "ridge:0"], "positive weight"),
+    (["--defect", "ridge", "--defect", "ridge:2"], "given twice"),
+    (["--defect", "ridge", "--defect", "hole", "--defect", "pnas", "--defect-param",
+      "aspect=3"], "aspect: not taken by the kinds hole, pnas (taken by ridge, trench)"),
+    (["--defect", "ridge", "--defect-param", "colour=3"], "taken by no kind"),
+    (["--defect", "ridge", "--defect-param", "aspect"], "KEY=VALUE"),
+    (["--defect", "ridge", "--defect-param", "height=3"], "use --height"),
+    (["--defect", "ridge", "--defects-per-sample", "3-1"], "--defects-per-sample"),
+    (["--defect", "ridge", "--defects-per-sample", "0"], "--defects-per-sample"),
+    (["--defect", "ridge", "--height", "-2"], "--height"),
+    (["--defect", "ridge", "--height", "4,2"], "lo <= hi"),
+    (["--defect", "ridge", "--scale", "3"], "--scale sets the 3D-PNAS synthesizer"),
+    (["--height", "3"], "need --defect"),
+    (["--defect", "ridge", "--fraction", "0.9"], "--fraction must be <= 0.3"),
+])
+def test_bad_defect_options_get_one_line_error(tmp_path, capsys, extra, expect):
+    code, out, err = run_cli(["generate", "-o", str(tmp_path / "out"), "-q", *extra], capsys)
+    assert code == 2
+    assert err.count("\n") == 1 and err.startswith("pnas: error: ") and expect in err, err
+    assert "Traceback" not in err
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())

@@ -161,6 +161,12 @@ def test_view_screenshot_renders_offscreen(tmp_path, capsys):
     # Never over an existing file.
     code, _, err = run_cli(["view", *SMALL, "--screenshot", path], capsys)
     assert code == 2 and "exists" in err
+    # A defect kind: its labels show.
+    kind = tmp_path / "kind.png"
+    code, _, err = run_cli(["view", *SMALL, "--seed", "3", "--window", "400x300", "--defect",
+                            "bulge", "--height", "6", "--screenshot", kind], capsys)
+    assert code == 0, err
+    assert (image(kind) == ANOMALY_COLOR).all(axis=-1).sum() > 100
 
 
 @pytest.mark.parametrize("args,message", [
@@ -169,6 +175,10 @@ def test_view_screenshot_renders_offscreen(tmp_path, capsys):
     (["view", "{tmp}/missing.ply", "--screenshot", "{tmp}/a.png"], "file not found"),
     (["view", *SMALL, "--scores", "{tmp}/short.npy", "--screenshot", "{tmp}/a.png"], "3000 points"),
     (["view", *SMALL, "--view", "sideways", "--screenshot", "{tmp}/a.png"], "view"),
+    (["view", *SMALL, "--defect", "blister", "--screenshot", "{tmp}/a.png"],
+     "unknown defect kind 'blister'"),
+    (["view", *SMALL, "--defect", "hole", "--defect-param", "aspect=3", "--screenshot",
+      "{tmp}/a.png"], "not taken by the kind hole"),
     (["plot", "sweep", "--rows", "scale=1", "--cols", "scale=2", "-o", "{tmp}/a.png"],
      "different parameters"),
     (["plot", "sweep", "--cols", "octaves=x", "-o", "{tmp}/a.png"], "ints"),

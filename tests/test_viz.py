@@ -160,6 +160,53 @@ def test_normals_are_estimated_once(flange):
     assert np.mean((normals * flange.normals).sum(axis=1) > 0.5) > 0.99
 
 
+def test_viewer_shows_a_chosen_defect_kind(flange, tmp_path):
+    from pointad.io import read_cloud
+    from pointad.synthesis import apply, available
+
+    s = ViewerState(flange, seed=4, name="flange", kind="ridge", defect_params={"height": 5.0})
+    fraction = s.config["fraction"]
+    again = apply("ridge", flange.points, flange.normals, seed=4, fraction=fraction, height=5.0)
+    np.testing.assert_array_equal(s.sample.labels, again.labels)
+    np.testing.assert_array_equal(s.display_points(), again.points)
+    assert (s.colors()[again.labels] == ANOMALY_COLOR).all() and "ridge" in s.describe()
+    # The seed and fraction sliders drive the kind; the other sliders leave it as it is.
+    s.set_param("seed", 6)
+    again = apply("ridge", flange.points, flange.normals, seed=6, fraction=fraction, height=5.0)
+    np.testing.assert_array_equal(s.sample.labels, again.labels)
+    with pytest.raises(InputError, match="draws its own place"):
+        s.pick(10)
+    # A hole: removed points are hidden on the synthesized cloud, shown on the original.
+    s.set_kind("hole")
+    hole = apply("hole", flange.points, flange.normals, seed=6, fraction=fraction)
+    np.testing.assert_array_equal(s.sample.labels, hole.labels)
+    assert len(s.display_points()) == hole.keep.sum() < len(flange.points)
+    assert len(s.colors()) == len(s.display_normals()) == hole.keep.sum()
+    s.toggle("synthesized")
+    assert len(s.display_points()) == len(s.colors()) == len(flange.points)
+    s.toggle("synthesized")
+    # Save: <name>_<kind>_<seed> with the generate writer.
+    cloud_path, json_path = s.save(tmp_path)
+    assert cloud_path.name == "flange_hole_6.ply"
+    meta = json.loads(json_path.read_text())
+    assert meta["kind"] == "hole" and meta["seed"] == 6
+    assert meta["mix"]["common"] == {"fraction": fraction, "height": 5.0}
+    assert len(read_cloud(cloud_path)) == hole.keep.sum()
+    # The d key cycles through every kind; pnas is the 3D-PNAS synthesizer (with params given,
+    # the registry's pnas kind).
+    seen = []
+    for _ in available():
+        s.next_kind()
+        seen.append(s.kind_name())
+    assert sorted(seen) == sorted(available()) and s.kind_name() == "hole"
+    s.set_kind("pnas")  # with a height given: the registry's pnas kind, not the synthesizer
+    assert s.kind == "pnas" and s.sample.kind == "pnas"
+    plain = ViewerState(flange, seed=4, kind="pnas")
+    assert plain.kind is None and "config" in plain.sample.params
+    with pytest.raises(InputError, match="unknown defect kind"):
+        ViewerState(flange, kind="blister")
+
+
 # --- off-screen rendering -------------------------------------------------------------
 
 needs_gl = pytest.mark.skipif(offscreen_problem() is not None,

@@ -2,7 +2,9 @@
 
 :class:`ViewerState` holds the cloud, the synthesis parameters and the current sample, and has
 plain-Python callbacks (``set_param``, ``set_projection``, ``pick``, ``toggle``, ``set_color_by``,
-``save``) that the window's sliders and keys call; they work, and are tested, without a window.
+``set_kind`` / ``next_kind`` (a defect kind of :mod:`pointad.synthesis.defects` instead of
+3D-PNAS), ``save``) that the window's sliders and keys call; they work, and are tested,
+without a window.
 :class:`Viewer` wires them into a PyVista window, or renders the same scene off-screen
 (``pnas view --screenshot``).
 
@@ -21,13 +23,16 @@ GPU) adds about 0.1 to 0.15 s, so a slider move in local mode takes about 0.2 s 
 """
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 
 from pointad.errors import InputError
 from pointad.geometry.normals import estimate_normals
 from pointad.geometry.projection import PROJECTIONS
 from pointad.io import Cloud
-from pointad.synthesis import PNAS
+from pointad.synthesis import PNAS, AnomalySample, DefectMix, DefectResult, available
+from pointad.synthesis.defects import DEFECTS
 from pointad.synthesis.output import sample_paths, write_sample
 from pointad.validation import check_choice, check_number
 from viz.colors import DISPLACEMENT_CMAP, SCORE_CMAP, label_colors, plain_colors, scalar_colors
@@ -48,7 +53,8 @@ PROJECTION_CHOICES = ("auto",) + PROJECTIONS
 
 
 class ViewerState:
-    """A cloud, a PNAS configuration, a seed and the sample they make, plus what is shown.
+    """A cloud, a PNAS configuration or a defect kind, a seed and the sample they make, plus what
+    is shown.
 
     Args:
         cloud: the input :class:`pointad.io.Cloud` (normals estimated once when it has none).
@@ -57,16 +63,22 @@ class ViewerState:
         center: index of the defect's seed point (local mode), or None to draw it from the seed.
         scores: optional (N,) per-point anomaly scores of the input cloud (``--scores``).
         detector: optional fitted detector; its scores of the shown cloud are computed on demand.
-        name: stem for saved files (``<name>_pnas_<seed>.<format>``).
+        name: stem for saved files (``<name>_<kind>_<seed>.<format>``).
         source: what the sidecar records as ``input``.
+        kind: a defect kind of :mod:`pointad.synthesis.defects` to show instead of the 3D-PNAS
+            synthesizer (None, or ``"pnas"`` without ``defect_params``: the synthesizer and
+            its sliders).
+        defect_params: keywords for the kind (``height``, its own keywords); its ``fraction``
+            is the fraction slider's.
 
-    Attributes ``sample`` (the current :class:`AnomalySample`), ``show_synthesized``,
+    Attributes ``sample`` (the current :class:`AnomalySample`, or a kind's
+    :class:`DefectResult`), ``kind`` (None for 3D-PNAS), ``show_synthesized``,
     ``show_normals``, ``color_by`` (one of :data:`COLOR_MODES`) drive the window.
     """
 
     def __init__(self, cloud: Cloud, synth: PNAS | None = None, *, seed: int = 0,
                  center: int | None = None, scores=None, detector=None, name: str = "cloud",
-                 source: str | None = None):
+                 source: str | None = None, kind: str | None = None, defect_params=None):
         self.cloud = cloud
         synth = synth or PNAS()
         self.config = synth.get_params()
@@ -97,15 +109,69 @@ class ViewerState:
         self.color_by = "label"
         self.version = 0  # bumped at each regeneration; keys the detector-score cache
         self._score_cache = None
+        self.defect_params = dict(defect_params or {})
+        self.kind = self._resolve_kind(kind)
         self.regenerate()
 
     # --- callbacks -------------------------------------------------------------------------
+    def _resolve_kind(self, kind: str | None) -> str | None:
+        """The kind to use: None for the 3D-PNAS synthesizer (also ``pnas`` without params)."""
+        if kind is None:
+            return None
+        if kind not in DEFECTS:
+            raise DEFECTS.unknown(kind)
+        return None if kind == "pnas" and not self.defect_params else kind
+
+    def defect_mix(self) -> DefectMix:
+        """The one-kind :class:`DefectMix` of the current kind, the fraction slider and the
+        ``defect_params`` the kind takes (for one defect it makes what ``apply(kind, ..., seed,
+        fraction=..., **params)`` makes)."""
+        assert self.kind is not None
+        takes = inspect.signature(DEFECTS.get(self.kind)).parameters
+        params = {k: v for k, v in self.defect_params.items() if k in takes}
+        return DefectMix([self.kind], fraction=self.config["fraction"], **params)
+
     def regenerate(self):
-        """Synthesize the sample of the current parameters, seed and centre."""
-        self.sample = PNAS(**self.config)(self.points, self.normals, seed=self.seed,
-                                          center=self.center, grid=self.grid)
+        """Synthesize the sample of the current parameters (or kind), seed and centre."""
+        if self.kind is None:
+            self.sample = PNAS(**self.config)(self.points, self.normals, seed=self.seed,
+                                              center=self.center, grid=self.grid)
+        else:
+            self.sample = self.defect_mix()(self.points, self.normals, seed=self.seed)
         self.version += 1
         return self.sample
+
+    def set_kind(self, kind: str | None):
+        """Show the defect kind ``kind`` (a name of :func:`available`; None or ``pnas`` without
+        params: the 3D-PNAS synthesizer) and regenerate. A kind that cannot be placed on this
+        cloud raises :class:`InputError` and leaves the state unchanged."""
+        new = self._resolve_kind(kind)
+        old, sample = self.kind, self.sample
+        self.kind = new
+        try:
+            return self.regenerate()
+        except InputError:
+            self.kind, self.sample = old, sample
+            raise
+
+    def kind_name(self) -> str:
+        """The shown defect kind's name (``pnas`` for the 3D-PNAS synthesizer)."""
+        return "pnas" if self.kind is None else self.kind
+
+    def next_kind(self):
+        """Cycle to the next kind of :func:`available` (``pnas``: the 3D-PNAS synthesizer); a
+        kind that cannot be placed on this cloud is skipped."""
+        kinds = available()
+        current = self.kind_name()
+        start = kinds.index(current) if current in kinds else -1
+        errors = []
+        for step in range(1, len(kinds) + 1):
+            candidate = kinds[(start + step) % len(kinds)]
+            try:
+                return self.set_kind(candidate)
+            except InputError as exc:
+                errors.append(f"{candidate}: {exc}")
+        raise InputError("no defect kind fits this cloud: " + "; ".join(errors))
 
     def set_param(self, name: str, value):
         """Set one synthesis parameter (a slider, ``projection``, ``mode``, ``sign``...) or
@@ -113,15 +179,21 @@ class ViewerState:
         :class:`InputError` and leave the state unchanged."""
         if name in SLIDERS and SLIDERS[name][2]:
             value = int(round(float(value)))
+        seed, config = self.seed, self.config
         if name == "seed":
-            self.seed = check_number(value, "seed", low=0, integer=True)
-            return self.regenerate()
-        if name not in self.config:
+            seed = check_number(value, "seed", low=0, integer=True)
+        elif name not in self.config:
             raise InputError(f"unknown parameter {name!r}; one of seed, {', '.join(self.config)}")
-        config = dict(self.config, **{name: value})
-        PNAS(**config)  # validates
-        self.config = config
-        return self.regenerate()
+        else:
+            config = dict(self.config, **{name: value})
+            PNAS(**config)  # validates
+        old = self.seed, self.config, self.sample
+        self.seed, self.config = seed, config
+        try:
+            return self.regenerate()
+        except InputError:  # a kind that cannot be placed with this seed or fraction
+            self.seed, self.config, self.sample = old
+            raise
 
     def set_projection(self, projection: str):
         """Choose the 2D parameterization (``auto`` or one of PROJECTIONS) and regenerate."""
@@ -138,6 +210,9 @@ class ViewerState:
 
     def pick(self, point_index: int):
         """Put the defect's seed point at ``point_index`` (local mode) and regenerate."""
+        if self.kind is not None:
+            raise InputError(f"defect kind {self.kind!r} draws its own place from the seed; "
+                             "picking places 3D-PNAS defects")
         self.center = check_number(point_index, "point index", low=0,
                                    high=len(self.points) - 1, integer=True)
         return self.regenerate()
@@ -147,7 +222,7 @@ class ViewerState:
         shown = self.display_points()
         d = np.einsum("ij,ij->i", shown - np.asarray(xyz, dtype=np.float64),
                       shown - np.asarray(xyz, dtype=np.float64))
-        return self.pick(int(np.argmin(d)))
+        return self.pick(int(np.flatnonzero(self.shown_mask())[np.argmin(d)]))
 
     def toggle(self, what: str) -> bool:
         """Flip ``synthesized`` (original / synthesized cloud) or ``normals`` (glyphs); returns
@@ -166,54 +241,85 @@ class ViewerState:
 
     def save(self, out_dir, fmt: str = "ply", *, overwrite: bool = False):
         """Write the current sample and its params sidecar with ``pnas generate``'s writer
-        (:mod:`pointad.synthesis.output`): ``out_dir/<name>_pnas_<seed>.<fmt>`` and ``.json``.
-        Returns both paths."""
-        cloud_path, json_path = sample_paths(out_dir, self.name, self.seed, fmt)
+        (:mod:`pointad.synthesis.output`): ``out_dir/<name>_<kind>_<seed>.<fmt>`` and ``.json``
+        (kind ``pnas`` for 3D-PNAS). Returns both paths."""
+        kind = "pnas" if self.kind is None else self.sample.kind
+        cloud_path, json_path = sample_paths(out_dir, self.name, self.seed, fmt, kind)
         if not overwrite:
             for p in (cloud_path, json_path):
                 if p.exists():
                     raise InputError(f"{p} exists; not overwritten")
         write_sample(self.cloud, self.sample, cloud_path, json_path, source=self.source,
-                     overwrite=overwrite)
+                     overwrite=overwrite, normals=self.normals,
+                     mix=None if self.kind is None else self.defect_mix())
         return cloud_path, json_path
 
     # --- what the window shows -----------------------------------------------------------
+    def labels(self) -> np.ndarray:
+        """(N,) bool labels of the current sample, on the input cloud's points."""
+        return self.sample.labels
+
+    def offsets(self) -> np.ndarray:
+        """(N, 3) moves of the current sample (3D-PNAS displacement or a kind's offsets)."""
+        if isinstance(self.sample, AnomalySample):
+            return self.sample.displacement
+        return self.sample.offsets
+
+    def shown_mask(self) -> np.ndarray:
+        """(N,) bool: the input points shown; all but those a hole removed from the
+        synthesized cloud (the original cloud shows them all, labelled where the hole is)."""
+        if self.show_synthesized and isinstance(self.sample, DefectResult):
+            return self.sample.keep
+        return np.ones(len(self.points), dtype=bool)
+
     def display_points(self) -> np.ndarray:
-        """(N, 3) points shown: the synthesized sample or the original cloud."""
-        return self.sample.points if self.show_synthesized else self.points
+        """(M, 3) points shown: the synthesized sample (less removed points) or the original
+        cloud."""
+        if not self.show_synthesized:
+            return self.points
+        return self.sample.points[self.shown_mask()]
+
+    def display_normals(self) -> np.ndarray:
+        """(M, 3) normals of the shown points."""
+        return self.normals[self.shown_mask()]
 
     def point_scores(self) -> np.ndarray:
-        """(N,) scores shown: the scores file, or the detector's scores of the shown cloud."""
+        """(M,) scores shown: the scores file, or the detector's scores of the shown cloud."""
         if self.scores is not None:
-            return self.scores
+            return self.scores[self.shown_mask()]
         if self.detector is None:
             raise InputError("no scores to show: give a fitted detector or a scores file")
         key = (self.version, self.show_synthesized)
         if self._score_cache is None or self._score_cache[0] != key:
+            mask = self.shown_mask()
+            index = self.cloud.grid_index
             cloud = Cloud(points=self.display_points(), grid_shape=self.cloud.grid_shape,
-                          grid_index=self.cloud.grid_index)
+                          grid_index=None if index is None else index[mask])
             self._score_cache = (key, self.detector.predict(cloud).point_scores)
         return self._score_cache[1]
 
     def colors(self) -> np.ndarray:
-        """(N, 3) uint8 colours of the shown points for the current ``color_by``.
+        """(M, 3) uint8 colours of the shown points for the current ``color_by``.
 
         ``label`` and ``displacement`` describe the current sample on either cloud (on the
         original they show where the defect will be)."""
+        mask = self.shown_mask()
         if self.color_by == "label":
-            return label_colors(self.sample.labels)
+            return label_colors(self.labels()[mask])
         if self.color_by == "displacement":
-            return scalar_colors(np.linalg.norm(self.sample.displacement, axis=1),
+            return scalar_colors(np.linalg.norm(self.offsets()[mask], axis=1),
                                  DISPLACEMENT_CMAP, vmin=0.0)
         if self.color_by == "score":
             return scalar_colors(self.point_scores(), SCORE_CMAP)
-        return plain_colors(len(self.points))
+        return plain_colors(int(mask.sum()))
 
     def describe(self) -> str:
         """The parameters and the sample as text for the window's corner."""
+        if self.kind is not None:
+            return self._describe_kind()
         c, p = self.config, self.sample.params
         center = p.get("center", "-")
-        return (f"{self.name}: {len(self.points)} points, {c['mode']} mode, "
+        return (f"{self.name}: {len(self.points)} points, pnas (3D-PNAS), {c['mode']} mode, "
                 f"projection {p['projection']}\n"
                 f"scale {c['scale']:.3g}  octaves {c['octaves']}  persistence "
                 f"{c['persistence']:.3g}  lacunarity {c['lacunarity']:.3g}\n"
@@ -224,6 +330,24 @@ class ViewerState:
                 f"  showing {'synthesized' if self.show_synthesized else 'original'}, "
                 f"colour: {self.color_by}")
 
+    def _describe_kind(self) -> str:
+        sample = self.sample
+        given = "  ".join(f"{k} {v}" for k, v in self.defect_params.items())
+        drawn = sample.params["defects"][0] if sample.params.get("defects") else {}
+        shown = [f"{k} {v}" if isinstance(v, int) else f"{k} {v:.3g}"
+                 for k, v in drawn.items()
+                 if isinstance(v, (int, float)) and not isinstance(v, bool)][:6]
+        removed = int((~sample.keep).sum())
+        return (f"{self.name}: {len(self.points)} points, defect kind {sample.kind}\n"
+                f"fraction {self.config['fraction']:.3g}  seed {self.seed}"
+                + (f"  {given}" if given else "") + "\n"
+                + (f"drawn: {'  '.join(shown)}\n" if shown else "")
+                + f"{int(sample.labels[sample.keep].sum())} anomalous "
+                f"({100 * sample.anomalous_fraction:.1f}%), peak {sample.peak:.3g}"
+                + (f", {removed} removed" if removed else "")
+                + f"  showing {'synthesized' if self.show_synthesized else 'original'}, "
+                f"colour: {self.color_by}")
+
 
 KEYS = {
     "o": "original / synthesized",
@@ -232,6 +356,7 @@ KEYS = {
     "c": "colour by detector score",
     "n": "normals as arrows",
     "j": "next projection",
+    "d": "next defect kind (pnas: 3D-PNAS)",
     "k": "save the sample and its params sidecar",
     "right click": "put the defect at the clicked point",
 }
@@ -274,7 +399,7 @@ class Viewer:
         s = self.state
         shown = s.display_points()
         self.scene.set_cloud(shown, s.colors())
-        self.scene.set_normals(shown if s.show_normals else None, s.normals)
+        self.scene.set_normals(shown if s.show_normals else None, s.display_normals())
         self.scene.set_text(s.describe() + (f"\n{self.message}" if self.message else ""))
 
     def _do(self, action) -> None:
@@ -307,6 +432,7 @@ class Viewer:
             "c": lambda: s.set_color_by("score"),
             "n": lambda: s.toggle("normals"),
             "j": s.next_projection,
+            "d": s.next_kind,
             "k": self._save,
         }
         for key, action in keys.items():

@@ -11,17 +11,29 @@ from pointad.cli._viz_inputs import (
     load_detector,
     load_scores,
 )
-from pointad.cli.generate import add_synthesis_arguments, synth_from_args
+from pointad.cli.generate import (
+    add_defect_arguments,
+    add_synthesis_arguments,
+    defect_common,
+    synth_from_args,
+)
 from pointad.errors import InputError
 from pointad.io import SUPPORTED_WRITE
+from pointad.synthesis.defects import DEFECTS
 
 HELP = """Open a window on a cloud (or the built-in sample) with a synthesized defect.
 
 Sliders: scale, octaves, persistence, lacunarity, strength, fraction (defect size) and seed; the
 defect regenerates as a slider moves. Keys: o original/synthesized, l colour by label, m by
 displacement magnitude, c by detector score (--detector or --scores), n normals as arrows,
-j next projection, k save the sample and its params sidecar to --out (as pnas generate does);
-right click puts the defect at the clicked point.
+j next projection, d next defect kind, k save the sample and its params sidecar to --out (as
+pnas generate does); right click puts the defect at the clicked point.
+
+--defect KIND starts on a defect kind of pointad.synthesis.defects (pnas generate --list-defects
+lists them) instead of the 3D-PNAS synthesizer; the d key cycles through the kinds (pnas: the
+3D-PNAS synthesizer and its sliders). A kind takes the fraction and seed sliders, --height (peak
+in point spacings) and the --defect-param keywords it accepts; it places itself from the seed
+(no right-click placement), and a hole's removed points are hidden on the synthesized cloud.
 
 --screenshot FILE.png renders the same scene off-screen and exits: no display needed (Linux:
 Mesa's EGL, Debian/Ubuntu packages libegl1 libegl-mesa0 libgl1-mesa-dri)."""
@@ -32,6 +44,7 @@ def add_parser(verbs) -> None:
                          description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_cloud_arguments(p)
     add_synthesis_arguments(p)
+    add_defect_arguments(p, mix=False)
     p.add_argument("--seed", type=int, default=0, help="starting seed (default: %(default)s)")
     p.add_argument("--center", type=int, default=None, metavar="INDEX",
                    help="index of the defect's seed point (default: drawn from the seed)")
@@ -85,6 +98,10 @@ def run(args) -> int:
     elif sys.platform.startswith("linux") and not has_display():
         raise InputError("no display (DISPLAY is not set): use --screenshot FILE.png to render "
                          "off-screen")
+    if args.defect is not None and args.defect not in DEFECTS:
+        raise DEFECTS.unknown(args.defect)
+    defect_params = defect_common(args, [] if args.defect is None else [args.defect],
+                                  fraction=False)
     name, cloud, source = load_cloud(args)
     scores = load_scores(args.scores, len(cloud.points)) if args.scores else None
     detector = load_detector(args.detector) if args.detector else None
@@ -93,7 +110,8 @@ def run(args) -> int:
 
     try:
         state = ViewerState(cloud, synth, seed=args.seed, center=args.center, scores=scores,
-                            detector=detector, name=name, source=source)
+                            detector=detector, name=name, source=source, kind=args.defect,
+                            defect_params=defect_params)
     except InputError as exc:
         raise InputError(f"{source}: {exc}") from None
     state.set_color_by(args.color_by)
