@@ -272,9 +272,10 @@ def format_defect_table(results: dict) -> str:
 
 def write_results(results: dict, out_dir, *, overwrite: bool = False) -> tuple[Path, Path]:
     """Write ``<out_dir>/<method>_<format>.json`` and ``.csv`` atomically (``..._unified``
-    for a unified run); return both paths."""
+    for a unified run; ``results["variant"]``, when set, names the file instead of the method);
+    return both paths."""
     out_dir = Path(out_dir)
-    stem = f"{results['method']}_{results['format']}"
+    stem = f"{results.get('variant', results['method'])}_{results['format']}"
     if results.get("mode") == "unified":
         stem += "_unified"
     json_path, csv_path = out_dir / f"{stem}.json", out_dir / f"{stem}.csv"

@@ -15,8 +15,9 @@ from pointad.synthesis.defects import apply
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 # Small enough for CI (about 10 s to fit on one thread), big enough to learn a bump.
-SMALL = dict(n_synthetic=8, patches_per_copy=32, patch_points=64, width=16, neighbours=8,
-             steps=200, batch_size=16, lr=3e-3, device="cpu")
+SMALL = dict(n_synthetic=8, patches_per_copy=32, patch_points=64, context=32, reach=8, width=16,
+             neighbours=8, steps=200, batch_size=16, lr=3e-3, align_points=1000,
+             icp_iterations=10, device="cpu")
 N = 2000
 
 
@@ -50,6 +51,26 @@ def test_patches_do_not_change_under_a_rigid_motion(shape):
     assert torch.allclose(principal_frames(offsets), a.frames)
 
 
+def test_patches_with_normals_stay_on_their_face_of_a_thin_plate():
+    """A plate 1 spacing thick: plain kNN patches take both faces, facing patches one."""
+    rng = np.random.default_rng(0)
+    xy = rng.uniform(-10, 10, size=(4000, 2))
+    top = np.column_stack([xy[:2000], np.full(2000, 0.5)])
+    bottom = np.column_stack([xy[2000:], np.full(2000, -0.5)])
+    pts = torch.as_tensor(np.vstack([top, bottom]))
+    normals = torch.zeros_like(pts)
+    normals[:2000, 2], normals[2000:, 2] = 1.0, -1.0
+    centres = torch.arange(0, 4000, 200)
+    plain = local_patches(pts, centres, 64)
+    facing = local_patches(pts, centres, 64, normals=normals)
+    side = (centres >= 2000)[:, None]
+    assert bool(((plain.index >= 2000) != side).any(dim=1).all())   # plain: both faces
+    assert bool(((facing.index >= 2000) == side).all())            # facing: the centre's face
+    # The nearest facing points, in order of distance: the centre first.
+    assert torch.equal(facing.index[:, 0], centres)
+    assert facing.coords[..., 2].abs().max() < 1e-6                # a flat patch
+
+
 @pytest.mark.parametrize("kind", ["bulge", "dent"])
 def test_learns_a_kind_it_was_not_trained_on(fitted, kind):
     """Trained on PNAS defects only, it ranks another kind's points above the good surface
@@ -74,7 +95,7 @@ def test_save_load_gives_the_same_scores(fitted, tmp_path):
     assert loaded.get_params() == fitted.get_params()
     np.testing.assert_array_equal(loaded.predict(cloud).point_scores,
                                   fitted.predict(cloud).point_scores)
-    assert loaded.spacing_ == fitted.spacing_
+    assert loaded.label_scale_ == fitted.label_scale_
 
 
 def test_same_seed_same_model_other_seed_other_model():
@@ -93,6 +114,37 @@ def test_denser_and_larger_clouds_are_thinned_and_scored_per_point(fitted):
     pred = fitted.predict(dense)
     assert pred.point_scores.shape == (3 * N,)
     assert np.isfinite(pred.point_scores).all()
+
+
+def test_patch_context_reaches_further_at_the_same_size():
+    pts = torch.as_tensor(sample_cloud("sphere", 4000, seed=0).points)
+    centres = torch.arange(0, 4000, 400)
+    near = local_patches(pts, centres, 64)
+    wide = local_patches(pts, centres, 64, context=32, reach=8,
+                         generator=torch.Generator().manual_seed(0))
+    assert wide.index.shape == near.index.shape == (10, 64)
+    assert torch.equal(wide.index[:, :32], near.index[:, :32])   # the core: the nearest
+    spread = (pts[wide.index] - pts[centres][:, None]).norm(dim=-1).amax(1)
+    assert bool((spread > 1.5 * (pts[near.index] - pts[centres][:, None]).norm(dim=-1)
+                 .amax(1)).all())
+    again = local_patches(pts, centres, 64, context=32, reach=8,
+                          generator=torch.Generator().manual_seed(0))
+    assert torch.equal(again.index, wide.index)                 # seeded
+    assert all(len(set(row.tolist())) == 64 for row in wide.index)  # no point twice
+
+
+def test_registration_residual_is_zero_on_the_part_and_grows_with_a_bump(fitted):
+    """The residual channel: a training cloud against itself is ~0, a bump of h spacings
+    reads ~h on its peak."""
+    template = fitted.templates_[0]
+    res = fitted._residuals(template, 1.0, {0: np.eye(4)})
+    assert np.abs(res).max() == 0.0
+    from pointad.geometry.units import point_spacing
+    s = point_spacing(template)
+    bumped = template.copy()
+    bumped[0] += 4.0 * s * fitted.template_normals_[0][0]
+    res = fitted._residuals(bumped, s, {0: np.eye(4)})
+    assert 3.0 < res[0, 0] <= 4.0 + 1e-9 and res[0, 1] >= res[0, 0] - 1e-9
 
 
 def test_training_mix_and_leave_out():

@@ -286,3 +286,28 @@ def test_report_tool_params_added_since_count_at_their_default(report):
     assert report.changed_params("raw", {"top_fraction": 0.5}, stored) == ["top_fraction"]
     stored["gone"] = 1  # a parameter the detector no longer has
     assert report.changed_params("raw", {}, stored) == ["gone"]
+
+
+def test_report_tool_variants_and_left_out_test_kinds(report, tmp_path, capsys):
+    """NAME@LABEL is detector NAME with its own parameters and result file; ``@test-kinds``
+    becomes the benchmark's test defect kinds (what pnas-offset@mix leaves out of training)."""
+    settings = [("raw@loose", "top_fraction", 0.5), ("raw", "seed", 2)]
+    assert report.method_params("raw@loose", settings) == {"top_fraction": 0.5, "seed": 2}
+    assert report.method_params("raw", settings) == {"seed": 2}
+    assert report.detector_name("pnas-offset@mix") == "pnas-offset"
+    bench = tmp_path / "bench"
+    write_tiny_real3d(bench / "real3d", n_points=1000, n_good=2, n_bad=2, fraction=0.05)
+    samples = [{"split": "test", "defect": "good"}, {"split": "test", "defect": "hole"},
+               {"split": "test", "defect": "bulge"}, {"split": "train", "defect": "good"}]
+    (bench / "benchmark.json").write_text(json.dumps({"samples": samples}))
+    assert report.test_kinds(bench) == "bulge,hole"
+    argv = ["--data", str(bench), "--out", str(tmp_path / "res"), "--methods", "raw,raw@loose",
+            "--layouts", "real3d", "-q", "--param", "raw@loose.top_fraction=0.5"]
+    assert report.main(argv) == 0
+    out = capsys.readouterr().out
+    loose = json.loads((tmp_path / "res" / "raw@loose_real3d.json").read_text())
+    plain = json.loads((tmp_path / "res" / "raw_real3d.json").read_text())
+    assert loose["params"]["top_fraction"] == 0.5 and plain["params"]["top_fraction"] == 0.01
+    assert "| real3d | raw@loose | per-category |" in out and "I-AUROC / P-AUROC per" in out
+    assert report.main(["--preset", "realistic", "--data", str(tmp_path / "none"), "-q"]) == 2
+    assert "benchmark.json: not found" in capsys.readouterr().err

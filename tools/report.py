@@ -6,6 +6,16 @@ synthetic benchmark and print markdown tables (means, and P-AUROC per defect kin
     .venv/bin/python tools/report.py --methods patchcore-ms,uniad,onenip,pbas \
         --modes per-category,unified --param uniad.epochs=20 --param onenip.epochs=20 \
         --param pbas.epochs=60
+    .venv/bin/python tools/report.py --preset realistic --out results-realistic
+
+``--preset realistic`` is the README's realistic-preset table (``pnas bench make --preset
+realistic --out synthbench-realistic`` first): raw, btf, patchcore-ms, pnas-refiner,
+``pnas-offset`` trained on 3D-PNAS defects only, and ``pnas-offset@mix`` trained on the mix of
+kinds with every defect kind of the benchmark's test split left out (read from its
+benchmark.json), so no detector trains on a kind it is tested on.
+
+A method ``NAME@LABEL`` is a variant of detector NAME: its own parameters (``--param
+NAME@LABEL.KEY=VALUE``) and its own result file.
 
 Each (method, layout) result is written to ``OUT/<method>_<layout>.json`` (as ``pnas eval``
 does); a result file that already exists is read instead of recomputed, so an interrupted report
@@ -28,10 +38,35 @@ from pointad.detectors import create
 from pointad.errors import InputError
 from pointad.runner import evaluate, write_results
 
+PRESETS = {
+    "realistic": dict(data="synthbench-realistic", layouts="real3d",
+                      methods="raw,btf,patchcore-ms,pnas-refiner,pnas-offset,pnas-offset@mix",
+                      params=[("pnas-offset@mix", "defects", "mix"),
+                              ("pnas-offset@mix", "exclude", "@test-kinds")]),
+}
+
 
 def method_params(method: str, settings: list) -> dict:
-    """The ``(target, key, value)`` settings that apply to ``method`` (target None: all)."""
-    return {key: value for target, key, value in settings if target in (None, method)}
+    """The ``(target, key, value)`` settings that apply to ``method`` (target None: all; a
+    setting for detector NAME also applies to its variants NAME@LABEL)."""
+    return {key: value for target, key, value in settings
+            if target in (None, method, detector_name(method))}
+
+
+def detector_name(method: str) -> str:
+    """The detector of a method label: ``NAME`` of ``NAME@LABEL``."""
+    return method.split("@", 1)[0]
+
+
+def test_kinds(data: Path) -> str:
+    """The defect kinds of a benchmark's test split, comma-separated (from its benchmark.json)."""
+    manifest = data / "benchmark.json"
+    if not manifest.is_file():
+        raise InputError(f"{manifest}: not found; the test kinds to leave out of training are "
+                         "read from it")
+    samples = json.loads(manifest.read_text(encoding="utf-8")).get("samples", [])
+    return ",".join(sorted({s["defect"] for s in samples
+                            if s.get("split") == "test" and s.get("defect") != "good"}))
 
 
 def parse_setting(text: str) -> tuple:
@@ -45,8 +80,9 @@ def changed_params(method: str, params: dict, stored: dict) -> list:
     """Names of the parameters in which a stored result differs from ``method`` with
     ``params``. A parameter the stored result lacks (added to the detector since) counts as
     unchanged when it is wanted at its default, which keeps the old behaviour."""
-    wanted = json.loads(json.dumps(create(method, **params).get_params()))
-    default = json.loads(json.dumps(create(method).get_params()))
+    name = detector_name(method)
+    wanted = json.loads(json.dumps(create(name, **params).get_params()))
+    default = json.loads(json.dumps(create(name).get_params()))
     return sorted(k for k in set(wanted) | set(stored)
                   if (stored[k] != wanted.get(k) if k in stored else wanted[k] != default[k]))
 
@@ -63,7 +99,10 @@ def results_for(method: str, root: Path, out: Path, unified: bool, progress: boo
             raise InputError(f"{path} was made with other parameters ({', '.join(changed)}); "
                              f"delete it or choose another --out")
         return results
-    results = evaluate(method, root, unified=unified, progress=progress, params=params)
+    results = evaluate(detector_name(method), root, unified=unified, progress=progress,
+                       params=params)
+    if method != detector_name(method):
+        results["variant"] = method
     write_results(results, out)
     return results
 
@@ -85,6 +124,19 @@ def mean_table(runs: dict) -> str:
     return "\n".join(lines)
 
 
+def category_table(runs: dict) -> str:
+    """I-AUROC / P-AUROC per category."""
+    cats = sorted({c["category"] for r in runs.values() for c in r["categories"]})
+    lines = ["| layout | method | mode | " + " | ".join(cats) + " |",
+             "| --- " * (len(cats) + 3) + "|"]
+    for (layout, method, mode), r in runs.items():
+        rows = {c["category"]: c for c in r["categories"]}
+        cells = [f"{rows[c]['I-AUROC']:.2f} / {rows[c]['P-AUROC']:.2f}" if c in rows else "-"
+                 for c in cats]
+        lines.append(f"| {layout} | {method} | {mode} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def kind_table(runs: dict) -> str:
     kinds = sorted({k for r in runs.values() for k in r.get("mean_by_defect", {})})
     lines = ["| layout | method | mode | " + " | ".join(kinds) + " |",
@@ -98,9 +150,15 @@ def kind_table(runs: dict) -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default="synthbench", help="benchmark root (pnas bench make)")
-    parser.add_argument("--methods", default="raw,btf,patchcore-ms,pnas-refiner")
-    parser.add_argument("--layouts", default="real3d,mvtec3d")
+    parser.add_argument("--preset", choices=sorted(PRESETS),
+                        help="a README table: sets --data, --layouts, --methods and parameters "
+                             "(options given explicitly win)")
+    parser.add_argument("--data", default=None,
+                        help="benchmark root (pnas bench make; default: synthbench)")
+    parser.add_argument("--methods", default=None,
+                        help="comma-separated detectors or variants NAME@LABEL "
+                             "(default: raw,btf,patchcore-ms,pnas-refiner)")
+    parser.add_argument("--layouts", default=None, help="default: real3d,mvtec3d")
     parser.add_argument("--modes", default="per-category",
                         help="per-category and/or unified (one model for all categories)")
     parser.add_argument("--out", default="results", help="where result JSONs are read/written")
@@ -110,8 +168,15 @@ def main(argv=None) -> int:
                              "(value parsed as JSON when it can be; repeatable)")
     parser.add_argument("--quiet", "-q", action="store_true")
     args = parser.parse_args(argv)
+    preset = PRESETS.get(args.preset, {})
+    args.data = args.data or preset.get("data", "synthbench")
+    args.methods = args.methods or preset.get("methods", "raw,btf,patchcore-ms,pnas-refiner")
+    args.layouts = args.layouts or preset.get("layouts", "real3d,mvtec3d")
     try:
-        settings = [parse_setting(p) for p in args.param]
+        settings = list(preset.get("params", [])) + [parse_setting(p) for p in args.param]
+        if any(value == "@test-kinds" for _, _, value in settings):
+            kinds = test_kinds(Path(args.data))
+            settings = [(t, k, kinds if v == "@test-kinds" else v) for t, k, v in settings]
     except InputError as err:
         print(f"report: {err}", file=sys.stderr)
         return 2
@@ -138,6 +203,7 @@ def main(argv=None) -> int:
                     print(f"report: {err}", file=sys.stderr)
                     return 2
     print("Mean over categories\n\n" + mean_table(runs))
+    print("\nI-AUROC / P-AUROC per category\n\n" + category_table(runs))
     print("\nP-AUROC per defect kind (good clouds against one kind, mean over categories)\n\n"
           + kind_table(runs))
     return 0

@@ -51,17 +51,50 @@ def principal_frames(offsets: torch.Tensor) -> torch.Tensor:
 
 
 def local_patches(points: torch.Tensor, centres: torch.Tensor, k: int,
-                  scale: float = 1.0) -> Patches:
-    """The ``k`` nearest points of each centre of ``points``, in their principal frame.
+                  scale: float = 1.0, normals: torch.Tensor | None = None,
+                  facing_cos: float = -0.5, context: int = 0, reach: int = 16,
+                  generator: torch.Generator | None = None) -> Patches:
+    """Patches of ``k`` points around each centre of ``points``, in their principal frame.
+
+    A patch is the ``k - context`` nearest points of its centre (the core, in order of distance,
+    the centre first) and ``context`` points drawn at random from the ``reach * k`` nearest (the
+    surroundings at a lower density: a wider view of the surface for the same number of points).
 
     Args:
         points: (N, 3) float tensor.
         centres: (M,) int64 indices of the patch centres in ``points``.
         k: points per patch (at most N).
         scale: coordinates are divided by this length (> 0).
+        normals: (N, 3) oriented unit normals; when given, a patch takes only points whose normal
+            is within ``arccos(facing_cos)`` of the centre's (default 120 degrees), so a patch on
+            a thin wall or a fin does not reach round to its back face (facing-away points fill
+            a patch only when too few of the nearest ones face the centre's way).
+        context: how many of the ``k`` points are drawn from the wider neighbourhood (0: plain
+            kNN patches).
+        reach: the wider neighbourhood holds the ``reach * k`` nearest points (>= 1).
+        generator: draws the context points (a fixed seed gives the same patches).
     """
     k = min(int(k), points.shape[0])
-    _, index = knn(points[centres], points, k)
+    context = min(max(int(context), 0), k - 1)
+    core = k - context
+    pool = min(points.shape[0], max(3 * k, reach * k if context else 3 * k))
+    if normals is None and not context:
+        _, index = knn(points[centres], points, k)
+    else:
+        dist, near = knn(points[centres], points, pool)
+        big = dist.amax() + 1.0
+        key = dist.clone()
+        if normals is not None:
+            key += ((normals[near] * normals[centres][:, None]).sum(-1) <= facing_cos) * big
+        order = key.argsort(dim=1, stable=True)
+        index = torch.gather(near, 1, order[:, :core])
+        if context:
+            rest = order[:, core:]
+            # Random among the facing points of the wider neighbourhood: facing-away ones last.
+            noise = torch.rand(rest.shape, generator=generator, dtype=dist.dtype).to(dist.device)
+            pick = (noise + (torch.gather(key, 1, rest) >= big)).topk(
+                context, dim=1, largest=False).indices
+            index = torch.cat([index, torch.gather(near, 1, torch.gather(rest, 1, pick))], 1)
     members = points[index]                           # (M, K, 3)
     origins = members.mean(dim=1)
     offsets = members - origins[:, None]

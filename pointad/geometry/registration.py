@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from pointad.geometry.frames import principal_frame
-from pointad.geometry.units import point_spacing
+from pointad.geometry.units import object_diameter, point_spacing
 
 _SIGN_FLIPS = [np.diag(d) for d in ([1, 1, 1], [1, -1, -1], [-1, 1, -1], [-1, -1, 1])]
 
@@ -52,13 +52,16 @@ def trimmed_residual(points: np.ndarray, index, keep: float = 0.9) -> float:
 
 def align(source: np.ndarray, target: np.ndarray, *, max_points: int = 5000,
           iterations: int = 50, pca: bool = True, seed: int = 0,
-          target_index=None) -> np.ndarray:
+          target_index=None, coarse: bool = False) -> np.ndarray:
     """4 x 4 rigid transform taking (N, 3) ``source`` onto (M, 3) ``target``.
 
     Both clouds are subsampled to ``max_points`` for speed; the ICP correspondence distance is
     five times the target's point spacing. ``pca=False`` starts from the identity only
     (already roughly aligned data, e.g. scans from a fixed sensor). ``target_index``: a
-    :class:`pointad.ops.NeighbourIndex` of ``target`` to reuse across calls.
+    :class:`pointad.ops.NeighbourIndex` of ``target`` to reuse across calls. ``coarse``: each
+    start first runs ICP with correspondences up to 20 % and then 5 % of the target's diameter
+    before the fine run (a partial view or a pose of tens of degrees, where the fine run alone
+    settles in a wrong minimum).
     """
     import open3d as o3d
 
@@ -74,10 +77,14 @@ def align(source: np.ndarray, target: np.ndarray, *, max_points: int = 5000,
     method = o3d.pipelines.registration.TransformationEstimationPointToPoint()
     starts = [np.eye(4)] + (pca_candidates(src, dst) if pca else [])
     best, best_residual = np.eye(4), np.inf
+    diameter = object_diameter(dst)
+    schedule = ([0.2 * diameter, 0.05 * diameter] if coarse else []) + [max_dist]
     for start in starts:
-        result = o3d.pipelines.registration.registration_icp(
-            pcd_src, pcd_dst, max_dist, start, method, criteria)
-        matrix = np.asarray(result.transformation)
+        matrix = start
+        for distance in schedule:
+            result = o3d.pipelines.registration.registration_icp(
+                pcd_src, pcd_dst, distance, matrix, method, criteria)
+            matrix = np.asarray(result.transformation)
         residual = trimmed_residual(transform(src, matrix), index)
         if residual < best_residual:
             best, best_residual = matrix.copy(), residual

@@ -41,25 +41,35 @@ def edge_features(feats: torch.Tensor, nbr: torch.Tensor) -> torch.Tensor:
 class OffsetNet(nn.Module):
     """Patch network: (B, K, 3) patch coordinates -> (B, K, 4) = offset (3) and logit (1).
 
-    Each point enters as its coordinates and its height above the patch's least-squares quadric
-    (:func:`pointad.features.quadric_residuals`: what sticks out of the smooth surface).
+    Each point enters as its coordinates, its height above the patch's least-squares quadric
+    (:func:`pointad.features.quadric_residuals`: what sticks out of the smooth surface) and
+    ``extra`` per-point features (e.g. the distance to the aligned normal part).
 
     Args:
         width: channels of the edge layers (the patch code has 4 x width).
         neighbours: k of the EdgeConv neighbourhoods inside a patch.
+        extra: number of extra per-point features given to ``forward``.
     """
 
-    def __init__(self, width: int = 48, neighbours: int = 12) -> None:
+    def __init__(self, width: int = 48, neighbours: int = 12, extra: int = 0) -> None:
         super().__init__()
         self.neighbours = neighbours
-        self.edge1 = _mlp(8, width, width)
+        self.extra = extra
+        self.edge1 = _mlp(2 * (4 + extra), width, width)
         self.edge2 = _mlp(2 * width, width)
         self.code = _mlp(2 * width, 4 * width)
         self.head = nn.Sequential(_mlp(6 * width, 2 * width, width), nn.Linear(width, 4))
 
-    def forward(self, coords: torch.Tensor) -> torch.Tensor:
+    def forward(self, coords: torch.Tensor, features: torch.Tensor | None = None) -> torch.Tensor:
+        """``coords`` (B, K, 3), ``features`` (B, K, extra) -> (B, K, 4)."""
         nbr = patch_neighbours(coords, self.neighbours)
-        x = torch.cat([coords, quadric_residuals(coords)[..., None]], dim=-1)
+        parts = [coords, quadric_residuals(coords)[..., None]]
+        if self.extra:
+            if features is None or features.shape[-1] != self.extra:
+                raise ValueError(f"OffsetNet(extra={self.extra}) needs (B, K, {self.extra}) "
+                                 "features")
+            parts.append(features)
+        x = torch.cat(parts, dim=-1)
         f1 = self.edge1(edge_features(x, nbr)).amax(dim=2)
         f2 = self.edge2(edge_features(f1, nbr)).amax(dim=2)
         local = torch.cat([f1, f2], dim=-1)
