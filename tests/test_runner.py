@@ -311,3 +311,11 @@ def test_report_tool_variants_and_left_out_test_kinds(report, tmp_path, capsys):
     assert "| real3d | raw@loose | per-category |" in out and "I-AUROC / P-AUROC per" in out
     assert report.main(["--preset", "realistic", "--data", str(tmp_path / "none"), "-q"]) == 2
     assert "benchmark.json: not found" in capsys.readouterr().err
+
+
+def test_report_tool_calibration_line(report):
+    runs = {("real3d", "btf", "per-category"): {"mean": {"I-AUROC": 0.81}}}
+    assert "ABOVE" in report.calibration_line(runs, "btf", 0.55, 0.75)
+    runs[("real3d", "btf", "per-category")]["mean"]["I-AUROC"] = 0.62
+    assert "0.620, within" in report.calibration_line(runs, "btf", 0.55, 0.75)
+    assert "not run" in report.calibration_line({}, "btf", 0.55, 0.75)

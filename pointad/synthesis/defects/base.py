@@ -257,6 +257,13 @@ def seed_frame(s: Setup, rng: np.random.Generator, center: int | None = None) ->
                  np.sqrt(row_sq_norms(rel)))
 
 
+def check_room(s: Setup, n_facing: int, what: str) -> None:
+    """Refuse a defect whose target holds more points than face the seed's side."""
+    if n_facing < s.n_labelled:
+        raise InputError(f"fraction too large for this cloud: {what} needs {s.n_labelled} "
+                         f"points on the seed's side, only {n_facing} face that way")
+
+
 def nearest(values: np.ndarray, n: int) -> np.ndarray:
     """Positions of the ``n`` smallest ``values`` (all of them when there are fewer), ordered
     by value (ties by position)."""

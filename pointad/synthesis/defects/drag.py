@@ -18,10 +18,10 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
-from pointad.errors import InputError
 from pointad.synthesis.defects.base import (
     DefectResult,
     Height,
+    check_room,
     elongated_distance,
     finish,
     half_peak_rule,
@@ -49,9 +49,7 @@ def drag(points: ArrayLike, normals: ArrayLike, rng: np.random.Generator, *,
     if lift is None:
         lift = float(rng.uniform(0.2, 0.5))
     frame = seed_frame(s, rng)
-    if len(frame.members) < s.n_labelled:
-        raise InputError(f"fraction too large for this cloud: the drag needs {s.n_labelled} "
-                         f"points on the seed's side, only {len(frame.members)} face that way")
+    check_room(s, len(frame.members), "the drag")
     metric = elongated_distance(frame, aspect)
     pick = nearest(metric, s.n_labelled)
     half_width = float(metric[pick].max())

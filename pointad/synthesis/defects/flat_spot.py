@@ -18,10 +18,10 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
-from pointad.errors import InputError
 from pointad.synthesis.defects.base import (
     DefectResult,
     Height,
+    check_room,
     finish,
     nearest,
     peak_size,
@@ -42,9 +42,7 @@ def flat_spot(points: ArrayLike, normals: ArrayLike, rng: np.random.Generator, *
     center = int(rng.integers(len(pts)))
     normal = nrm[center]
     n_facing = int(np.count_nonzero(nrm @ normal > FACING_COS))
-    if n_facing < s.n_labelled:
-        raise InputError(f"fraction too large for this cloud: the flat spot needs {s.n_labelled} "
-                         f"points on the seed's side, only {n_facing} face that way")
+    check_room(s, n_facing, "the flat spot")
     region, dist, _ = defect_support(pts, nrm, center,
                                      min(int(np.ceil(SUPPORT_FACTOR * s.n_labelled)), n_facing))
     move = (pts[region] - pts[center]) @ normal + depth   # down to the plane h below the seed

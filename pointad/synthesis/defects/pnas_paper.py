@@ -24,6 +24,7 @@ from pointad.errors import InputError
 from pointad.synthesis.defects.base import (
     DefectResult,
     Height,
+    check_room,
     finish,
     peak_size,
     register,
@@ -50,9 +51,7 @@ def pnas_paper(points: ArrayLike, normals: ArrayLike, rng: np.random.Generator, 
     field = PNAS(mode="paper", scale=scale, sign="bump", transfer="identity")(
         pts, nrm, seed=seed).soft_labels
     facing = np.flatnonzero(nrm @ nrm[center] > FACING_COS)
-    if len(facing) < s.n_labelled:
-        raise InputError(f"fraction too large for this cloud: the defect needs {s.n_labelled} "
-                         f"points on the seed's side, only {len(facing)} face that way")
+    check_room(s, len(facing), "the defect")
     values = field[facing]
     level = float(np.partition(values, len(values) - s.n_labelled)[len(values) - s.n_labelled])
     top = float(values.max())

@@ -17,10 +17,10 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
-from pointad.errors import InputError
 from pointad.synthesis.defects.base import (
     DefectResult,
     Height,
+    check_room,
     elongated_distance,
     finish,
     nearest,
@@ -46,9 +46,7 @@ def strip(kind: str, points: ArrayLike, normals: ArrayLike, rng: np.random.Gener
     if aspect is None:
         aspect = float(rng.uniform(*ASPECT_RANGE))
     frame = seed_frame(s, rng)
-    if len(frame.members) < s.n_labelled:
-        raise InputError(f"fraction too large for this cloud: the {kind} needs {s.n_labelled} "
-                         f"points on the seed's side, only {len(frame.members)} face that way")
+    check_room(s, len(frame.members), f"the {kind}")
     metric = elongated_distance(frame, aspect)
     pick = nearest(metric, s.n_labelled)
     half_width = float(metric[pick].max())

@@ -16,10 +16,10 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
-from pointad.errors import InputError
 from pointad.synthesis.defects.base import (
     DefectResult,
     Height,
+    check_room,
     finish,
     fit_radius,
     half_peak_rule,
@@ -49,9 +49,7 @@ def ripple(points: ArrayLike, normals: ArrayLike, rng: np.random.Generator, *,
         cycles = float(rng.uniform(2.0, 4.0))
     phase = float(rng.uniform(0.0, 2.0 * np.pi))
     frame = seed_frame(s, rng)
-    if len(frame.members) < s.n_labelled:
-        raise InputError(f"fraction too large for this cloud: the ripple needs {s.n_labelled} "
-                         f"points on the seed's side, only {len(frame.members)} face that way")
+    check_room(s, len(frame.members), "the ripple")
     u = frame.rel @ frame.along
     n_cycles = cycles
 

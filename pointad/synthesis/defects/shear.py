@@ -15,10 +15,10 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
-from pointad.errors import InputError
 from pointad.synthesis.defects.base import (
     DefectResult,
     Height,
+    check_room,
     finish,
     nearest,
     peak_size,
@@ -37,9 +37,7 @@ def shear(points: ArrayLike, normals: ArrayLike, rng: np.random.Generator, *,
     s = setup(points, normals, rng, fraction, spacing, height)
     peak = peak_size(rng, s, (0.02, 0.04), 3.0, 0.1)
     frame = seed_frame(s, rng)
-    if len(frame.members) < s.n_labelled:
-        raise InputError(f"fraction too large for this cloud: the shear needs {s.n_labelled} "
-                         f"points on the seed's side, only {len(frame.members)} face that way")
+    check_room(s, len(frame.members), "the shear")
     pick = nearest(frame.dist, s.n_labelled)
     radius = float(frame.dist[pick].max())
     idx = frame.members[pick]

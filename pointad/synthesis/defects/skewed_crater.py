@@ -17,10 +17,10 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
-from pointad.errors import InputError
 from pointad.synthesis.defects.base import (
     DefectResult,
     Height,
+    check_room,
     finish,
     fit_radius,
     half_peak_rule,
@@ -49,9 +49,7 @@ def skewed_crater(points: ArrayLike, normals: ArrayLike, rng: np.random.Generato
     if rim is None:
         rim = float(rng.uniform(0.6, 0.9))
     frame = seed_frame(s, rng)
-    if len(frame.members) < s.n_labelled:
-        raise InputError(f"fraction too large for this cloud: the crater needs {s.n_labelled} "
-                         f"points on the seed's side, only {len(frame.members)} face that way")
+    check_room(s, len(frame.members), "the crater")
     u, v = frame.rel @ frame.along, frame.rel @ frame.across
     rim_height = rim
 
