@@ -24,7 +24,6 @@ import torch
 from pointad.detectors.patchcore_ms import PatchCoreMS
 from pointad.detectors.registry import register
 from pointad.device import seeded
-from pointad.features import interpolate_to_points
 from pointad.metrics import auroc
 from pointad.ops import knn
 from pointad.synthesis import PNAS
@@ -32,6 +31,7 @@ from pointad.synthesis.hole import carve_hole
 from pointad.validation import check_number
 
 _WEIGHTS = (0.0, 0.1, 0.25)  # d / d_99 exceeds 1 on defects; p is in [0, 1]
+_MARGIN = 0.005  # held-out AUROC a weight > 0 must gain over the plain bank
 
 
 def _synthesizer(rng: np.random.Generator) -> PNAS:
@@ -55,14 +55,19 @@ class PNASRefiner(PatchCoreMS):
 
     name = "pnas-refiner"
 
-    def __init__(self, normal_k: int = 10, fpfh_ks=(40, 80, 120), n_groups: int = 1024,
-                 group_size: int = 64, coreset_ratio: float = 0.05, max_bank: int = 50_000,
-                 top_k: int = 80, seed: int = 0, device: str = "auto", n_synthetic: int = 4,
-                 hidden: int = 64, epochs: int = 200, lr: float = 3e-3, context: int = 9,
-                 hole_rate: float = 0.5):
-        super().__init__(normal_k=normal_k, fpfh_ks=fpfh_ks, n_groups=n_groups,
-                         group_size=group_size, coreset_ratio=coreset_ratio, max_bank=max_bank,
-                         top_k=top_k, seed=seed, device=device)
+    def __init__(self, normal_k: int = 10, fpfh_ks=(40, 80, 120), radius_scale: float = 0.0,
+                 n_groups: int = 1024, group_size: int = 64, coreset_ratio: float = 0.05,
+                 max_bank: int = 50_000, top_k: int = 80, residual_weight: float = 0.0,
+                 outlier_spacings: float = 0.0, outlier_k: int = 3,
+                 max_template_points: int = 100_000, align_points: int = 4000, seed: int = 0,
+                 device: str = "auto", n_synthetic: int = 4, hidden: int = 64,
+                 epochs: int = 200, lr: float = 3e-3, context: int = 9, hole_rate: float = 0.5):
+        super().__init__(normal_k=normal_k, fpfh_ks=fpfh_ks, radius_scale=radius_scale,
+                         n_groups=n_groups, group_size=group_size, coreset_ratio=coreset_ratio,
+                         max_bank=max_bank, top_k=top_k, residual_weight=residual_weight,
+                         outlier_spacings=outlier_spacings, outlier_k=outlier_k,
+                         max_template_points=max_template_points, align_points=align_points,
+                         seed=seed, device=device)
         self.n_synthetic = check_number(n_synthetic, "n_synthetic", low=1, integer=True)
         self.hidden = check_number(hidden, "hidden", low=1, integer=True)
         self.epochs = check_number(epochs, "epochs", low=1, integer=True)
@@ -99,23 +104,31 @@ class PNASRefiner(PatchCoreMS):
             torch.nn.Linear(self.hidden, 1)).to(self._device)
 
     def _fit(self, clouds):
-        grouped = [self._groups(c) for c in clouds]
-        self.memory_ = self._memory_bank().fit(torch.cat([g.features for g in grouped]))
+        grouped, _, aligned = self._fit_common(clouds)
         rng = np.random.default_rng(self.seed)
-        rows = {"train": [], "held": []}
+        rows = {"train": [], "held": []}  # (network input, group labels, bank group score)
         clean_d = []
         for i, cloud in enumerate(clouds):
             others = [g.features for j, g in enumerate(grouped) if j != i] or [grouped[i].features]
             loo = self._memory_bank().fit(torch.cat(others))
             d, x = self._inputs(grouped[i], loo.bank)
             clean_d.append(d)
-            rows["train"].append((x, torch.zeros(len(x), device=self._device)))
-            for s in range(self.n_synthetic + 1):
-                defective, labels = self._synthetic(cloud, rng)
-                g = self._groups(defective)
+            r = self._loo_residual(grouped[i], aligned[i])
+            rows["train" if i else "held"].append((x, torch.zeros(len(x), device=self._device), r))
+            if i == 0 and len(clouds) == 1:
+                rows["train"].append(rows["held"][0])
+            # n_synthetic defects to train on, then two held out: a displacement and a hole
+            # (kinds a shape-feature bank sees in different ways), never trained on.
+            for s in range(self.n_synthetic + 2):
+                held = s >= self.n_synthetic
+                defective, labels = self._synthetic(
+                    cloud, rng, hole=None if not held else s == self.n_synthetic + 1)
+                points = np.asarray(defective.points, dtype=np.float64)
+                keep = self._inliers(points)
+                g = self._groups(defective, None if keep.all() else points[keep])
                 _, x = self._inputs(g, loo.bank)
-                y = self._group_labels(g.members, labels)
-                rows["held" if s == self.n_synthetic else "train"].append((x, y))
+                y = self._group_labels(g.members, labels[keep])
+                rows["held" if held else "train"].append((x, y, self._loo_residual(g, aligned[i])))
         self.scale_ = torch.quantile(torch.cat(clean_d), 0.99).clamp(min=1e-12)
         x = torch.cat([r[0] for r in rows["train"]])
         y = torch.cat([r[1] for r in rows["train"]])
@@ -131,19 +144,37 @@ class PNASRefiner(PatchCoreMS):
             loss = loss_fn(self.net_(xn)[:, 0], y)
             loss.backward()
             opt.step()
-        # Pick the weight of the network's vote on held-out defects (0 = the plain bank).
-        hx = torch.cat([r[0] for r in rows["held"]] + [rows["train"][0][0]])
-        hy = torch.cat([r[1] for r in rows["held"]] + [rows["train"][0][1]])
+        # The weight of the network's vote, on held-out defects and the held-out clean cloud
+        # (0 = the plain bank): a weight > 0 must beat the bank by _MARGIN there, so a network
+        # that learned nothing useful is switched off rather than kept on a coin flip.
+        hx = torch.cat([r[0] for r in rows["held"]])
+        hy = torch.cat([r[1] for r in rows["held"]])
+        hr = torch.cat([r[2] for r in rows["held"]])
         self.weight_ = 0.0
+        self.held_out_ = {}
         if 0 < float(hy.sum()) < len(hy):
-            scores = {w: auroc(hy.cpu().numpy(), self._combine(hx, w).cpu().numpy())
+            scores = {w: auroc(hy.cpu().numpy(), self._combine(hx, hr, w).cpu().numpy())
                       for w in _WEIGHTS}
-            self.weight_ = max(_WEIGHTS, key=lambda w: (scores[w], -w))
+            self.held_out_ = scores
+            best = max(_WEIGHTS, key=lambda w: (scores[w], -w))
+            if scores[best] >= scores[0.0] + _MARGIN:
+                self.weight_ = best
 
-    def _synthetic(self, cloud, rng: np.random.Generator):
+    def _loo_residual(self, g, aligned):
+        """Normalised residual (G,) of a training cloud's groups against the other templates
+        (its alignments ``aligned`` from the fit), or zeros without a residual."""
+        if aligned is None or self.residual_weight == 0:
+            return torch.zeros(g.centres.shape[0], dtype=torch.float64, device=self._device)
+        res = self._residual(g.points.cpu().numpy(), *aligned)
+        return self._residual_groups(g, res) / self.residual_scale_
+
+    def _synthetic(self, cloud, rng: np.random.Generator, hole: bool | None = None):
         """One synthetic defect on ``cloud``: ``(defective cloud, its point labels)``; a PNAS
-        displacement, or with probability ``hole_rate`` its region removed."""
+        displacement, or its region removed: with probability ``hole_rate``, or as ``hole``
+        says when it is not None."""
         is_hole = rng.random() < self.hole_rate
+        if hole is not None:
+            is_hole = hole
         sample = _synthesizer(rng)(cloud.points, seed=int(rng.integers(2**31 - 1)),
                                    grid=(cloud.grid_shape, cloud.grid_index)
                                    if cloud.organized else None)
@@ -154,21 +185,25 @@ class PNASRefiner(PatchCoreMS):
         grid_index = cloud.grid_index[keep] if cloud.organized else None
         return type(cloud)(cloud.points[keep], cloud.grid_shape, grid_index), labels[keep]
 
-    def _combine(self, x: torch.Tensor, weight: float) -> torch.Tensor:
+    def _combine(self, x: torch.Tensor, residual: torch.Tensor, weight: float) -> torch.Tensor:
+        """Group scores: the bank's (distance / d_99, plus the weighted normalised residual)
+        plus ``weight`` times the network's probability."""
+        base = x[:, 0].double() / self.scale_ + self.residual_weight * residual
+        if weight == 0:
+            return base
         with torch.no_grad():
             p = torch.sigmoid(self.net_((x - self.mean_) / self.std_)[:, 0])
-        return x[:, 0] / self.scale_ + weight * p
+        return base + weight * p
 
     def _predict(self, cloud):
-        g = self._groups(cloud)
+        g, residual, points = self._test_groups(cloud)
         _, x = self._inputs(g, self.memory_.bank)
-        group_scores = self._combine(x, self.weight_).double()
-        point_scores = interpolate_to_points(g.centres, group_scores, g.points)
-        k = min(self.top_k, point_scores.shape[0])
-        return point_scores.cpu().numpy(), float(torch.topk(point_scores, k).values.mean())
+        if residual is None:
+            residual = torch.zeros(len(x), dtype=torch.float64, device=self._device)
+        return self._finish(g, self._combine(x, residual, self.weight_), points)
 
     def _get_state(self):
-        state = {**self.memory_.get_state(), "scale": self.scale_.cpu().numpy(),
+        state = {**super()._get_state(), "scale": self.scale_.cpu().numpy(),
                  "mean": self.mean_.cpu().numpy(), "std": self.std_.cpu().numpy(),
                  "weight": np.array(self.weight_)}
         state.update({f"net_{k}": v.cpu().numpy() for k, v in self.net_.state_dict().items()})
