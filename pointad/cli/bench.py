@@ -27,7 +27,8 @@ Presets (--preset):
              Training: complete 360-degree templates. Test scans: own density (x0.6-1.4 and a
              smooth spatial modulation), 85 % partial views (seen from 1-3 directions), a pose
              within 25 degrees and 10 % of the part's size, noise 0.1-0.3 point spacings, a few
-             outliers. Defects bulge, dent, hole, crack, scratch, pnas on 0.5-5 % of the points,
+             outliers. Defects bulge, dent, hole, crack, scratch (no pnas: detectors trained on
+             3D-PNAS defects are tested on kinds they never saw) on 0.5-5 % of the points,
              1-5 point spacings high or deep. small: 4000-point scans, 2 train, 4 good + 4
              defective test clouds per category; default: 24000 (test clouds 5k-33k points after
              the view cut, median about 12k), 4 train, 8 good + 12 defective."""

@@ -150,7 +150,7 @@ class PNASOffset(Detector):
                  height=(1.0, 5.0), n_synthetic: int = 24, registration: bool = True,
                  align_points: int = 4000, icp_iterations: int = 30, patch_points: int = 128,
                  context: int = 64, reach: int = 16, patches_per_copy: int = 48,
-                 width: int = 32, neighbours: int = 10, steps: int = 1200, batch_size: int = 32,
+                 width: int = 32, neighbours: int = 10, steps: int = 500, batch_size: int = 32,
                  lr: float = 2e-3, label_weight: float = 1.0, smooth_k: int = 8,
                  object_k: int = 64, max_points: int = 16384, seed: int = 0,
                  device: str = "auto"):
