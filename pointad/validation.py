@@ -77,6 +77,16 @@ def check_number(value, name: str, *, low=None, high=None, low_open=False, high_
     return value
 
 
+
+def check_range(value, name: str, **bounds) -> tuple:
+    """``(lo, hi)`` from a two-item ``value`` whose items pass :func:`check_number` with
+    ``bounds`` (named ``"<name> (lo)"`` / ``"<name> (hi)"``) and ``lo <= hi``."""
+    lo = check_number(value[0], f"{name} (lo)", **bounds)
+    hi = check_number(value[1], f"{name} (hi)", **bounds)
+    if lo > hi:
+        raise InputError(f"{name} range must have lo <= hi, got ({lo}, {hi})")
+    return lo, hi
+
 def check_choice(value, name: str, choices) -> str:
     """Return ``value`` if it is one of ``choices``, else raise :class:`InputError` listing them."""
     if value not in choices:

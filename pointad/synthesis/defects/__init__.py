@@ -41,7 +41,7 @@ from pointad.synthesis.defects.base import (
     get_kind,
     register,
 )
-from pointad.validation import as_normals, as_points, check_number
+from pointad.validation import as_normals, as_points, check_number, check_range
 
 
 def available() -> list[str]:
@@ -206,11 +206,8 @@ class DefectMix:
 
 def _check_count(n_defects: Any) -> int | tuple[int, int]:
     if isinstance(n_defects, (tuple, list)) and len(n_defects) == 2:
-        lo = int(check_number(n_defects[0], "n_defects (lo)", low=1, integer=True))
-        hi = int(check_number(n_defects[1], "n_defects (hi)", low=1, integer=True))
-        if lo > hi:
-            raise InputError(f"n_defects range must have lo <= hi, got ({lo}, {hi})")
-        return (lo, hi)
+        lo, hi = check_range(n_defects, "n_defects", low=1, integer=True)
+        return (int(lo), int(hi))
     if isinstance(n_defects, numbers.Integral) and not isinstance(n_defects, bool):
         return int(check_number(n_defects, "n_defects", low=1, integer=True))
     raise InputError(f"n_defects must be an integer >= 1 or a (lo, hi) range, got {n_defects!r}")

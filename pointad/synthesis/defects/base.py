@@ -40,7 +40,7 @@ from pointad.geometry.units import object_diameter, point_spacing
 from pointad.reductions import row_sq_norms
 from pointad.registry import Registry
 from pointad.synthesis.region import FACING_COS, smoothstep
-from pointad.validation import as_normals, as_points, check_number
+from pointad.validation import as_normals, as_points, check_number, check_range
 
 FRACTION_RANGE = (0.01, 0.07)  # target fraction of anomalous points, drawn per defect
 MAX_FRACTION = 0.3             # the largest target fraction a kind accepts
@@ -160,11 +160,8 @@ def check_height(height: Any) -> Height | None:
     if isinstance(height, numbers.Real) and not isinstance(height, bool):
         return float(check_number(height, "height", low=0, low_open=True))
     if isinstance(height, (tuple, list)) and len(height) == 2:
-        lo = float(check_number(height[0], "height (lo)", low=0, low_open=True))
-        hi = float(check_number(height[1], "height (hi)", low=0, low_open=True))
-        if lo > hi:
-            raise InputError(f"height range must have lo <= hi, got ({lo}, {hi})")
-        return (lo, hi)
+        lo, hi = check_range(height, "height", low=0, low_open=True)
+        return (float(lo), float(hi))
     raise InputError("height must be a positive number of point spacings or a (lo, hi) range, "
                      f"got {height!r}")
 
