@@ -4,15 +4,23 @@ split, and compute the numbers the field reports.
 Per category: I-AUROC (object scores), P-AUROC and P-AP (all test points together), AUPRO
 (8-connected regions on the image grid for organized scans, radius-graph regions for unorganized
 clouds; FPR limit 0.3), I-AP, P-F1max, fit time and scoring time per cloud; and their mean over
-categories. Results go to JSON and CSV.
+categories. Results go to JSON and CSV. A metric that cannot be computed is null, with the reason.
+
+:func:`evaluate_to` is the runner of ``pnas eval`` and ``tools/report.py``: it checks that it
+may write its outputs before it starts, saves each category's result as soon as it is done and
+resumes from the finished ones.
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
+import json
 import math
+import os
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -22,8 +30,12 @@ from pointad import __version__
 from pointad.datasets import DATASETS, detect_format, load_dataset
 from pointad.detectors import create
 from pointad.errors import InputError
-from pointad.io import atomic_write, write_json
+from pointad.io import write_json
+from pointad.io.atomic import atomic_group, check_writable_dir
+from pointad.io.jsonfile import to_plain
 from pointad.metrics import aupro_images, aupro_points, auroc, average_precision, f1_max
+from pointad.parallel import is_worker_failure, run_tasks, worker_count
+from pointad.validation import check_number
 
 TABLE_COLUMNS = ("I-AUROC", "P-AUROC", "AUPRO", "P-AP")
 METRIC_COLUMNS = TABLE_COLUMNS + ("I-AP", "P-F1max")
@@ -32,7 +44,8 @@ TIME_COLUMNS = ("fit_s", "predict_s_per_cloud")
 
 @dataclass
 class CategoryResult:
-    """Scores and numbers of one category."""
+    """Scores and numbers of one category. A metric that cannot be computed (no defective test
+    cloud, no per-point labels...) is None, with the reason in ``undefined``."""
 
     category: str
     metrics: dict
@@ -42,20 +55,43 @@ class CategoryResult:
     predict_s_per_cloud: float
     notes: list = field(default_factory=list)
     by_defect: dict = field(default_factory=dict)
+    undefined: dict = field(default_factory=dict)  # metric -> why it is None
 
     def row(self) -> dict:
         return {"category": self.category, **self.metrics, "fit_s": self.fit_s,
                 "predict_s_per_cloud": self.predict_s_per_cloud, "n_train": self.n_train,
                 "n_test": self.n_test, "by_defect": self.by_defect}
 
+    @classmethod
+    def from_row(cls, row: dict, notes=(), undefined=None) -> CategoryResult:
+        """The result a :meth:`row` (read back from JSON) describes."""
+        return cls(category=row["category"], metrics={k: row.get(k) for k in METRIC_COLUMNS},
+                   n_train=row["n_train"], n_test=row["n_test"], fit_s=row["fit_s"],
+                   predict_s_per_cloud=row["predict_s_per_cloud"], notes=list(notes),
+                   by_defect=row.get("by_defect", {}), undefined=dict(undefined or {}))
 
-def _safe(metric, *args, notes, name, **kwargs) -> float:
-    """A metric's value, or NaN with a note when it is undefined (e.g. a single class)."""
+
+def _safe(metric, *args, notes, name, undefined=None, **kwargs) -> float:
+    """A metric's value, or NaN with a note (and the reason in ``undefined[name]``) when it is
+    undefined (e.g. a single class)."""
     try:
         return float(metric(*args, **kwargs))
     except InputError as exc:
         notes.append(f"{name}: {exc}")
+        if undefined is not None:
+            undefined[name] = str(exc)
         return math.nan
+
+
+def defined(value) -> float | None:
+    """A metric as the results hold it: a float, or None (JSON null) for NaN / not computed."""
+    return None if value is None or math.isnan(value) else float(value)
+
+
+def mean_defined(values) -> float | None:
+    """The mean of the values that are defined (not None or NaN); None if there is none."""
+    kept = [v for v in values if v is not None and not math.isnan(v)]
+    return float(np.mean(kept)) if kept else None
 
 
 def image_maps(samples, scores):
@@ -78,9 +114,12 @@ def image_maps(samples, scores):
 
 
 def category_metrics(samples, predictions, *, pro_spacing_factor: float = 3.0,
-                     num_thresholds: int | None = None, notes=None) -> dict:
-    """The metric columns for test ``samples`` and their ``predictions`` (same order)."""
+                     num_thresholds: int | None = None, notes=None, undefined=None) -> dict:
+    """The metric columns for test ``samples`` and their ``predictions`` (same order). A metric
+    that cannot be computed is NaN, with a line in ``notes`` and its reason in
+    ``undefined[metric]`` (when those are given)."""
     notes = [] if notes is None else notes
+    undefined = {} if undefined is None else undefined
     obj_labels = np.array([s.label for s in samples])
     obj_scores = np.array([p.score for p in predictions])
     # Point metrics need per-point ground truth: a plain folder may lack it for some clouds.
@@ -91,23 +130,31 @@ def category_metrics(samples, predictions, *, pro_spacing_factor: float = 3.0,
     samples, predictions = [s for s, _ in pairs], [p for _, p in pairs]
     point_labels = np.concatenate([s.labels for s in samples] or [np.zeros(0)]).astype(bool)
     point_scores = np.concatenate([p.point_scores for p in predictions] or [np.zeros(0)])
+    kw = dict(notes=notes, undefined=undefined)
     out = {
-        "I-AUROC": _safe(auroc, obj_labels, obj_scores, notes=notes, name="I-AUROC"),
-        "P-AUROC": _safe(auroc, point_labels, point_scores, notes=notes, name="P-AUROC"),
-        "P-AP": _safe(average_precision, point_labels, point_scores, notes=notes, name="P-AP"),
-        "I-AP": _safe(average_precision, obj_labels, obj_scores, notes=notes, name="I-AP"),
-        "P-F1max": _safe(f1_max, point_labels, point_scores, notes=notes, name="P-F1max"),
+        "I-AUROC": _safe(auroc, obj_labels, obj_scores, name="I-AUROC", **kw),
+        "P-AUROC": _safe(auroc, point_labels, point_scores, name="P-AUROC", **kw),
+        "P-AP": _safe(average_precision, point_labels, point_scores, name="P-AP", **kw),
+        "I-AP": _safe(average_precision, obj_labels, obj_scores, name="I-AP", **kw),
+        "P-F1max": _safe(f1_max, point_labels, point_scores, name="P-F1max", **kw),
     }
     scores = [p.point_scores for p in predictions]
-    if all(s.organized for s in samples):
+    if not samples:
+        out["AUPRO"] = _safe(_no_labels, name="AUPRO", **kw)
+    elif all(s.organized for s in samples):
         maps, masks = image_maps(samples, scores)
-        out["AUPRO"] = _safe(aupro_images, maps, masks, notes=notes, name="AUPRO",
-                             num_thresholds=num_thresholds)
+        out["AUPRO"] = _safe(aupro_images, maps, masks, name="AUPRO",
+                             num_thresholds=num_thresholds, **kw)
     else:
         out["AUPRO"] = _safe(aupro_points, [s.points for s in samples], scores,
-                             [s.labels for s in samples], notes=notes, name="AUPRO",
-                             spacing_factor=pro_spacing_factor, num_thresholds=num_thresholds)
+                             [s.labels for s in samples], name="AUPRO",
+                             spacing_factor=pro_spacing_factor, num_thresholds=num_thresholds,
+                             **kw)
     return out
+
+
+def _no_labels():
+    raise InputError("no test cloud has per-point labels")
 
 
 def defect_metrics(samples, predictions) -> dict:
@@ -171,19 +218,25 @@ def score_category(detector, method: str, root, category: str, *, n_train: int, 
         detector, root, category, data_format=data_format, dataset_options=dataset_options,
         progress=progress, desc=f"{method} {category}")
     notes: list = []
-    metrics = category_metrics(samples, predictions, notes=notes, **metric_options)
-    return CategoryResult(category=category, metrics=metrics, n_train=n_train,
-                          n_test=len(samples), fit_s=fit_s,
+    undefined: dict = {}
+    metrics = category_metrics(samples, predictions, notes=notes, undefined=undefined,
+                               **metric_options)
+    by_defect = {kind: {m: defined(v) for m, v in values.items()}
+                 for kind, values in defect_metrics(samples, predictions).items()}
+    return CategoryResult(category=category, metrics={k: defined(v) for k, v in metrics.items()},
+                          n_train=n_train, n_test=len(samples), fit_s=fit_s,
                           predict_s_per_cloud=predict_s / max(1, len(samples)), notes=notes,
-                          by_defect=defect_metrics(samples, predictions))
+                          by_defect=by_defect, undefined=undefined)
 
 
 def evaluate_unified(method: str, params: dict, root, categories, *, data_format=None,
-                     dataset_options=None, progress: bool = True,
-                     **metric_options) -> tuple[list, float]:
+                     dataset_options=None, progress: bool = True, score=None, on_result=None,
+                     check_stop=None, executor=None, **metric_options) -> tuple[list, float]:
     """Fit ONE ``method`` detector on the training clouds of all ``categories`` together, then
-    score each category's test split with it. Returns the per-category results (each row's
-    ``fit_s`` is that one fit's time) and the fit time."""
+    score each category's test split with it (only those in ``score``, when given). Returns the
+    per-category results (each row's ``fit_s`` is that one fit's time) and the fit time.
+    ``on_result(result)`` is called as each category is done; ``check_stop()`` before the fit
+    and between categories (it may raise to stop)."""
     options = dataset_options or {}
     train, counts = [], {}
     for c in categories:
@@ -191,25 +244,62 @@ def evaluate_unified(method: str, params: dict, root, categories, *, data_format
         train += split
         counts[c] = len(split)
     detector = create(method, **params)
+    if check_stop is not None:
+        check_stop()
     start = time.perf_counter()
     detector.fit(train)
     fit_s = time.perf_counter() - start
-    results = [score_category(detector, method, root, c, n_train=counts[c], fit_s=fit_s,
-                              data_format=data_format, dataset_options=options,
-                              progress=progress, **metric_options) for c in categories]
+    results = []
+    chosen = categories if score is None else [c for c in categories if c in score]
+    if executor is not None:  # the fitted detector goes to the workers with each category
+        task = partial(score_category, detector, method, root, data_format=data_format,
+                       dataset_options=options, progress=False, fit_s=fit_s, **metric_options)
+        by_name = {}
+        for result in _run_categories(executor, [(c, task, {"n_train": counts[c]})
+                                                 for c in chosen], check_stop):
+            by_name[result.category] = result
+            if on_result is not None:
+                on_result(result)
+        return [by_name[c] for c in chosen], fit_s
+    for c in chosen:
+        if check_stop is not None:
+            check_stop()
+        results.append(score_category(detector, method, root, c, n_train=counts[c],
+                                      fit_s=fit_s, data_format=data_format,
+                                      dataset_options=options, progress=progress,
+                                      **metric_options))
+        if on_result is not None:
+            on_result(results[-1])
     return results, fit_s
 
 
-def evaluate(method: str, root, *, categories=None, params=None, data_format=None,
-             dataset_options=None, progress: bool = True, unified: bool = False,
-             **metric_options) -> dict:
-    """Evaluate ``method`` on every (or the given) category; returns the results dict (see
-    :func:`write_results`), with a ``mean`` row over categories.
+def _keywords(fn, category: str, keywords: dict):
+    """``fn(category, **keywords)``: a category's task on a worker."""
+    return fn(category, **keywords)
 
-    ``unified=False`` fits one detector per category; ``unified=True`` fits one detector on the
-    union of the categories' training clouds and scores every category with it. The results'
-    ``"mode"`` says which (``"unified"`` or ``"per-category"``) and ``"fit_s"`` is the total fit
-    time (unified: the one fit, which every row also shows)."""
+
+def _run_categories(executor, tasks, check_stop=None):
+    """Run ``(category, fn, keywords)`` tasks (``fn(category, **keywords)``) on ``executor``,
+    two per worker at a time; yield each :class:`CategoryResult` as it is done (a stop from
+    ``check_stop`` cancels the categories in progress: workers write nothing). A category
+    that fails stops the run as in a serial one (the finished ones were yielded); a worker
+    that died is an :class:`InputError` naming the category."""
+    window = 2 * worker_count(executor)
+    for category, future in run_tasks(executor, ((c, _keywords, (fn, c, kw))
+                                                 for c, fn, kw in tasks),
+                                      window=window, check=check_stop, drain=False):
+        exc = future.exception()
+        if exc is not None:
+            if is_worker_failure(exc):
+                raise InputError(f"category {category}: worker failed "
+                                 f"({' '.join(str(exc).split()) or type(exc).__name__})")
+            raise exc
+        yield future.result()
+
+
+def resolve_categories(root, data_format=None, categories=None) -> tuple[Path, str, list]:
+    """``(root, format, categories)`` of a dataset: the format detected when not given, every
+    category when none is given; an unknown category is an :class:`InputError`."""
     root = Path(root)
     data_format = data_format or detect_format(root)
     known = DATASETS[data_format].categories(root)
@@ -217,33 +307,228 @@ def evaluate(method: str, root, *, categories=None, params=None, data_format=Non
     unknown = [c for c in categories if c not in known]
     if unknown:
         raise InputError(f"{root}: no category {unknown[0]!r}; available: {', '.join(known)}")
+    return root, data_format, categories
+
+
+def run_settings(method: str, params: dict, root, data_format: str, dataset_options,
+                 unified: bool, categories, metric_options: dict) -> dict:
+    """What a result depends on besides the code: a saved category is reused only when these
+    are equal (as JSON; the data as its resolved path; a unified run also needs the same
+    categories, as its one model is fitted on them all)."""
+    settings = {"method": method, "params": params, "mode": "unified" if unified
+                else "per-category", "data": os.path.realpath(root), "format": data_format,
+                "dataset_options": dataset_options or {},
+                "metric_options": {k: v for k, v in metric_options.items() if v is not None}}
     if unified:
-        results, fit_s = evaluate_unified(method, params or {}, root, categories,
-                                          data_format=data_format,
-                                          dataset_options=dataset_options, progress=progress,
-                                          **metric_options)
+        settings["categories"] = list(categories)
+    return json.loads(json.dumps(to_plain(settings)))
+
+
+def settings_of(results: dict) -> dict:
+    """The :func:`run_settings` of a results dict (from :func:`evaluate`, or its JSON)."""
+    return run_settings(results["method"], results["params"], results["data"], results["format"],
+                        results.get("dataset_options"), results.get("mode") == "unified",
+                        [r["category"] for r in results["categories"]],
+                        results.get("metric_options", {}))
+
+
+def _check_settings(path: Path, saved: dict, wanted: dict) -> None:
+    changed = sorted(k for k in set(saved) | set(wanted) if saved.get(k) != wanted.get(k))
+    if changed:
+        raise InputError(f"{path}: made with other settings ({', '.join(changed)}); use "
+                         "--overwrite or another --out")
+
+
+def save_category(checkpoint, settings: dict, result: CategoryResult) -> Path:
+    """Write ``result`` to ``checkpoint/<category>.json`` (atomically, replacing) with the run's
+    ``settings``; :func:`load_categories` reads it back."""
+    return write_json(Path(checkpoint) / f"{result.category}.json",
+                      {"settings": settings, "result": {**result.row(), "notes": result.notes,
+                                                        "undefined": result.undefined}},
+                      overwrite=True)
+
+
+def load_categories(checkpoint, settings: dict, categories) -> dict:
+    """``{category: CategoryResult}`` of the ``categories`` finished in ``checkpoint``.
+
+    Raises:
+        InputError: one was made with other ``settings``.
+    """
+    done = {}
+    for category in categories:
+        path = Path(checkpoint) / f"{category}.json"
+        if not path.is_file():
+            continue
+        try:
+            saved = json.loads(path.read_text(encoding="utf-8"))
+            row = saved["result"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # unreadable: evaluated again and replaced
+        _check_settings(path, saved.get("settings", {}), settings)
+        done[category] = CategoryResult.from_row(row, row.get("notes", ()),
+                                                 row.get("undefined"))
+    return done
+
+
+def evaluate(method: str, root, *, categories=None, params=None, data_format=None,
+             dataset_options=None, progress: bool = True, unified: bool = False,
+             checkpoint=None, resume: bool = False, check_stop=None, executor=None,
+             **metric_options) -> dict:
+    """Evaluate ``method`` on every (or the given) category; returns the results dict (see
+    :func:`write_results`), with a ``mean`` row over categories.
+
+    ``unified=False`` fits one detector per category; ``unified=True`` fits one detector on the
+    union of the categories' training clouds and scores every category with it. The results'
+    ``"mode"`` says which (``"unified"`` or ``"per-category"``) and ``"fit_s"`` is the total fit
+    time (unified: the one fit, which every row also shows).
+
+    A metric that cannot be computed (no defective test cloud, no per-point labels) is None
+    (null in JSON), with the reason under ``results["undefined"][category][metric]``; the mean
+    is over the categories that have it.
+
+    ``checkpoint``: a directory that receives each category's result as soon as it is done
+    (:func:`save_category`). With ``resume`` the categories already there are read instead of
+    evaluated (:func:`load_categories`: they must have the same settings), so the results are
+    those of an uninterrupted run. ``check_stop()`` is called between categories (it may raise
+    to stop the run; the finished categories are saved).
+
+    ``executor`` (``concurrent.futures``-style: ``distributed.Client(...).get_executor()``, a
+    ``ProcessPoolExecutor``, :func:`pointad.parallel.open_executor`): the categories are
+    evaluated there in parallel (unified: the one detector is fitted here and the categories
+    are scored there); the results are those of a serial run but for the times."""
+    if metric_options.get("num_thresholds") is not None:  # before any fit, not NaN at the end
+        check_number(metric_options["num_thresholds"], "num_thresholds", low=2, integer=True)
+    root, data_format, categories = resolve_categories(root, data_format, categories)
+    params = params or {}
+    full_params = create(method, **params).get_params()
+    settings = run_settings(method, full_params, root, data_format, dataset_options, unified,
+                            categories, metric_options)
+    done = load_categories(checkpoint, settings, categories) \
+        if checkpoint is not None and resume else {}
+
+    def finish(result: CategoryResult) -> None:
+        if checkpoint is not None:
+            save_category(checkpoint, settings, result)
+        done[result.category] = result
+
+    todo = [c for c in categories if c not in done]
+    if unified:
+        fit_s = next(iter(done.values())).fit_s if done else 0.0
+        if todo:
+            _, fit_s = evaluate_unified(method, params, root, categories,
+                                        data_format=data_format, dataset_options=dataset_options,
+                                        progress=progress, score=todo, on_result=finish,
+                                        check_stop=check_stop, executor=executor,
+                                        **metric_options)
+    elif executor is not None:
+        task = partial(evaluate_category, method, params, root, data_format=data_format,
+                       dataset_options=dataset_options, progress=False, **metric_options)
+        for result in _run_categories(executor, [(c, task, {}) for c in todo], check_stop):
+            finish(result)
+        fit_s = float(sum(done[c].fit_s for c in categories))
     else:
-        results = [evaluate_category(method, params or {}, root, c, data_format=data_format,
+        for c in todo:
+            if check_stop is not None:
+                check_stop()
+            finish(evaluate_category(method, params, root, c, data_format=data_format,
                                      dataset_options=dataset_options, progress=progress,
-                                     **metric_options) for c in categories]
-        fit_s = float(sum(r.fit_s for r in results))
-    mean = {k: float(np.nanmean([r.metrics[k] for r in results]))
-            if any(not math.isnan(r.metrics[k]) for r in results) else math.nan
-            for k in METRIC_COLUMNS}
+                                     **metric_options))
+        fit_s = float(sum(done[c].fit_s for c in categories))
+    results = [done[c] for c in categories]
+    mean: dict = {k: mean_defined([r.metrics[k] for r in results]) for k in METRIC_COLUMNS}
     mean.update({k: float(np.mean([getattr(r, k) for r in results])) for k in TIME_COLUMNS})
     kinds = sorted({kind for r in results for kind in r.by_defect})
-    mean_by_defect = {kind: {m: float(np.nanmean([r.by_defect[kind][m] for r in results
-                                                  if kind in r.by_defect]))
+    mean_by_defect = {kind: {m: mean_defined([r.by_defect[kind][m] for r in results
+                                              if kind in r.by_defect])
                              for m in ("I-AUROC", "P-AUROC")} for kind in kinds}
+    undefined = {r.category: r.undefined for r in results if r.undefined}
+    if any(mean[k] is None for k in METRIC_COLUMNS):
+        undefined["mean"] = {k: "not computed for any category" for k in METRIC_COLUMNS
+                             if mean[k] is None}
     return {
-        "method": method, "params": create(method, **(params or {})).get_params(),
+        "method": method, "params": full_params,
         "mode": "unified" if unified else "per-category", "fit_s": fit_s,
         "data": str(root), "format": data_format, "dataset_options": dataset_options or {},
-        "pointad_version": __version__,
+        "metric_options": settings["metric_options"], "pointad_version": __version__,
         "categories": [r.row() for r in results], "mean": mean,
         "mean_by_defect": mean_by_defect,
         "notes": {r.category: r.notes for r in results if r.notes},
+        "undefined": undefined,
     }
+
+
+def evaluate_to(out_dir, method: str, root, *, name: str | None = None, resume: bool = False,
+                overwrite: bool = False, categories=None, params=None, data_format=None,
+                dataset_options=None, progress: bool = True, unified: bool = False,
+                check_stop=None, executor=None, **metric_options) -> tuple[dict, Path, Path]:
+    """:func:`evaluate` into ``out_dir`` without losing work; returns ``(results, json path,
+    csv path)`` (:func:`result_paths`, named after ``name``, default ``method``; a ``name``
+    other than the method is recorded as ``results["variant"]``).
+
+    Before any work: the dataset, the method and its parameters are checked, the result files
+    must not exist (unless ``resume`` or ``overwrite``) and ``out_dir`` must be writable. Each
+    category's result is saved in ``<stem>.categories/`` as soon as it is done. With ``resume``
+    the categories finished there, or in the existing result file (whose categories stay in
+    it), are read instead of evaluated; they must have the same settings, else an
+    :class:`InputError`. The result files are written at the end (atomically), then the
+    per-category files are removed. ``executor``: see :func:`evaluate`."""
+    if resume and overwrite:
+        raise InputError("--resume keeps finished categories, --overwrite replaces them: "
+                         "give one")
+    if metric_options.get("num_thresholds") is not None:
+        check_number(metric_options["num_thresholds"], "num_thresholds", low=2, integer=True)
+    root, data_format, categories = resolve_categories(root, data_format, categories)
+    full_params = create(method, **(params or {})).get_params()  # bad method or parameter
+    name = name or method
+    json_path, csv_path, checkpoint = result_paths(out_dir, name, data_format, unified)
+    if not (resume or overwrite):
+        for p in (json_path, csv_path):
+            if p.exists():
+                raise InputError(f"{p} exists; use --resume to add to it, --overwrite or "
+                                 "another --out")
+        if checkpoint.is_dir() and any(checkpoint.glob("*.json")):
+            raise InputError(f"{checkpoint} holds the categories of an unfinished run; "
+                             "--resume continues it, --overwrite starts over")
+    previous = None
+    if resume and json_path.is_file():
+        try:
+            previous = json.loads(json_path.read_text(encoding="utf-8"))
+            done_rows = list(previous["categories"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise InputError(f"{json_path}: not a results file of pnas eval ({exc}); use "
+                             "--overwrite or another --out") from None
+        if not unified:  # its categories stay in the result file
+            categories = [r["category"] for r in done_rows] + \
+                [c for c in categories if c not in {r["category"] for r in done_rows}]
+        wanted = run_settings(method, full_params, root, data_format, dataset_options, unified,
+                              categories, metric_options)
+        _check_settings(json_path, settings_of(previous), wanted)
+    out_dir = Path(out_dir)
+    created = not out_dir.exists()
+    check_writable_dir(out_dir)
+    try:
+        if previous is not None:
+            for row in previous["categories"]:
+                if not (checkpoint / f"{row['category']}.json").exists():
+                    save_category(checkpoint, wanted, CategoryResult.from_row(
+                        row, previous.get("notes", {}).get(row["category"], ()),
+                        previous.get("undefined", {}).get(row["category"])))
+        results = evaluate(method, root, categories=categories, params=params,
+                           data_format=data_format, dataset_options=dataset_options,
+                           progress=progress, unified=unified, checkpoint=checkpoint,
+                           resume=resume, check_stop=check_stop, executor=executor,
+                           **metric_options)
+    finally:
+        if created and out_dir.is_dir() and not any(out_dir.iterdir()):
+            out_dir.rmdir()  # nothing made: leave no trace
+    if name != method:
+        results["variant"] = name
+    written = write_results(results, out_dir, overwrite=resume or overwrite)
+    for c in categories:
+        (checkpoint / f"{c}.json").unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        checkpoint.rmdir()  # kept if it holds anything else
+    return results, written[0], written[1]
 
 
 def format_table(results: dict) -> str:
@@ -257,39 +542,69 @@ def format_table(results: dict) -> str:
     for i, row in enumerate(rows):
         if i == len(rows) - 1:
             lines.append("-" * len(head))
-        lines.append(f"{row['category']:<16}" + "".join(f"{row[c]:>9.3f}" for c in TABLE_COLUMNS)
+        lines.append(f"{row['category']:<16}" + "".join(cell(row[c]) for c in TABLE_COLUMNS)
                      + f"{row['fit_s']:>9.2f}{row['predict_s_per_cloud']:>9.3f}")
+    # Why a metric is n/a: one line per reason and set of metrics, naming the categories.
+    why: dict = {}
+    for category, reasons in results.get("undefined", {}).items():
+        if category == "mean":
+            continue  # n/a in the mean: n/a in every category
+        by_reason: dict = {}
+        for metric in METRIC_COLUMNS:
+            if metric in reasons:
+                by_reason.setdefault(reasons[metric], []).append(metric)
+        for reason, metrics in by_reason.items():
+            why.setdefault((reason, tuple(metrics)), []).append(category)
+    lines += [f"n/a: {', '.join(metrics)} of {', '.join(cats)}: {reason}"
+              for (reason, metrics), cats in why.items()]
     return "\n".join(lines)
+
+
+def cell(value, width: int = 9, digits: int = 3) -> str:
+    """A metric right-aligned in ``width`` characters; ``n/a`` when it was not computed."""
+    return f"{'n/a':>{width}}" if value is None or math.isnan(value) \
+        else f"{value:>{width}.{digits}f}"
 
 
 def format_defect_table(results: dict) -> str:
     """Mean over categories of I-AUROC and P-AUROC per defect kind (good clouds vs that kind)."""
     lines = [f"{'defect kind':<16}{'I-AUROC':>9}{'P-AUROC':>9}"]
     for kind, m in results.get("mean_by_defect", {}).items():
-        lines.append(f"{kind:<16}{m['I-AUROC']:>9.3f}{m['P-AUROC']:>9.3f}")
+        lines.append(f"{kind:<16}{cell(m['I-AUROC'])}{cell(m['P-AUROC'])}")
     return "\n".join(lines)
 
 
 def write_results(results: dict, out_dir, *, overwrite: bool = False) -> tuple[Path, Path]:
     """Write ``<out_dir>/<method>_<format>.json`` and ``.csv`` atomically (``..._unified``
     for a unified run; ``results["variant"]``, when set, names the file instead of the method);
-    return both paths."""
-    out_dir = Path(out_dir)
-    stem = f"{results.get('variant', results['method'])}_{results['format']}"
-    if results.get("mode") == "unified":
-        stem += "_unified"
-    json_path, csv_path = out_dir / f"{stem}.json", out_dir / f"{stem}.csv"
+    return both paths. The two land together, the JSON last; a metric that was not computed is
+    null in the JSON and an empty cell in the CSV."""
+    json_path, csv_path, _ = result_paths(out_dir, results.get("variant", results["method"]),
+                                          results["format"], results.get("mode") == "unified")
     if not overwrite:
         for p in (json_path, csv_path):
             if p.exists():
                 raise InputError(f"{p} exists; use --overwrite or another --out")
-    write_json(json_path, results, overwrite=overwrite)
     columns = ["category", *METRIC_COLUMNS, *TIME_COLUMNS, "n_train", "n_test"]
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for row in results["categories"] + [{"category": "mean", **results["mean"]}]:
         writer.writerow(row)
-    with atomic_write(csv_path, overwrite=overwrite) as tmp:
-        Path(tmp).write_text(buf.getvalue())
+    with atomic_group([csv_path, json_path], overwrite=overwrite) as (tmp_csv, tmp_json):
+        tmp_csv.write_text(buf.getvalue())
+        try:
+            write_json(tmp_json, results, overwrite=True)
+        except InputError as exc:  # name the target, not its temporary
+            raise InputError(str(exc).replace(os.fspath(tmp_json), os.fspath(json_path))) \
+                from None
     return json_path, csv_path
+
+
+def result_paths(out_dir, name: str, data_format: str,
+                 unified: bool = False) -> tuple[Path, Path, Path]:
+    """``out_dir/<name>_<format>[_unified]`` + ``.json``, ``.csv`` and ``.categories`` (the
+    directory of the per-category results of a run in progress, :func:`evaluate_to`)."""
+    stem = Path(out_dir) / (f"{name}_{data_format}" + ("_unified" if unified else ""))
+    return (stem.with_name(stem.name + ".json"), stem.with_name(stem.name + ".csv"),
+            stem.with_name(stem.name + ".categories"))

@@ -7,27 +7,31 @@ style: a pixel grid in camera coordinates, sensor at the origin looking along +z
 from __future__ import annotations
 
 import numpy as np
-import trimesh
 
 from pointad.errors import InputError
 from pointad.io import Cloud
-from pointad.validation import check_number
+from pointad.validation import check_number, check_seed
 
 
+# trimesh (with networkx, a second) is imported when a part is made, not with this module.
 def _flange():
     # A washer-like flange: flat faces, inner and outer cylinders, sharp edges.
+    import trimesh
     return trimesh.creation.annulus(r_min=15.0, r_max=40.0, height=12.0, sections=96)
 
 
 def _sphere():
+    import trimesh
     return trimesh.creation.icosphere(subdivisions=4, radius=25.0)
 
 
 def _cylinder():
+    import trimesh
     return trimesh.creation.cylinder(radius=12.0, height=60.0, sections=96)
 
 
 def _box():
+    import trimesh
     return trimesh.creation.box(extents=(60.0, 40.0, 20.0))
 
 
@@ -42,12 +46,13 @@ def sample_cloud(name: str = "flange", n_points: int = 20_000, seed: int = 0) ->
     (organized single-view scan, normals facing the sensor; ``n_points`` sets the pixel count).
     """
     check_number(n_points, "n_points", low=100, integer=True)
-    check_number(seed, "seed", low=0, integer=True)
+    check_seed(seed)
     if name == "plate":
         return _plate(n_points)
     if name not in MESH_SAMPLES:
         raise InputError(f"sample must be one of {', '.join(SAMPLES)}; got {name!r}")
     mesh = MESH_SAMPLES[name]()
+    import trimesh
     points, faces = trimesh.sample.sample_surface(mesh, n_points, seed=seed)
     return Cloud(points=np.asarray(points, dtype=np.float64),
                  normals=np.asarray(mesh.face_normals[faces], dtype=np.float64))

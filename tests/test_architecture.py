@@ -25,7 +25,8 @@ README = ROOT / "README.md"
 # its own layer that SAME_LAYER lists for it. Keep in step with docs/architecture.md (checked).
 LAYERS = {
     "foundation": ["pointad", "pointad.errors", "pointad.reductions", "pointad.validation",
-                   "pointad.device", "pointad.params", "pointad.registry", "pointad.jit"],
+                   "pointad.device", "pointad.params", "pointad.registry", "pointad.jit",
+                   "pointad.parallel"],
     "base": ["pointad.ops", "pointad.io", "pointad.noise", "pointad.geometry"],
     "middle": ["pointad.synthesis", "pointad.features", "pointad.render", "pointad.metrics",
                "pointad.datasets", "pointad.backbones", "pointad.models2d", "pointad.models3d",
@@ -42,6 +43,7 @@ SAME_LAYER = {
     "pointad.device": ["pointad.errors"],
     "pointad.params": ["pointad.errors"],
     "pointad.registry": ["pointad.errors"],
+    "pointad.parallel": ["pointad.errors"],
     "pointad.geometry": ["pointad.ops"],
     "pointad.render": ["pointad.features"],
     "pointad.models3d": ["pointad.features"],

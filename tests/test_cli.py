@@ -151,6 +151,80 @@ def test_console_script_help_and_error_without_traceback(tmp_path):
         f"pnas: error: {tmp_path / 'none.ply'}: file not found"]
 
 
+def test_progress_bar_inside_a_large_cloud(tmp_path, capsys, monkeypatch):
+    """A cloud over LARGE_CLOUD points gets a bar while its normals are estimated: with
+    --progress (stderr here is no terminal), never with --quiet, not for a small cloud."""
+    from pointad.cli import _progress
+    assert not _progress.wanted(10, requested=True)
+    assert not _progress.wanted(2_000_000, quiet=True, requested=True)
+    assert _progress.wanted(2_000_000, requested=True)
+    assert not _progress.wanted(2_000_000)          # stderr is captured: not a terminal
+    monkeypatch.setattr(_progress, "LARGE_CLOUD", 1000)
+    np.savetxt(tmp_path / "part.xyz", sample_cloud("flange", n_points=3000).points)
+    args = ["generate", str(tmp_path / "part.xyz"), "--count", "2"]
+    code, out, err = run_cli(args + ["-o", str(tmp_path / "a"), "--progress"], capsys)
+    assert code == 0 and "estimating normals:" in err and "%|" in err
+    code, out, err = run_cli(args + ["-o", str(tmp_path / "b"), "--progress", "-q"], capsys)
+    assert code == 0 and err == "" and out == ""
+    code, out, err = run_cli(args + ["-o", str(tmp_path / "c")], capsys)
+    assert code == 0 and "estimating normals" not in err
+    # The bar changes nothing written.
+    for name in ("part_pnas_0.ply", "part_pnas_1.ply", "part_pnas_0.json"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+
+
+def test_generate_estimates_normals_once_per_input(tmp_path, capsys, monkeypatch):
+    """--count N estimates an input's normals once, and its samples are those of N separate
+    runs (each sample its own seed)."""
+    import pointad.cli.generate as generate_module
+    calls = []
+    real = generate_module.estimate_normals
+
+    def counting(*args, **kwargs):
+        calls.append(len(args[0]))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(generate_module, "estimate_normals", counting)
+    np.savetxt(tmp_path / "part.xyz", sample_cloud("flange", n_points=3000).points)
+    for mix in ([], ["--defect", "ridge", "--defect", "hole"]):
+        calls.clear()
+        code, _, err = run_cli(["generate", str(tmp_path / "part.xyz"), "-o",
+                                str(tmp_path / f"all{len(mix)}"), "--count", "3", "-q"] + mix,
+                               capsys)
+        assert code == 0, err
+        assert calls == [3000]
+        for seed in range(3):
+            code, _, _ = run_cli(["generate", str(tmp_path / "part.xyz"), "-o",
+                                  str(tmp_path / f"one{len(mix)}_{seed}"), "--seed", str(seed),
+                                  "-q"] + mix, capsys)
+            made = sorted((tmp_path / f"one{len(mix)}_{seed}").iterdir())
+            for path in made:
+                assert path.read_bytes() == (tmp_path / f"all{len(mix)}" / path.name).read_bytes()
+        assert len(calls) == 4    # one per run
+
+
+HEAVY = ("numba", "llvmlite", "scipy", "trimesh", "networkx", "torch", "open3d", "sklearn")
+
+
+def test_help_imports_no_heavy_library():
+    """`pnas --help` (and building the whole parser: every verb's options) loads none of numba,
+    scipy, trimesh, torch or open3d: the verb modules import them where they run. Checked on
+    the imports themselves (python -X importtime), not on a wall time; tools/bench.py --only
+    help times it."""
+    helped = subprocess.run([sys.executable, "-X", "importtime", "-m", "pointad", "--help"],
+                            capture_output=True, text=True, check=True)
+    assert "generate" in helped.stdout and "eval" in helped.stdout
+    imported = {line.rsplit("|", 1)[1].strip() for line in helped.stderr.splitlines()
+                if line.startswith("import time:") and line.count("|") == 2}
+    assert "pointad.cli.generate" in imported          # the parser was really built
+    assert not {name for name in imported if name.split(".")[0] in HEAVY}
+    code = ("import sys; from pointad.cli import build_parser; build_parser(); "
+            "print(sorted({m.split('.')[0] for m in sys.modules}))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True).stdout
+    assert not set(json.loads(loaded.replace("'", '"'))) & set(HEAVY)
+
+
 # --- defect kinds: --defect, --defects-per-sample, --height, --defect-param ----------------
 
 

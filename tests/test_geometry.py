@@ -7,6 +7,7 @@ from pointad.errors import InputError
 from pointad.geometry import (
     PROJECTIONS,
     estimate_normals,
+    isolated,
     local_frames,
     object_diameter,
     point_spacing,
@@ -63,6 +64,64 @@ def test_normals_match_open3d_up_to_sign():
     pcd.estimate_normals(o3d.geometry.KDTreeSearchParamKNN(16))
     theirs = np.asarray(pcd.normals)
     assert np.abs((ours * theirs).sum(axis=1)).min() > 0.999
+
+
+def _orient_reference(points, normals, k=8):
+    """Consistent orientation the obvious way (what pointad did before its numba forest): SciPy's
+    k-d tree for the k nearest others, SciPy's minimum spanning tree and breadth-first order,
+    signs propagated in a Python loop, each connected part turned to face away from the
+    centroid."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import (
+        breadth_first_order,
+        connected_components,
+        minimum_spanning_tree,
+    )
+    from scipy.spatial import cKDTree
+    n = len(points)
+    neighbours = cKDTree(points).query(points, k=k + 1)[1][:, 1:]
+    rows, cols = np.repeat(np.arange(n), k), neighbours.ravel()
+    weight = 1.0 - np.abs((normals[rows] * normals[cols]).sum(axis=1)) + 1e-6
+    graph = coo_matrix((weight, (rows, cols)), shape=(n, n)).tocsr()
+    n_parts, part = connected_components(graph, directed=False)
+    tree = minimum_spanning_tree(graph)
+    signs = np.ones(n)
+    for root in np.unique(part, return_index=True)[1]:
+        order, pred = breadth_first_order(tree, root, directed=False, return_predecessors=True)
+        for node in order[1:]:
+            parent = pred[node]
+            signs[node] = signs[parent] * (1 if normals[node] @ normals[parent] >= 0 else -1)
+    out = normals * signs[:, None]
+    votes = np.bincount(part, weights=((points - points.mean(0)) * out).sum(1), minlength=n_parts)
+    out[votes[part] < 0] *= -1
+    return out
+
+
+@pytest.mark.parametrize("shape", ["flange", "box", "cylinder", "two_spheres"])
+def test_consistent_orientation_matches_the_spanning_tree_reference(shape):
+    """The numba Kruskal forest orients exactly as SciPy's spanning tree does (ties between
+    equal edge weights only arise between parallel normals, where either tree agrees)."""
+    if shape == "two_spheres":
+        points = np.vstack([sphere_points(3000, seed=2)[0], sphere_points(2000, seed=3)[0] + 5])
+    else:
+        points = sample_cloud(shape, n_points=8000).points
+    ours = estimate_normals(points, k=20, orient="consistent_tangent_plane")
+    unoriented = estimate_normals(points, k=20, orient="none")
+    np.testing.assert_array_equal(np.abs(ours), np.abs(unoriented))
+    np.testing.assert_array_equal(ours, _orient_reference(points, unoriented))
+
+
+def test_normals_of_a_larger_part_match_open3d_up_to_sign():
+    """The fused grid pass against Open3D's estimate_normals on a larger part (k=30, as
+    tools/bench.py times them)."""
+    import open3d as o3d
+    points = sample_cloud("flange", n_points=60000).points
+    frames = local_frames(points, 30, orient="none")
+    pcd = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(points))
+    pcd.estimate_normals(o3d.geometry.KDTreeSearchParamKNN(30))
+    cos = np.abs((frames.normals * np.asarray(pcd.normals)).sum(axis=1))
+    defined = frames.curvature < 0.1     # the normal of a blob-like neighbourhood is arbitrary
+    assert defined.mean() > 0.95 and cos[defined].min() > 1 - 1e-6
 
 
 def test_normals_reject_too_few_and_collinear_points():
@@ -193,3 +252,67 @@ def test_importing_pointad_leaves_the_environment_alone():
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "['workqueue', 'omp', 'tbb']"
+
+
+@pytest.mark.parametrize("kind", ["numpy", "torch"])
+def test_isolated_points_against_a_kd_tree(kind):
+    """Stray returns: the k-th nearest other point beyond a length, or beyond a factor times the
+    median such distance; checked against scipy's k-d tree."""
+    import torch
+    from scipy.spatial import cKDTree
+
+    rng = np.random.default_rng(0)
+    pts = np.vstack([sphere_points(2000, seed=0)[0], rng.uniform(-3, 3, size=(20, 3)) * 2])
+    third = cKDTree(pts).query(pts, 4)[0][:, 3]
+    x = pts if kind == "numpy" else torch.as_tensor(pts)
+    out = isolated(x, 3, limit=0.3)
+    assert type(out) is type(x)
+    assert np.array_equal(np.asarray(out), third > 0.3)
+    by_median = np.asarray(isolated(x, 3, factor=4.0))
+    median = np.median(third) if kind == "numpy" else np.sort(third)[(len(third) - 1) // 2]
+    assert np.array_equal(by_median, third > 4.0 * median)
+    assert by_median[-20:].mean() > 0.8 and by_median[:2000].mean() < 0.01
+    # k is clamped to N - 1; one point is never stray; exactly one threshold is given.
+    assert np.array_equal(np.asarray(isolated(x[:3], 10, limit=0.0)), np.ones(3, bool))
+    assert not np.asarray(isolated(x[:1], 3, factor=4.0)).any()
+    with pytest.raises(ValueError, match="exactly one"):
+        isolated(x, 3)
+
+
+def test_nearest_template_points_takes_the_nearest_over_aligned_templates():
+    from pointad.geometry.registration import nearest_template_points
+    from pointad.ops import NeighbourIndex
+
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(300, 3)), rng.normal(size=(300, 3)) + 10.0
+    query = np.vstack([a[:5] + 0.01, b[:5] - 10.0 + 0.02])
+    shift = np.eye(4)
+    shift[:3, 3] = 10.0  # the second template's transform moves the query by +10
+    dist, which, near = nearest_template_points(
+        query, {0: np.eye(4), 1: shift}, {0: NeighbourIndex(a), 1: NeighbourIndex(b)})
+    assert which.tolist() == [0] * 5 + [1] * 5 and near.tolist() == [0, 1, 2, 3, 4] * 2
+    assert np.allclose(dist, np.sqrt(3) * np.r_[[0.01] * 5, [0.02] * 5])
+    dist, which, _ = nearest_template_points(query, {}, {})
+    assert np.isinf(dist).all() and (which == -1).all()
+
+
+def test_visible_from_cuts_a_thin_slab_to_the_face_turned_to_the_viewer():
+    """Hidden point removal needs no normals: a slab one unit thick (normals of its two faces
+    cannot be told apart by a neighbourhood) is cut to its top face seen from above."""
+    import trimesh
+
+    from pointad.geometry import view_directions, visible_from
+
+    mesh = trimesh.creation.box(extents=(40.0, 30.0, 1.0))
+    pts = np.asarray(trimesh.sample.sample_surface(mesh, 4000, seed=0)[0])
+    top, bottom = pts[:, 2] > 0.49, pts[:, 2] < -0.49
+    seen = visible_from(pts, [0.0, 0.0, 1.0])
+    assert seen[top].mean() > 0.95 and seen[bottom].mean() < 0.05
+    seen = visible_from(pts, [0.1, 0.0, -1.0])
+    assert seen[bottom].mean() > 0.95 and seen[top].mean() < 0.05
+    dirs = view_directions(5, seed=3)
+    assert dirs.shape == (5, 3) and np.allclose(np.linalg.norm(dirs, axis=1), 1.0)
+    assert np.array_equal(dirs, view_directions(5, seed=3))
+    assert not np.array_equal(dirs, view_directions(5, seed=4))
+    with pytest.raises(ValueError, match="direction"):
+        visible_from(pts, [0.0, 0.0, 0.0])

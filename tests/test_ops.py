@@ -85,7 +85,7 @@ def _check_knn(query, points, k, dists, idx, atol=1e-9):
 # ----------------------------------------------------------------------------- knn
 
 @pytest.mark.parametrize("kind", KINDS)
-@pytest.mark.parametrize("method", ["kdtree", "brute"])
+@pytest.mark.parametrize("method", ["kdtree", "brute", "grid"])
 def test_knn_matches_ckdtree(kind, method):
     points = _cloud(kind, 6000, seed=1)
     query = points if method == "kdtree" else points[::3]
@@ -94,8 +94,9 @@ def test_knn_matches_ckdtree(kind, method):
         _check_knn(query, points, k, d, i)
 
 
+@pytest.mark.parametrize("method", ["kdtree", "grid"])
 @pytest.mark.parametrize("kind", ["sphere", "cube", "clusters"])
-def test_knn_queries_elsewhere(kind):
+def test_knn_queries_elsewhere(kind, method):
     """Queries off the cloud: inside its box, beside it and far away."""
     points = _cloud(kind, 5000, seed=2)
     rng = np.random.default_rng(3)
@@ -104,7 +105,7 @@ def test_knn_queries_elsewhere(kind):
     query = np.concatenate([lo + rng.random((200, 3)) * span,
                             lo + (rng.random((100, 3)) * 3 - 1) * span,
                             rng.normal(size=(20, 3)) * 1e3])
-    d, i = knn(torch.from_numpy(query), torch.from_numpy(points), 16, method="kdtree")
+    d, i = knn(torch.from_numpy(query), torch.from_numpy(points), 16, method=method)
     _check_knn(query, points, 16, d, i, atol=1e-8)
 
 
@@ -343,6 +344,64 @@ def test_normals_batched_float32(device_path):
     assert ((single * normals[1].detach()).sum(-1).abs() > 1 - 1e-5).all()
 
 
+def _pca_reference(points, k, radius=None):
+    """The obvious local PCA: cKDTree's k nearest (those closer than ``radius`` when at least 3
+    are), numpy's eigh of each centred scatter matrix."""
+    d, idx = cKDTree(points).query(points, k=k)
+    normals, curvature = np.empty((len(points), 3)), np.empty(len(points))
+    for i, (row_d, row) in enumerate(zip(d, idx)):
+        if radius is not None and (row_d < radius).sum() >= 3:
+            row = row[row_d < radius]
+        nb = points[row] - points[row].mean(0)
+        vals, vecs = np.linalg.eigh(nb.T @ nb)
+        vals = np.clip(vals, 0, None)
+        normals[i], curvature[i] = vecs[:, 0], vals[0] / vals.sum() if vals.sum() > 0 else 0.0
+    return normals, curvature
+
+
+@pytest.mark.parametrize("kind", ["sphere", "varying", "clusters", "duplicates", "tilted_plane"])
+def test_knn_frames_match_a_slow_reference(kind):
+    """The fused CPU pass (grid search, scatter, Jacobi) against cKDTree + numpy's eigh, point by
+    point, with and without a radius; its neighbour graph is the nearest others, and the
+    torch path (autograd on) agrees. clusters/duplicates take the k-d tree fallback."""
+    from pointad.ops import knn_frames
+    points = _cloud(kind, 4000, seed=21)
+    for k, radius in ((16, None), (24, 0.02)):
+        frames = knn_frames(points, k, radius=radius, neighbours=6)
+        ref_n, ref_c = _pca_reference(points, k, radius)
+        np.testing.assert_allclose(np.linalg.norm(frames.normals, axis=1), 1.0, atol=1e-12)
+        np.testing.assert_allclose(frames.curvature, ref_c, rtol=0, atol=1e-9)
+        # Where the two smallest eigenvalues are apart the normal is defined: equal up to sign.
+        defined = ref_c < 0.2
+        cos = np.abs((frames.normals * ref_n).sum(1))
+        assert cos[defined].min() > 1 - 1e-6 if kind != "duplicates" else np.median(cos) > 0.99
+        graph = frames.neighbours
+        assert graph.shape == (len(points), 6)
+        assert not (graph == np.arange(len(points))[:, None]).any()
+        ref_d = cKDTree(points).query(points, k=7)[0][:, 1:]
+        own_d = np.linalg.norm(points[graph] - points[:, None], axis=-1)
+        np.testing.assert_allclose(own_d, ref_d, rtol=0, atol=1e-12)
+    grad_path = torch.from_numpy(points).requires_grad_(True)
+    normals, curvature = local_pca(grad_path, 16)
+    frames = knn_frames(points, 16)
+    np.testing.assert_allclose(curvature.detach().numpy(), frames.curvature, atol=1e-9)
+
+
+def test_knn_frames_progress_and_bad_arguments():
+    from pointad.ops import knn_frames
+    points = _cloud("sphere", 3000, seed=22)
+    calls = []
+    knn_frames(points, 10, progress=lambda done, total: calls.append((done, total)))
+    assert calls and calls[-1] == (3000, 3000) and all(t == 3000 for _, t in calls)
+    assert [d for d, _ in calls] == sorted(d for d, _ in calls)
+    for bad, match in (((points, 2), "k"), ((points[:5], 6), "k=6"), ((points[:, :2], 3), "3"),
+                       ((np.full((10, 3), np.nan), 3), "non-finite")):
+        with pytest.raises(InputError, match=match):
+            knn_frames(*bad)
+    with pytest.raises(InputError, match="neighbours"):
+        knn_frames(points[:10], 3, neighbours=10)
+
+
 def test_normals_of_a_plane_are_exact():
     plane = torch.from_numpy(_cloud("tilted_plane", 500, seed=16))
     normals, curvature = local_pca(plane, k=10)
@@ -401,7 +460,9 @@ P = torch.rand(20, 3)
     (lambda: knn(P[None], P, 3), "batched"),
     (lambda: knn(P.expand(2, 20, 3), P.expand(3, 20, 3), 3), "batch size"),
     (lambda: knn(P, torch.full((5, 3), float("nan")), 3), "points"),
-    (lambda: knn(P, P, 3, method="grid"), "method"),
+    (lambda: knn(P, P, 3, method="octree"), "method"),
+    (lambda: knn(P[:, :2].contiguous(), P[:, :2].contiguous(), 3, method="grid"), "3D"),
+    (lambda: NeighbourIndex(P, method="grid"), "method"),
     (lambda: knn(P, P, 3, chunk_size=0), "chunk_size"),
     (lambda: ball_query(P, P, 0.0, 4), "radius"),
     (lambda: ball_query(P, P, -1.0, 4), "radius"),

@@ -7,7 +7,7 @@ import torch
 import pointad.detectors as detectors
 from pointad.errors import InputError
 from pointad.features import local_patches, principal_frames
-from pointad.geometry.rotations import random_rotation
+from pointad.geometry.rotations import random_rotation, rotation_about
 from pointad.metrics import auroc
 from pointad.samples import sample_cloud
 from pointad.synthesis.defects import apply
@@ -147,6 +147,21 @@ def test_registration_residual_is_zero_on_the_part_and_grows_with_a_bump(fitted)
     assert 3.0 < res[0, 0] <= 4.0 + 1e-9 and res[0, 1] >= res[0, 0] - 1e-9
 
 
+def test_a_test_cloud_is_aligned_in_full_to_the_templates_of_its_own_shape():
+    """Unified models: a quick alignment picks the training clouds of the cloud's own part."""
+    shapes = ["cylinder", "sphere", "cylinder", "flange"]
+    clouds = [sample_cloud(s, N, seed=i).points for i, s in enumerate(shapes)]
+    det = detectors.create("pnas-offset", align_templates=2, **SMALL)
+    det._set_templates(clouds, [np.zeros_like(c) for c in clouds])
+    rot = rotation_about(np.array([1.0, 2.0, 0.5]), np.deg2rad(15))
+    test = sample_cloud("cylinder", N, seed=7).points @ rot.T + 0.05
+    assert det._nearest_templates(test) == [0, 2]
+    flange = sample_cloud("flange", N, seed=8).points @ rot.T
+    assert 3 in det._nearest_templates(flange)
+    det.align_templates = 0
+    assert det._nearest_templates(test) == [0, 1, 2, 3]
+
+
 def test_training_mix_and_leave_out():
     det = detectors.create("pnas-offset", defects="mix", exclude="bulge,dent,hole")
     assert "bulge" not in det._kinds and "ridge" in det._kinds and "pnas" in det._kinds
@@ -157,8 +172,12 @@ def test_training_mix_and_leave_out():
 @pytest.mark.parametrize("params, message", [
     (dict(defects="nope"), "unknown defect kind 'nope'"),
     (dict(defects="pnas", exclude="pnas"), "no defect kind left"),
-    (dict(height=(5, 1)), "low <= high"),
-    (dict(fraction=0.5), "(low, high) pair"),
+    (dict(height=(5, 1)), "lo <= hi"),
+    (dict(fraction=0.5), "(lo, hi) pair"),
+    (dict(fraction=(0.1, 0.2, 0.3)), "(lo, hi) pair"),
+    (dict(align_templates=-1), "align_templates"),
+    (dict(registration="maybe"), "registration must be true or false"),
+    (dict(seed=2**64), "seed"),
     (dict(patch_points=4), "patch_points"),
 ])
 def test_bad_parameters_are_refused(params, message):

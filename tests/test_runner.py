@@ -245,7 +245,7 @@ def test_report_tool_tables_and_resume(report, tmp_path, capsys, monkeypatch):
     row = next(line for line in first.splitlines() if line.startswith("| real3d | raw | unified"))
     assert f"| {saved['mean']['I-AUROC']:.3f} | {saved['mean']['P-AUROC']:.3f} |" in row
     assert "| real3d | raw | per-category |" in first
-    monkeypatch.setattr(report, "evaluate", lambda *a, **k: pytest.fail("evaluated again"))
+    monkeypatch.setattr(report, "evaluate_to", lambda *a, **k: pytest.fail("evaluated again"))
     assert report.main(argv) == 0
     assert capsys.readouterr().out == first
     assert report.main(argv[:-1] + ["--modes", "sideways"]) == 2

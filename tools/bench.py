@@ -3,19 +3,31 @@ run.
 
     .venv/bin/python tools/bench.py                 # 1M points, everything
     .venv/bin/python tools/bench.py --points 200000 --only noise
+    .venv/bin/python tools/bench.py --only normals  # 1M points against Open3D
+    .venv/bin/python tools/bench.py --points 10000000 --only memory   # a 10M-point cloud
+    .venv/bin/python tools/bench.py --only help     # pnas --help
 
 Needs the test extras (the `noise` package is the reference Perlin implementation):
 ``bash tools/setup.sh --test``. Numbers depend on the machine; the ratios are what the project
-tracks (targets: noise >= 20x, synthesis >= 50x).
+tracks (targets: noise >= 20x, synthesis >= 50x, normals with their orientation >= 1.5x
+Open3D's unoriented ``estimate_normals``). The memory rows run in fresh processes and report
+their peak resident memory (target: a 10M-point cloud synthesized with its normals estimated
+within 4 GiB); ``pnas --help`` must take under 0.5 s (its reference is ``python -c pass``).
 """
 from __future__ import annotations
 
 import argparse
 import gc
+import json
 import math
+import os
 import platform
+import subprocess
+import sys
+import tempfile
 import time
 import tracemalloc
+from pathlib import Path
 
 import numpy as np
 
@@ -241,10 +253,116 @@ def bench_synthesis(n):
     print(f"{'synthesis (local) with normal estimation':<44} ours {t_norm * 1e3:9.1f} ms")
 
 
+# ----------------------------------------------- normals against Open3D's estimate_normals (k=30)
+def bench_normals(n):
+    """Oriented normals (kNN PCA, then the consistent-tangent-plane orientation) against Open3D's
+    ``estimate_normals`` with ``KDTreeSearchParamKNN(30)`` and no orientation at all."""
+    import open3d as o3d
+
+    from pointad.geometry import local_frames
+
+    points = sample_cloud("flange", n_points=n).points
+    local_frames(points[:5000])  # compile the kernels outside the timing
+    ours, frames = best_of(lambda: local_frames(points, 30), 2)
+
+    def open3d_normals():
+        cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(points))
+        start = time.perf_counter()
+        cloud.estimate_normals(o3d.geometry.KDTreeSearchParamKNN(30))
+        return time.perf_counter() - start, np.asarray(cloud.normals)
+
+    runs = [open3d_normals() for _ in range(2)]
+    ref = min(t for t, _ in runs)
+    cos = np.abs((frames.normals * runs[0][1]).sum(axis=1))
+    defined = frames.curvature < 0.1   # a blob-like neighbourhood has no defined normal
+    assert cos[defined].min() > 1 - 1e-6, f"normals disagree with Open3D: {cos[defined].min()}"
+    report(f"normals {n:,} points k=30 oriented / Open3D", ours, ref, 1.5)
+
+
+# ---------------------------------------------------------------- pnas --help: what it imports
+def bench_help(repeats=5):
+    """Wall time of ``python -m pointad --help`` against ``python -c pass`` (the interpreter's
+    own start-up), best of ``repeats``; the target is an absolute 0.5 s."""
+    def wall(args):
+        start = time.perf_counter()
+        subprocess.run([sys.executable, *args], stdout=subprocess.DEVNULL, check=True)
+        return time.perf_counter() - start
+
+    ours = min(wall(["-m", "pointad", "--help"]) for _ in range(repeats))
+    ref = min(wall(["-c", "pass"]) for _ in range(repeats))
+    verdict = "ok" if ours < 0.5 else "ABOVE TARGET"
+    print(f"{'pnas --help':<44} ours {ours * 1e3:9.1f} ms   python -c pass {ref * 1e3:7.1f} ms"
+          f"   (target < 500 ms: {verdict})")
+
+
+# ----------------------------------------- big clouds: time and peak memory in a fresh process
+_SYNTHESIZE = """
+import json, resource, sys, time
+import numpy as np
+from pointad.synthesis import PNAS
+points = np.load(sys.argv[1])
+PNAS(mode=sys.argv[2])(points[:5000], seed=0)     # compile the kernels outside the timing
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+start = time.perf_counter()
+sample = PNAS(mode=sys.argv[2])(points, seed=1)   # no normals given: estimated
+seconds = time.perf_counter() - start
+print(json.dumps({"seconds": seconds, "before": before,
+                  "peak": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))
+"""
+
+
+def _measured(args):
+    """Run ``python args``; return its stdout, wall seconds and peak resident bytes."""
+    start = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - start
+    out, err = proc.stdout.read(), proc.stderr.read()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{args[:3]} failed ({proc.returncode}): {err.strip()[-500:]}")
+    return out, seconds, usage.ru_maxrss * 1024
+
+
+def bench_memory(n, count=3):
+    """A part of ``n`` points without normals: 3D-PNAS (local and paper mode) with normal
+    estimation through the API, and ``pnas generate --count`` on it, each in a fresh process;
+    the peak resident memory includes the interpreter and every library (torch too)."""
+    gib = 2.0**30
+    with tempfile.TemporaryDirectory() as tmp:
+        cloud = Path(tmp) / "part.npy"
+        subprocess.run([sys.executable, "-c", "import sys, numpy as np; "
+                        "from pointad.samples import sample_cloud; np.save(sys.argv[1], "
+                        "sample_cloud('flange', n_points=int(sys.argv[2])).points)",
+                        str(cloud), str(n)], check=True)
+        for mode in ("local", "paper"):
+            out, _, _ = _measured(["-c", _SYNTHESIZE, str(cloud), mode])
+            row = json.loads(out.strip().splitlines()[-1])
+            verdict = "" if n < 10_000_000 else \
+                f"  (target < 4 GiB: {'ok' if row['peak'] < 4 * gib else 'ABOVE TARGET'})"
+            print(f"{'synthesis (' + mode + ') ' + f'{n:,}' + ' points, normals estimated':<44} "
+                  f"{row['seconds']:7.1f} s   peak RSS {row['peak'] / gib:5.2f} GiB "
+                  f"(before the call {row['before'] / gib:4.2f} GiB){verdict}")
+        times = {}
+        for c in (1, count):
+            out_dir = Path(tmp) / f"out{c}"
+            _, times[c], peak = _measured(["-m", "pointad", "generate", str(cloud), "-o",
+                                           str(out_dir), "--count", str(c), "-q"])
+            print(f"{'pnas generate ' + f'{n:,}' + ' points --count ' + str(c):<44} "
+                  f"{times[c]:7.1f} s   peak RSS {peak / gib:5.2f} GiB")
+        per_sample = (times[count] - times[1]) / (count - 1)
+        print(f"{'  so: normals + start-up once, then a sample':<44} "
+              f"{times[1] - per_sample:7.1f} s + {per_sample:.1f} s per sample "
+              f"(--count {count}: normals estimated once per input)")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--points", type=int, default=1_000_000)
-    parser.add_argument("--only", choices=("noise", "synthesis"))
+    parser.add_argument("--only", choices=("noise", "synthesis", "normals", "memory", "help"))
+    parser.add_argument("--count", type=int, default=3,
+                        help="samples per input in the memory row's pnas generate")
     args = parser.parse_args()
     print(f"pointad bench: {platform.processor() or platform.machine()}, "
           f"{__import__('os').cpu_count()} cores, numpy {np.__version__}")
@@ -252,6 +370,12 @@ def main():
         bench_noise(args.points)
     if args.only in (None, "synthesis"):
         bench_synthesis(args.points)
+    if args.only in (None, "normals"):
+        bench_normals(args.points)
+    if args.only in (None, "memory"):
+        bench_memory(args.points, max(2, args.count))
+    if args.only in (None, "help"):
+        bench_help()
 
 
 if __name__ == "__main__":

@@ -19,8 +19,10 @@ NAME@LABEL.KEY=VALUE``) and its own result file.
 
 Each (method, layout) result is written to ``OUT/<method>_<layout>.json`` (as ``pnas eval``
 does); a result file that already exists is read instead of recomputed, so an interrupted report
-resumes, and a finished one reprints in a second. Delete a file to rerun that method. Unified
-runs (one model for all categories) go to ``OUT/<method>_<layout>_unified.json``.
+resumes, and a finished one reprints in a second. Within a (method, layout) each category is
+saved as soon as it is done (``OUT/<method>_<layout>.categories/``, as ``pnas eval --resume``),
+so an interruption loses at most the category in progress. Delete a file to rerun that method.
+Unified runs (one model for all categories) go to ``OUT/<method>_<layout>_unified.json``.
 ``--param [METHOD.]KEY=VALUE`` sets a detector parameter for every method (or for METHOD only); a
 result file made with other parameters is an error, never silently reused or replaced.
 """
@@ -31,12 +33,10 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from pointad.cli.eval import parse_key_value
 from pointad.detectors import create
 from pointad.errors import InputError
-from pointad.runner import evaluate, write_results
+from pointad.runner import cell, evaluate_to, mean_defined
 
 # Published object AUROC of BTF (FPFH + PatchCore) on Real3D-AD: the realistic preset is checked
 # against it (a btf score above the band means the preset is easier than the real data).
@@ -103,18 +103,23 @@ def results_for(method: str, root: Path, out: Path, unified: bool, progress: boo
             raise InputError(f"{path} was made with other parameters ({', '.join(changed)}); "
                              f"delete it or choose another --out")
         return results
-    results = evaluate(detector_name(method), root, unified=unified, progress=progress,
-                       params=params)
-    if method != detector_name(method):
-        results["variant"] = method
-    write_results(results, out)
+    # The runner saves each category as it is done and, resuming, reads the finished ones: an
+    # interrupted report goes on from the last finished category.
+    results, _, _ = evaluate_to(out, detector_name(method), root, name=method, resume=True,
+                                unified=unified, progress=progress, params=params)
     return results
 
 
-def non_perlin_p_auroc(results: dict) -> float:
-    """Mean P-AUROC over the defect kinds other than ``pnas`` (the refiner's criterion)."""
+def non_perlin_p_auroc(results: dict) -> float | None:
+    """Mean P-AUROC over the defect kinds other than ``pnas`` (the refiner's criterion); None
+    when no such kind has one."""
     kinds = results.get("mean_by_defect", {})
-    return float(np.mean([m["P-AUROC"] for k, m in kinds.items() if k != "pnas"]))
+    return mean_defined([m["P-AUROC"] for k, m in kinds.items() if k != "pnas"])
+
+
+def fmt(value, digits: int = 3) -> str:
+    """A metric in a markdown cell: ``n/a`` when it was not computed (null)."""
+    return cell(value, 0, digits)
 
 
 def mean_table(runs: dict) -> str:
@@ -122,8 +127,9 @@ def mean_table(runs: dict) -> str:
              "fit s / category | s / cloud |", "| --- " * 10 + "|"]
     for (layout, method, mode), r in runs.items():
         m = r["mean"]
-        lines.append(f"| {layout} | {method} | {mode} | {m['I-AUROC']:.3f} | {m['P-AUROC']:.3f} | "
-                     f"{m['AUPRO']:.3f} | {m['P-AP']:.3f} | {non_perlin_p_auroc(r):.3f} | "
+        lines.append(f"| {layout} | {method} | {mode} | {fmt(m['I-AUROC'])} | "
+                     f"{fmt(m['P-AUROC'])} | {fmt(m['AUPRO'])} | {fmt(m['P-AP'])} | "
+                     f"{fmt(non_perlin_p_auroc(r))} | "
                      f"{m['fit_s']:.1f} | {m['predict_s_per_cloud']:.2f} |")
     return "\n".join(lines)
 
@@ -135,8 +141,8 @@ def category_table(runs: dict) -> str:
              "| --- " * (len(cats) + 3) + "|"]
     for (layout, method, mode), r in runs.items():
         rows = {c["category"]: c for c in r["categories"]}
-        cells = [f"{rows[c]['I-AUROC']:.2f} / {rows[c]['P-AUROC']:.2f}" if c in rows else "-"
-                 for c in cats]
+        cells = [f"{fmt(rows[c]['I-AUROC'], 2)} / {fmt(rows[c]['P-AUROC'], 2)}" if c in rows
+                 else "-" for c in cats]
         lines.append(f"| {layout} | {method} | {mode} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -148,6 +154,8 @@ def calibration_line(runs: dict, method: str, low: float, high: float) -> str:
     if not found:
         return f"calibration: {method} not run, the preset is not checked"
     value = found[0]
+    if value is None:
+        return f"calibration: {method} mean I-AUROC not computed, the preset is not checked"
     verdict = ("within" if low <= value <= high else
                "ABOVE (the preset is easier than the real data)" if value > high else "below")
     return (f"calibration: {method} mean I-AUROC {value:.3f}, {verdict} its published "
@@ -159,7 +167,7 @@ def kind_table(runs: dict) -> str:
     lines = ["| layout | method | mode | " + " | ".join(kinds) + " |",
              "| --- " * (len(kinds) + 3) + "|"]
     for (layout, method, mode), r in runs.items():
-        cells = [f"{r['mean_by_defect'][k]['P-AUROC']:.3f}" if k in r["mean_by_defect"] else "-"
+        cells = [fmt(r["mean_by_defect"][k]["P-AUROC"]) if k in r["mean_by_defect"] else "-"
                  for k in kinds]
         lines.append(f"| {layout} | {method} | {mode} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

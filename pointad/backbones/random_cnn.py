@@ -6,7 +6,7 @@ from torch import nn
 
 from pointad.backbones.base import FeatureExtractor
 from pointad.backbones.registry import BACKBONES
-from pointad.validation import check_number
+from pointad.validation import check_number, check_seed
 
 
 @BACKBONES.register
@@ -23,7 +23,7 @@ class RandomCNN(FeatureExtractor):
 
     def __init__(self, seed: int = 0, width: int = 16):
         super().__init__()
-        check_number(seed, "seed", low=0, integer=True)
+        check_seed(seed)
         check_number(width, "width", low=1, high=1024, integer=True)
         self.seed, self.width = seed, width
         widths = [width, 2 * width, 4 * width, 8 * width]

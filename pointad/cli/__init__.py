@@ -1,7 +1,10 @@
 """The ``pnas`` command line: one parser, one sub-command module per verb.
 
 Bad input never produces a traceback: :class:`~pointad.errors.InputError` (and any ``ValueError``
-or ``OSError`` from reading files) becomes one line on stderr and exit status 2.
+or ``OSError`` from reading files) becomes one line on stderr and exit status 2. A verb that
+goes over many items (``pnas generate``) exits 1 when some items failed and the others were
+written. SIGINT and SIGTERM exit 130 and 143 (the long verbs stop at a safe point, see
+:mod:`pointad.cli._interrupt`).
 """
 from __future__ import annotations
 
@@ -9,9 +12,11 @@ import argparse
 import sys
 
 from pointad import __version__
+from pointad.cli._interrupt import Interrupted
 from pointad.errors import InputError
 
 EXIT_INPUT_ERROR = 2
+EXIT_SOME_FAILED = 1  # a verb over many items: some failed (each reported), the rest written
 
 
 class _OneLineParser(argparse.ArgumentParser):
@@ -46,6 +51,9 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("pnas: interrupted", file=sys.stderr)
         return 130
+    except Interrupted as exc:  # SIGINT/SIGTERM, acted on at a safe point of a long verb
+        print(f"pnas: interrupted{f' ({exc.detail})' if exc.detail else ''}", file=sys.stderr)
+        return exc.code
 
 
 if __name__ == "__main__":

@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 
 from pointad.errors import InputError
-from pointad.io import SUPPORTED_READ, read_cloud
+from pointad.io import SUPPORTED_READ, load_numpy, read_cloud
 from pointad.samples import SAMPLES, sample_cloud
+from pointad.validation import as_points
 
 
 def add_cloud_arguments(p, *, required: bool = False) -> None:
@@ -34,7 +35,12 @@ def load_cloud(args):
         raise InputError(f"{args.input}: is a directory; give one cloud file")
     if not path.exists():
         raise InputError(f"{args.input}: file not found")
-    return path.stem, read_cloud(path), str(path)
+    cloud = read_cloud(path)
+    try:  # what is shown, synthesized on or scored must be finite
+        as_points(cloud.points, min_points=4)
+    except InputError as exc:
+        raise InputError(f"{args.input}: {exc}") from None
+    return path.stem, cloud, str(path)
 
 
 def add_score_arguments(p) -> None:
@@ -48,19 +54,14 @@ def add_score_arguments(p) -> None:
 def load_scores(path, n_points: int) -> np.ndarray:
     """(N,) finite float64 scores from a ``.npy`` file, checked against the cloud's size."""
     name = os.fspath(path)
-    if not Path(path).is_file():
-        raise InputError(f"{name}: file not found")
-    try:
-        scores = np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as exc:
-        raise InputError(f"{name}: not a .npy array ({' '.join(str(exc).split())})") from None
-    if not isinstance(scores, np.ndarray) or scores.ndim != 1:
+    scores = load_numpy(path, archive=False, what="a .npy array of scores")
+    if scores.ndim != 1:
         raise InputError(f"{name}: scores must be a 1-D (N,) array, got shape "
                          f"{getattr(scores, 'shape', '?')}")
     if len(scores) != n_points:
         raise InputError(f"{name}: {len(scores)} scores but the cloud has {n_points} points")
-    if not np.issubdtype(scores.dtype, np.number) or not np.all(np.isfinite(scores)):
-        raise InputError(f"{name}: scores must be finite numbers")
+    if scores.dtype.kind not in "iuf" or not np.all(np.isfinite(scores)):
+        raise InputError(f"{name}: scores must be finite real numbers")
     return scores.astype(np.float64)
 
 

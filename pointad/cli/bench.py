@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 
+from pointad.cli.generate import add_parallel_arguments
 from pointad.errors import InputError
+from pointad.parallel import check_options, open_executor
+from pointad.validation import check_seed
 
 HELP = """Build the project's synthetic 3D anomaly-detection benchmark.
 
@@ -61,6 +64,7 @@ def add_parser(verbs) -> None:
                       help="build into a non-empty directory; an earlier build's files are "
                            "replaced")
     make.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
+    add_parallel_arguments(make, what="categories (one task per category and layout)")
     make.set_defaults(run=run)
 
 
@@ -76,12 +80,13 @@ def _split(text: str | None, option: str) -> list[str] | None:
 def run(args) -> int:
     from pointad.synthbench import make_benchmark  # heavy imports (open3d, torch) only when run
 
-    if args.seed < 0:
-        raise InputError(f"--seed must be >= 0, got {args.seed}")
-    out = make_benchmark(args.out, size=args.size, seed=args.seed,
-                         categories=_split(args.categories, "--categories"),
-                         kinds=_split(args.kinds, "--kinds"), progress=not args.quiet,
-                         overwrite=args.overwrite, preset=args.preset)
+    check_seed(args.seed, "--seed")
+    check_options(args.workers, args.scheduler)
+    with open_executor(args.workers, args.scheduler) as executor:
+        out = make_benchmark(args.out, size=args.size, seed=args.seed,
+                             categories=_split(args.categories, "--categories"),
+                             kinds=_split(args.kinds, "--kinds"), progress=not args.quiet,
+                             overwrite=args.overwrite, preset=args.preset, executor=executor)
     if not args.quiet:
         import json
 

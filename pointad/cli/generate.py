@@ -2,23 +2,45 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import inspect
+import json
+import math
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
+import numpy as np
 
+from pointad.cli import EXIT_INPUT_ERROR, EXIT_SOME_FAILED
+from pointad.cli._interrupt import Interrupted, graceful_interrupts
+from pointad.cli._progress import cloud_progress
 from pointad.errors import InputError
 from pointad.geometry.normals import ORIENTATIONS, estimate_normals
 from pointad.geometry.projection import PROJECTIONS
 from pointad.io import SUPPORTED_READ, SUPPORTED_WRITE, Cloud, read_cloud
+from pointad.io.atomic import check_writable_dir
+from pointad.io.jsonfile import to_plain
+from pointad.parallel import (
+    check_options,
+    is_worker_failure,
+    open_executor,
+    run_tasks,
+    worker_count,
+)
 from pointad.samples import SAMPLES, sample_cloud
 from pointad.synthesis.defects import DEFECTS, FRACTION_RANGE, DefectMix, available
 from pointad.synthesis.defects.base import MAX_FRACTION, get_kind
-from pointad.synthesis.output import kind_slug, sample_paths, write_sample
+from pointad.synthesis.output import (
+    finished_sample,
+    kind_slug,
+    mix_record,
+    sample_paths,
+    write_sample,
+)
 from pointad.synthesis.pnas import LOOKUPS, MODES, PNAS, SIGNS, TRANSFERS, UNITS
-from pointad.validation import as_normals, check_number
+from pointad.validation import as_normals, check_number, check_seed, parse_bool
 
 PNAS_FRACTION = 0.03  # --fraction of the 3D-PNAS synthesizer when none is given
 # The options only the 3D-PNAS synthesizer reads (refused with a --defect mix).
@@ -32,6 +54,21 @@ Each INPUT (file or directory of clouds; none = the built-in sample) gets --coun
 j uses seed --seed + j. Every sample is written as OUT/<name>_pnas_<seed>.<format> with per-point
 fields label (0/1), soft_label and displacement (signed, length units), plus a JSON sidecar with
 every parameter and the seed. Existing files are never overwritten without --overwrite.
+A cloud and its sidecar land together (the sidecar last) or not at all. A directory INPUT
+gives its clouds, less hidden files and the outputs of pnas generate.
+
+Long runs: an input or a sample that fails (bad file, impossible defect) is reported at the
+end, one line each (file and reason), while the others are written. Ctrl-C (or SIGTERM)
+stops after the current sample (twice: at once); nothing half-written is left, and
+--resume (--skip-existing) continues: finished samples are skipped, the others come out
+byte-identical to an uninterrupted run (each sample has its own seed).
+
+Parallel: --workers N makes the samples in N local worker processes, --scheduler ADDRESS on a
+running Dask cluster (whose workers see the same paths); the files are the same bytes as a
+serial run's. Ctrl-C starts no new task and waits for the running ones.
+
+Exit status: 0 all written; 1 some inputs or samples failed, the others were written;
+2 bad arguments, or nothing could be made; 130 (SIGINT) or 143 (SIGTERM) interrupted.
 
 Units (--units relative, the default): --strength is a fraction of the object diameter (diameter
 of the centroid-centred bounding sphere), --scale is noise cycles across the object (--mode paper)
@@ -68,8 +105,25 @@ def add_parser(verbs) -> None:
     p.add_argument("--format", default="ply", choices=[e.lstrip(".") for e in SUPPORTED_WRITE],
                    help="output format (default: %(default)s)")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    p.add_argument("--skip-existing", "--resume", dest="skip_existing", action="store_true",
+                   help="continue a run: skip the samples whose cloud and sidecar are both in "
+                        "--out (made with the same options), make the others")
     p.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
+    p.add_argument("--progress", action="store_true",
+                   help="show the progress bar inside a cloud of over 1M points (estimating "
+                        "its normals) even when stderr is not a terminal")
+    add_parallel_arguments(p, what="samples")
     p.set_defaults(run=run)
+
+
+def add_parallel_arguments(p, *, what: str) -> None:
+    """--workers N and --scheduler ADDRESS (see :mod:`pointad.parallel`)."""
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help=f"make the {what} in N local worker processes (Dask LocalCluster, one "
+                        "thread each); the files are the same bytes as a serial run's")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help=f"make the {what} on a running Dask cluster (e.g. tcp://host:8786, "
+                        "from `dask scheduler`); its workers must see the same file paths")
 
 
 def add_synthesis_arguments(p) -> None:
@@ -222,7 +276,7 @@ def _param_value(text: str) -> Any:
     text = text.strip()
     low = text.lower()
     if low in ("true", "false"):
-        return low == "true"
+        return parse_bool(low, "--defect-param value")
     if low == "none":
         return None
     if "," in text:
@@ -326,20 +380,53 @@ def cloud_normals(cloud: Cloud, args):
     --normal-radius as the 3D-PNAS synthesizer does."""
     if cloud.normals is not None:
         return as_normals(cloud.normals, len(cloud.points))
-    return estimate_normals(cloud.points, k=args.normal_k, orient=args.orient,
-                            organized=cloud.organized, radius=args.normal_radius)
+    # A large cloud gets a bar of its own (see pointad.cli._progress; --progress, --quiet).
+    with cloud_progress(len(cloud.points), "estimating normals",
+                        quiet=getattr(args, "quiet", False),
+                        requested=getattr(args, "progress", False)) as progress:
+        return estimate_normals(cloud.points, k=args.normal_k, orient=args.orient,
+                                organized=cloud.organized, radius=args.normal_radius,
+                                progress=progress)
 
 
-def collect_inputs(inputs) -> list[Path]:
-    """Expand INPUT arguments into cloud files: a directory gives its supported files, sorted."""
+def is_output_name(name: str, stems) -> bool:
+    """Whether a file ``name`` is ``<stem>_<kinds>_<seed>.<ext>``, what ``pnas generate`` writes
+    for an input of one of ``stems`` (kinds: defect kinds joined by ``-``, ``pnas`` for 3D-PNAS)."""
+    base = name.rpartition(".")[0]
+    for stem in stems:
+        if not base.startswith(stem + "_"):
+            continue
+        middle, _, seed = base[len(stem) + 1:].rpartition("_")
+        if seed.isdigit() and middle and all(k in DEFECTS for k in middle.split("-")):
+            return True
+    return False
+
+
+def collect_inputs(inputs, out: Path | None = None,
+                   skipped: list[Path] | None = None) -> list[Path]:
+    """Expand INPUT arguments into cloud files: a directory gives its supported files, sorted.
+
+    A directory's hidden files (temporaries of a write in progress) and the outputs of ``pnas
+    generate`` in it are left out, so a run never reads outputs back: a cloud a sidecar names
+    and, in the ``out`` directory, ``<stem>_<kinds>_<seed>.<ext>`` beside an input ``<stem>.*``
+    (an output whose sidecar never landed). The outputs left out go to ``skipped``."""
     files = []
+    skipped = [] if skipped is None else skipped
+    out_dir = out.resolve() if out is not None and out.is_dir() else None
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            found = sorted(f for f in path.iterdir()
-                           if f.is_file() and f.suffix.lower() in SUPPORTED_READ)
+            found = sorted(f for f in path.iterdir() if f.is_file() and not f.name.startswith(".")
+                           and f.suffix.lower() in SUPPORTED_READ)
+            stems = {f.stem for f in found} if path.resolve() == out_dir else set()
+            outputs = [f for f in found if finished_sample(f, f.with_suffix(".json")) is not None
+                       or is_output_name(f.name, stems - {f.stem})]
+            skipped.extend(outputs)
+            found = [f for f in found if f not in outputs]
             if not found:
-                raise InputError(f"{path}: directory holds no clouds ({' '.join(SUPPORTED_READ)})")
+                raise InputError(f"{path}: directory holds no clouds ({' '.join(SUPPORTED_READ)})"
+                                 + (f"; {len(outputs)} outputs of pnas generate left out"
+                                    if outputs else ""))
             files.extend(found)
         elif path.exists():
             files.append(path)
@@ -378,21 +465,48 @@ def possible_outputs(out: Path, stems: list[str], seeds: list[int], fmt: str,
     return found
 
 
-def run(args) -> int:
+def check_defect(sample, points, args, where: str) -> None:
+    """Refuse a 3D-PNAS sample that labels no point or moves none (parameters so extreme that a
+    "defective" cloud would have no defect), naming the option to change."""
+    labelled = bool(sample.labels.any())
+    if labelled and not np.array_equal(sample.points, points):
+        return
+    if args.strength == 0:
+        hint = "--strength is 0"
+    elif args.mode == "paper" and args.transfer == "threshold" and not labelled:
+        hint = "lower --threshold or raise --strength"
+    else:
+        hint = "raise --strength" + (" or --fraction" if args.mode == "local" else "")
+    what = "moves no point" if labelled else "labels no point anomalous"
+    raise InputError(f"{where}: the defect {what}; {hint}")
+
+
+def run(args, executor=None) -> int:
+    """``pnas generate``; ``executor`` (``concurrent.futures``-style, see
+    :mod:`pointad.parallel`) makes the samples there instead of --workers / --scheduler."""
+    from tqdm import tqdm  # here, not at the top: `pnas --help` imports this module
+
     if args.list_defects:
         for name, summary in defect_summaries():
             print(f"{name:<14} {summary}")
         return 0
     mix = defect_mix_from_args(args)
     synth = synth_from_args(args) if mix is None else None
+    workers, scheduler = getattr(args, "workers", None), getattr(args, "scheduler", None)
+    check_options(workers, scheduler)
     if args.count < 1:
         raise InputError(f"--count must be >= 1, got {args.count}")
-    if args.seed < 0:
-        raise InputError(f"--seed must be >= 0, got {args.seed}")
-    files = collect_inputs(args.inputs) or [None]
+    check_seed(args.seed, "--seed")
+    check_seed(args.seed + args.count - 1, f"the last seed (--seed + --count - 1 = "
+               f"{args.seed} + {args.count} - 1)")
+    if args.overwrite and args.skip_existing:
+        raise InputError("--overwrite replaces finished samples, --skip-existing (--resume) "
+                         "keeps them: give one")
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise InputError(f"{out}: exists and is not a directory")
+    left_out: list[Path] = []
+    files = collect_inputs(args.inputs, out, left_out) or [None]
     seeds = [args.seed + j for j in range(args.count)]
 
     # Name every output first, so a name clash stops the run before anything is written.
@@ -403,51 +517,259 @@ def run(args) -> int:
     # A mix draws the kind (part of the name) while generating: every name it could use.
     targets = {(stem, seed): sample_paths(out, stem, seed, args.format)
                for stem in stems for seed in seeds} if mix is None else {}
-    if not args.overwrite:
+    # An input is never written over, not even with --overwrite: the inputs in --out must not
+    # bear an output's name.
+    in_out = [f for f in files if f is not None and f.parent.resolve() == out.resolve()]
+    over = [f for f in in_out if is_output_name(f.name, set(stems) - {f.stem})]
+    if over:
+        raise InputError(f"{over[0]}: is an input and an output name of this run; "
+                         "choose another --out")
+    done = finished_outputs(out, stems, seeds, args.format, mix, targets)
+    if args.skip_existing:
+        check_finished(out, done, synth, mix)
+    elif not args.overwrite:
         if mix is None:
             clash = [p for pair in targets.values() for p in pair if p.exists()]
         else:
             clash = possible_outputs(out, stems, seeds, args.format, mix)
         if clash:
-            raise InputError(f"{clash[0]} exists ({len(clash)} output files exist); "
-                             "use --overwrite or another --out")
+            raise InputError(f"{clash[0]} exists ({len(clash)} output files exist); use "
+                             "--resume to continue that run, --overwrite or another --out")
+    created = not out.exists()
+    check_writable_dir(out)
 
+    failures: dict[tuple[str, str], list[int]] = {}  # (input, reason) -> seeds (-1: all)
+    tried: dict[str, int] = {}  # input -> samples tried
+    n_written = n_failed = 0
     bar = tqdm(total=len(files) * len(seeds), unit="sample", disable=args.quiet or None,
                desc="pnas generate")
+    if left_out and not args.quiet:
+        bar.write(f"left out {len(left_out)} outputs of pnas generate found among the inputs")
+    if args.skip_existing and done and not args.quiet:
+        bar.write(f"--resume: {len(done)} finished samples in {out} are kept")
+
+    def record(outcome: tuple, n_samples: int | None = None) -> None:
+        """Count and report one outcome of :func:`generate_input` (``n_samples``: how many
+        samples an input's failure stands for; default all it tried)."""
+        nonlocal n_written, n_failed
+        status, source, seed, text = outcome
+        if status == "failed":  # seed -1: the input itself (every sample tried) failed
+            failures.setdefault((source, text), []).append(seed)
+            n = (tried[source] if n_samples is None else n_samples) if seed == -1 else 1
+            n_failed += n
+            bar.update(n)
+            return
+        n_written += 1
+        bar.update(1)
+        if not args.quiet:
+            bar.write(text)
+
+    jobs: list[tuple] = []  # (path, stem, source, seeds to make)
     for path, stem in zip(files, stems):
+        todo = [s for s in seeds if (stem, s) not in done] if args.skip_existing else seeds
+        bar.update(len(seeds) - len(todo))
+        if todo:
+            source = "built-in sample " + args.sample if path is None else str(path)
+            tried[source] = len(todo)
+            jobs.append((path, stem, source, todo))
+    try:
+        with graceful_interrupts("sample") as stop:
+            if executor is None and workers is None and scheduler is None:
+                for path, stem, source, todo in jobs:
+                    stop.check()
+                    for outcome in generate_input(path, stem, source, todo, args, synth, mix,
+                                                  out, targets, check=stop.check):
+                        record(outcome)
+            else:
+                with contextlib.ExitStack() as stack:
+                    if executor is None:
+                        executor = stack.enter_context(open_executor(workers, scheduler))
+                    _run_parallel(executor, jobs, args, synth, mix, out, targets, stop, record)
+            stop.check()  # a signal during the last sample: the exit status still says so
+    except Interrupted as exc:
+        bar.close()
+        _report(failures, tried)
+        exc.detail = (f"{n_written} new samples written; --resume continues the run"
+                      if n_written else "")
+        raise
+    finally:
+        bar.close()
+        if created and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()  # nothing made: leave no trace
+    if not failures:
+        return 0
+    _report(failures, tried)
+    if n_written or (args.skip_existing and done):  # the run made (or kept) some samples
+        print(f"pnas: {n_failed} of {len(files) * len(seeds)} samples failed; the others "
+              "were written", file=sys.stderr)
+        return EXIT_SOME_FAILED
+    return EXIT_INPUT_ERROR  # nothing could be made: as for a bad argument
+
+
+# What one input or sample may fail with (a bad file, an impossible defect): reported at the
+# end while the others go on. Anything else is a bug and stops the run.
+ITEM_ERRORS = (InputError, ValueError, OSError)
+
+#: Most samples of one input in one task of a parallel run: a Ctrl-C waits for the tasks
+#: running (each worker estimates the input's normals again for each of its tasks).
+MAX_CHUNK = 32
+
+
+def generate_input(path: Path | None, stem: str, source: str, seeds: list[int], args,
+                   synth: PNAS | None, mix: DefectMix | None, out: Path,
+                   targets: dict[tuple[str, int], tuple[Path, Path]], check=None):
+    """Make the samples ``seeds`` of one input (``path``; None: the built-in sample) and write
+    them; yields one outcome per sample, ``("written", source, seed, message)`` or
+    ``("failed", source, seed, reason)``, or a single ``("failed", source, -1, reason)`` when
+    the input cannot be read (or its normals estimated). ``check()`` runs before each sample."""
+    try:
         _, cloud = _load(path, args)
-        grid = (cloud.grid_shape, cloud.grid_index) if cloud.organized else None
-        source = "built-in sample " + args.sample if path is None else str(path)
+        # Once per input: its --count samples all use the same normals.
+        normals = cloud_normals(cloud, args)
+    except ITEM_ERRORS as exc:
+        yield ("failed", source, -1, _reason(exc, source))
+        return
+    grid = (cloud.grid_shape, cloud.grid_index) if cloud.organized else None
+    for seed in seeds:
+        if check is not None:
+            check()
         try:
-            normals = None if mix is None else cloud_normals(cloud, args)
-        except InputError as exc:
-            raise InputError(f"{source}: {exc}") from None
-        for seed in seeds:
             if mix is None:
                 assert synth is not None
-                try:
-                    sample = synth(cloud.points, cloud.normals, seed=seed, grid=grid)
-                except InputError as exc:
-                    raise InputError(f"{source}: {exc}") from None
+                sample = synth(cloud.points, normals, seed=seed, grid=grid)
+                check_defect(sample, cloud.points, args, f"{source}, seed {seed}")
                 cloud_path, json_path = targets[(stem, seed)]
+                # --resume rewrites a cloud whose sidecar never landed.
                 write_sample(cloud, sample, cloud_path, json_path, source=source,
-                             overwrite=args.overwrite)
+                             overwrite=args.overwrite or args.skip_existing)
                 n_points, n_anomalous = len(sample.points), int(sample.labels.sum())
                 fraction, kind = sample.anomalous_fraction, ""
             else:
-                try:
-                    result = mix(cloud.points, normals, seed=seed)
-                except InputError as exc:
-                    raise InputError(f"{source}: {exc}") from None
+                result = mix(cloud.points, normals, seed=seed)
                 cloud_path, json_path = sample_paths(out, stem, seed, args.format, result.kind)
                 write_sample(cloud, result, cloud_path, json_path, source=source,
-                             overwrite=args.overwrite, normals=normals, mix=mix)
+                             overwrite=args.overwrite or args.skip_existing, normals=normals,
+                             mix=mix)
                 _, labels, _ = result.visible()
                 n_points, n_anomalous = len(labels), int(labels.sum())
                 fraction, kind = result.anomalous_fraction, f"{kind_slug(result.kind)}: "
-            bar.update(1)
-            if not args.quiet:
-                bar.write(f"wrote {cloud_path} ({kind}{n_points} points, {n_anomalous} "
-                          f"anomalous = {100 * fraction:.1f}%) and {json_path.name}")
-    bar.close()
-    return 0
+        except ITEM_ERRORS as exc:
+            yield ("failed", source, seed, _reason(exc, source))
+            continue
+        yield ("written", source, seed,
+               f"wrote {cloud_path} ({kind}{n_points} points, {n_anomalous} anomalous = "
+               f"{100 * fraction:.1f}%) and {json_path.name}")
+
+
+def generate_chunk(*job) -> list[tuple]:
+    """:func:`generate_input` as a list: the task a worker runs."""
+    return list(generate_input(*job))
+
+
+def _run_parallel(executor, jobs: list[tuple], args, synth, mix, out: Path,
+                  targets: dict, stop, record) -> None:
+    """Run ``jobs`` on ``executor`` in tasks of one input's seeds (about two tasks per worker,
+    at most :data:`MAX_CHUNK` samples each; at most two tasks per worker submitted at a time)
+    and ``record`` the outcomes as the tasks finish. A task that raised, or whose worker died,
+    counts as a failure of each of its samples. After Ctrl-C no task is started and the
+    running ones finish (:func:`pointad.parallel.run_tasks`)."""
+    quiet = argparse.Namespace(**{**vars(args), "quiet": True, "progress": False, "run": None})
+    slots = worker_count(executor)
+    per_input = max(1, math.ceil(2 * slots / max(1, len(jobs))))
+
+    def tasks():
+        for path, stem, source, todo in jobs:
+            n = min(len(todo), max(per_input, math.ceil(len(todo) / MAX_CHUNK)))
+            size = math.ceil(len(todo) / n)
+            for i in range(0, len(todo), size):
+                chunk = todo[i:i + size]
+                mine = {(stem, s): targets[(stem, s)] for s in chunk if (stem, s) in targets}
+                yield ((source, chunk), generate_chunk,
+                       (path, stem, source, chunk, quiet, synth, mix, out, mine))
+
+    for (source, chunk), future in run_tasks(executor, tasks(), window=2 * slots,
+                                             check=stop.check):
+        exc = future.exception()
+        if exc is None:
+            for outcome in future.result():
+                record(outcome, len(chunk))  # an input that fails: the samples of this task
+            continue
+        if not isinstance(exc, ITEM_ERRORS) and not is_worker_failure(exc):
+            raise exc  # a bug, as in a serial run
+        reason = _reason(exc, source)
+        if is_worker_failure(exc):
+            reason = f"worker failed ({reason})"
+        for seed in chunk:
+            record(("failed", source, seed, reason))
+
+
+def _reason(exc: BaseException, source: str) -> str:
+    """The one-line message of ``exc`` without a leading ``"<source>: "``."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text[len(source) + 2:] if text.startswith(f"{source}: ") else text
+
+
+def _report(failures: dict[tuple[str, str], list[int]], tried: dict[str, int]) -> None:
+    """One line on stderr per input and reason: ``pnas: error: INPUT: REASON`` (the input, or
+    every sample of it that was tried, failed so) or ``pnas: error: INPUT, seed 3: REASON``
+    (``seeds 1-4, 7``: those samples). A reason that names its input is printed as it is."""
+    for (source, reason), seeds in failures.items():
+        if reason.startswith(source):
+            print(f"pnas: error: {reason}", file=sys.stderr)
+            continue
+        which = "" if -1 in seeds or len(seeds) == tried.get(source) \
+            else f", seed {seeds[0]}" if len(seeds) == 1 else f", seeds {_seed_list(seeds)}"
+        print(f"pnas: error: {source}{which}: {reason}", file=sys.stderr)
+
+
+def _seed_list(seeds: list[int]) -> str:
+    """``[0, 1, 2, 5]`` -> ``"0-2, 5"``."""
+    runs: list[list[int]] = []
+    for s in sorted(seeds):
+        if runs and s == runs[-1][-1] + 1:
+            runs[-1].append(s)
+        else:
+            runs.append([s])
+    return ", ".join(f"{r[0]}-{r[-1]}" if len(r) > 1 else str(r[0]) for r in runs)
+
+
+def finished_outputs(out: Path, stems: list[str], seeds: list[int], fmt: str,
+                     mix: DefectMix | None,
+                     targets: dict[tuple[str, int], tuple[Path, Path]]) -> dict[tuple[str, int],
+                                                                                dict]:
+    """The samples of this run that are finished in ``out`` (a cloud and the sidecar naming
+    it): ``(stem, seed) -> sidecar``. A cloud without its sidecar is not finished."""
+    done = {}
+    if mix is None:
+        for key, (cloud_path, json_path) in targets.items():
+            meta = finished_sample(cloud_path, json_path)
+            if meta is not None:
+                done[key] = meta
+        return done
+    for json_path in possible_outputs(out, stems, seeds, fmt, mix):
+        if json_path.suffix != ".json":
+            continue
+        meta = finished_sample(json_path.with_suffix(f".{fmt}"), json_path)
+        # The longest stem that names it: "a_b" before "a" for a_b_ridge_0.json.
+        stem = max((s for s in stems if is_output_name(json_path.name, [s])), key=len)
+        if meta is not None and isinstance(meta.get("seed"), int):
+            done[(stem, meta["seed"])] = meta
+    return done
+
+
+def check_finished(out: Path, done: dict[tuple[str, int], dict], synth: PNAS | None,
+                   mix: DefectMix | None) -> None:
+    """Refuse to continue a run whose finished samples were made with other parameters (the
+    sidecar's 3D-PNAS ``config``, or its defect ``mix``)."""
+    def plain(value):
+        return json.loads(json.dumps(to_plain(value)))
+
+    key, wanted = ("mix", plain(mix_record(mix))) if mix is not None else \
+        ("config", plain(synth.get_params() if synth is not None else {}))
+    for meta in done.values():
+        if meta.get(key) != wanted:
+            changed = sorted(k for k in set(wanted) | set(meta.get(key) or {})
+                             if (meta.get(key) or {}).get(k) != wanted.get(k))
+            raise InputError(f"{out / str(meta.get('output'))}: made with other parameters "
+                             f"({', '.join(changed) or key}); --resume continues a run with "
+                             "the same options (or use --overwrite or another --out)")

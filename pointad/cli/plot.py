@@ -17,6 +17,7 @@ from pointad.cli._viz_inputs import (
 )
 from pointad.cli.generate import add_synthesis_arguments, synth_from_args
 from pointad.errors import InputError
+from pointad.validation import check_number, check_seed
 
 HELP = """Draw figures of synthesized defects and detector results (PNG, PDF or SVG).
 
@@ -116,16 +117,18 @@ def _prepare(args):
 
 def _cloud_and_synth(args):
     synth = synth_from_args(args)
-    if args.seed < 0:
-        raise InputError(f"--seed must be >= 0, got {args.seed}")
+    check_seed(args.seed, "--seed")
     name, cloud, source = load_cloud(args)
     normals = cloud.normals
     grid = (cloud.grid_shape, cloud.grid_index) if cloud.organized else None
     if normals is None:
         from pointad.geometry.normals import estimate_normals
 
-        normals = estimate_normals(cloud.points, k=synth.normal_k, orient=synth.orient,
-                                   organized=grid is not None, radius=synth.normal_radius)
+        try:
+            normals = estimate_normals(cloud.points, k=synth.normal_k, orient=synth.orient,
+                                       organized=grid is not None, radius=synth.normal_radius)
+        except InputError as exc:
+            raise InputError(f"{source}: {exc}") from None
     return name, cloud, source, synth, normals, grid
 
 
@@ -219,8 +222,8 @@ def run_curves(args) -> int:
 
     _prepare(args)
     results = load_results(args.results)
-    if args.pro_thresholds is not None and args.pro_thresholds < 2:
-        raise InputError(f"--pro-thresholds must be >= 2, got {args.pro_thresholds}")
+    if args.pro_thresholds is not None:
+        check_number(args.pro_thresholds, "--pro-thresholds", low=2, integer=True)
     scored = rescore(results, categories=args.category, data=args.data,
                      progress=not args.quiet)
     rows = {r["category"]: r for r in results["categories"]}

@@ -20,6 +20,7 @@ from pointad.cli.generate import (
 from pointad.errors import InputError
 from pointad.io import SUPPORTED_WRITE
 from pointad.synthesis.defects import DEFECTS
+from pointad.validation import check_seed
 
 HELP = """Open a window on a cloud (or the built-in sample) with a synthesized defect.
 
@@ -86,6 +87,7 @@ def run(args) -> int:
     from viz.views import parse_view
 
     window = parse_window(args.window)
+    check_seed(args.seed, "--seed")
     view = parse_view(args.view)
     synth = synth_from_args(args)
     screenshot = None

@@ -17,6 +17,7 @@ import numpy as np
 from pointad.errors import InputError
 from pointad.io import Cloud, read_cloud
 from pointad.registry import Registry
+from pointad.validation import as_points
 
 GOOD = "good"  # defect name of normal samples, in every format
 
@@ -194,8 +195,12 @@ class PointDataset(ABC):
         """Read one sample from disk."""
 
     def _sample(self, entry: SampleFile, points, labels, **extra) -> Sample:
-        """A Sample of ``entry``; good samples get all-zero labels whatever ``labels`` is."""
-        points = np.asarray(points, dtype=np.float64)
+        """A Sample of ``entry``; good samples get all-zero labels whatever ``labels`` is. Points
+        must be finite (a detector cannot score a NaN row): else an error naming the file."""
+        try:
+            points = as_points(points)
+        except InputError as exc:
+            raise InputError(f"{entry.path}: {exc}") from None
         if entry.label == 0:
             labels = np.zeros(len(points), dtype=np.uint8)
         return Sample(points=points, labels=labels, label=entry.label, category=self.category,

@@ -22,7 +22,7 @@ import numpy as np
 
 from pointad.datasets.base import GOOD, PointDataset, Sample, SampleFile, files_with, subdirs
 from pointad.errors import InputError
-from pointad.io import SUPPORTED_READ, read_cloud
+from pointad.io import SUPPORTED_READ, load_numpy, read_cloud
 from pointad.io.cloud import as_labels
 
 _SIDECARS = (".labels.txt", ".labels.npy")  # label files, never clouds themselves
@@ -108,13 +108,14 @@ class PointFolder(PointDataset):
 
 def read_labels(path: Path) -> np.ndarray:
     """Read a ``.labels.txt`` (one 0/1 per line) or ``.labels.npy`` (1-D array) file as uint8."""
-    try:
-        if path.name.lower().endswith(".npy"):
-            values = np.load(path, allow_pickle=False)  # never run code from a data file
-        else:
+    if path.name.lower().endswith(".npy"):
+        values = load_numpy(path, archive=False, what="a .npy array of labels")
+    else:
+        try:
             values = np.loadtxt(path, ndmin=1)
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{path}: cannot read labels: {' '.join(str(exc).split())}") from None
+        except (OSError, ValueError) as exc:
+            raise InputError(f"{path}: cannot read labels: {' '.join(str(exc).split())}") \
+                from None
     try:
         return as_labels(values, "labels")
     except InputError as exc:

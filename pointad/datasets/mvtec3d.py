@@ -28,7 +28,7 @@ from pointad.datasets.base import (
 )
 from pointad.errors import InputError
 from pointad.io import read_cloud
-from pointad.validation import check_number
+from pointad.validation import check_number, check_seed, parse_bool
 
 _TIFF = (".tiff", ".tif")
 
@@ -60,8 +60,8 @@ class MVTec3D(PointDataset):
         check_number(cluster_eps, "cluster_eps", low=0, low_open=True)
         check_number(cluster_min_points, "cluster_min_points", low=1, integer=True)
         check_number(ransac_iterations, "ransac_iterations", low=1, integer=True)
-        check_number(seed, "seed", low=0, integer=True)
-        self.remove_background = bool(remove_background)
+        check_seed(seed)
+        self.remove_background = parse_bool(remove_background, "remove_background")
         self.background_options = dict(plane_distance=plane_distance, plane_margin=plane_margin,
                                        cluster_eps=cluster_eps,
                                        cluster_min_points=cluster_min_points,

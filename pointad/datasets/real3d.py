@@ -27,6 +27,7 @@ from pointad.datasets.base import (
 )
 from pointad.errors import InputError
 from pointad.io import read_cloud
+from pointad.validation import parse_bool
 
 
 class Real3DAD(PointDataset):
@@ -46,7 +47,7 @@ class Real3DAD(PointDataset):
 
     def __init__(self, root, category: str | None = None, split: str = "test", *,
                  center: bool = False):
-        self.center = bool(center)
+        self.center = parse_bool(center, "center")
         super().__init__(root, category, split)
 
     @classmethod

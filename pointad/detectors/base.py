@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,7 @@ import numpy as np
 from pointad.errors import InputError
 from pointad.io import CloudInput, as_cloud_input, atomic_write
 from pointad.params import ParamsMixin
+from pointad.validation import path_name
 
 FORMAT_VERSION = 1
 
@@ -44,6 +46,11 @@ class Detector(ParamsMixin, ABC):
     def fit(self, train) -> Detector:
         """Fit on normal clouds: a list of (N_i, 3) arrays (or Clouds/Samples, which also carry
         the pixel grid of organized scans). Returns self."""
+        if isinstance(train, np.ndarray) and train.ndim == 2:
+            raise InputError("fit takes a list of training clouds, got one (N, 3) array: "
+                             "pass [points]")
+        if isinstance(train, (str, bytes, dict)) or not isinstance(train, Iterable):
+            raise InputError(f"fit takes a list of training clouds, got {type(train).__name__}")
         clouds = [as_cloud_input(c, name=f"training cloud {i}") for i, c in enumerate(train)]
         if not clouds:
             raise InputError("fit needs at least one training cloud")
@@ -63,11 +70,12 @@ class Detector(ParamsMixin, ABC):
         """Write the fitted detector to one ``.npz`` file (atomic, no silent overwrite)."""
         if not getattr(self, "fitted_", False):
             raise InputError(f"{self.name} detector is not fitted: nothing to save")
-        path = Path(path)
+        path = Path(path_name(path))
         if path.suffix != ".npz":
             path = path.with_suffix(path.suffix + ".npz")
-        meta = {"detector": self.name, "params": self.get_params(), "format": FORMAT_VERSION}
         arrays = self._get_state()
+        meta = {"detector": self.name, "params": self.get_params(), "format": FORMAT_VERSION,
+                "arrays": sorted(arrays)}  # load checks that every one is there
         with atomic_write(path, overwrite=overwrite) as tmp:
             with open(tmp, "wb") as f:
                 np.savez(f, __meta__=np.array(json.dumps(meta)), **arrays)

@@ -34,6 +34,8 @@ class BTF(BankDetector):
         blur_sigma: Gaussian blur of the upsampled map, in grid_size pixels.
         n_groups, group_size: FPS groups of the unorganized path.
         coreset_ratio, max_bank, n_reweight: the memory bank (see MemoryBank).
+        partial_views: the bank also holds this many single-view cuts of every unorganized
+            training cloud (0, BTF's own setting: complete clouds only; see patchcore-ms).
         seed: seed of the coreset projection. device: "auto", "cpu" or "cuda".
     """
 
@@ -42,7 +44,8 @@ class BTF(BankDetector):
     def __init__(self, normal_k: int = 30, fpfh_k: int = 100, grid_size: int = 224,
                  patch_grid: int = 28, blur_sigma: float = 4.0, n_groups: int = 1024,
                  group_size: int = 32, coreset_ratio: float = 0.1, max_bank: int = 50_000,
-                 n_reweight: int = 3, seed: int = 0, device: str = "auto"):
+                 n_reweight: int = 3, partial_views: int = 0, seed: int = 0,
+                 device: str = "auto"):
         self.normal_k = check_number(normal_k, "normal_k", low=3, integer=True)
         self.fpfh_k = check_number(fpfh_k, "fpfh_k", low=2, integer=True)
         self.grid_size = check_number(grid_size, "grid_size", low=4, integer=True)
@@ -52,7 +55,8 @@ class BTF(BankDetector):
         # A scan smaller than the grid keeps its size; it must still pool to patch_grid.
         self.blur_sigma = check_number(blur_sigma, "blur_sigma", low=0)
         self.n_reweight = check_number(n_reweight, "n_reweight", low=0, integer=True)
-        self._set_bank_params(n_groups, group_size, coreset_ratio, max_bank, seed, device)
+        self._set_bank_params(n_groups, group_size, coreset_ratio, max_bank, seed, device,
+                              partial_views)
 
     # Features ---------------------------------------------------------------------------
     def _fpfh(self, pts: torch.Tensor, organized: bool) -> torch.Tensor:
@@ -98,6 +102,7 @@ class BTF(BankDetector):
     def _fit(self, clouds):
         feats = [self._grid_patches(c)[0] if c.organized else self._group_patches(c)[2]
                  for c in clouds]
+        feats += [self._group_patches(v)[2] for v in self._partial_views(clouds)]
         self.memory_ = self._memory_bank().fit(torch.cat(feats))
 
     def _predict(self, cloud):

@@ -27,7 +27,7 @@ from pointad.detectors.base import Detector
 from pointad.device import resolve_device, seeded
 from pointad.errors import InputError
 from pointad.io import CloudInput
-from pointad.validation import check_choice, check_number
+from pointad.validation import check_choice, check_number, check_seed, parse_bool
 
 VIEW_CHOICES = (1, 3, 6)
 TEMPLATE_POINTS = 5000  # points of the registration template (align=True)
@@ -85,15 +85,11 @@ class DepthDetector(Detector):
         self.batch_size = check_number(batch_size, "batch_size", low=1, integer=True)
         self.lr = check_number(lr, "lr", low=0, low_open=True)
         self.arch = check_choice(arch, "arch", tuple(self.presets))
-        self.seed = check_number(seed, "seed", low=0, integer=True)
-        if not isinstance(progress, bool):
-            raise InputError(f"progress must be true or false, got {progress!r}")
-        self.progress = progress
+        self.seed = check_seed(seed)
+        self.progress = parse_bool(progress, "progress")
         from pointad.render import DEPTH_NORMS
         self.depth = check_choice(depth, "depth", DEPTH_NORMS)
-        if not isinstance(align, bool):
-            raise InputError(f"align must be true or false, got {align!r}")
-        self.align = align
+        self.align = parse_bool(align, "align")
         self.template_ = self.frame_ = None
         self.device = device
         self._device = resolve_device(device)

@@ -13,9 +13,10 @@ import torch
 
 from pointad.detectors.base import Detector
 from pointad.device import resolve_device
+from pointad.io import CloudInput
 from pointad.ops import farthest_point_sampling, knn
 from pointad.params import ParamsMixin
-from pointad.validation import check_number
+from pointad.validation import check_number, check_seed
 
 
 def random_projection(dim_in: int, dim_out: int, seed: int, device=None) -> torch.Tensor:
@@ -60,7 +61,7 @@ class MemoryBank(ParamsMixin):
         self.max_size = check_number(max_size, "max_size", low=1, integer=True)
         self.projection_dim = check_number(projection_dim, "projection_dim", low=1, integer=True)
         self.n_reweight = check_number(n_reweight, "n_reweight", low=0, integer=True)
-        self.seed = check_number(seed, "seed", low=0, integer=True)
+        self.seed = check_seed(seed)
         self.bank: torch.Tensor | None = None
 
     def fit(self, features: torch.Tensor) -> MemoryBank:
@@ -112,16 +113,34 @@ class BankDetector(Detector):
     n_reweight = 0  # PatchCore's object-score reweighting; a subclass that uses it sets it
 
     def _set_bank_params(self, n_groups: int, group_size: int, coreset_ratio: float,
-                         max_bank: int, seed: int, device: str) -> None:
+                         max_bank: int, seed: int, device: str, partial_views: int = 0) -> None:
         """Validate and store the shared constructor parameters (call from ``__init__``)."""
+        self.partial_views = check_number(partial_views, "partial_views", low=0, integer=True)
         self.n_groups = check_number(n_groups, "n_groups", low=1, integer=True)
         self.group_size = check_number(group_size, "group_size", low=1, integer=True)
         self.coreset_ratio = check_number(coreset_ratio, "coreset_ratio", low=0, high=1,
                                           low_open=True)
         self.max_bank = check_number(max_bank, "max_bank", low=1, integer=True)
-        self.seed = check_number(seed, "seed", low=0, integer=True)
+        self.seed = check_seed(seed)
         self.device = device
         self._device = resolve_device(device)
+
+    def _partial_views(self, clouds) -> list[CloudInput]:
+        """``partial_views`` single-view cuts of every unorganized training cloud, from seeded
+        directions (:func:`pointad.geometry.visible_from`): the bank then also holds what a
+        partial test scan shows of the part (one face of a thin wall, not both). Organized scans
+        are single views already and get none."""
+        from pointad.geometry import view_directions, visible_from
+
+        views = []
+        for i, cloud in enumerate(clouds):
+            if cloud.organized or not self.partial_views:
+                continue
+            for direction in view_directions(self.partial_views, self.seed + i):
+                seen = visible_from(cloud.points, direction)
+                if seen.sum() >= self.group_size:
+                    views.append(CloudInput(points=cloud.points[seen]))
+        return views
 
     def _memory_bank(self) -> MemoryBank:
         """An empty bank with this detector's settings."""

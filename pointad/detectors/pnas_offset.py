@@ -50,12 +50,18 @@ from pointad.detectors.registry import register
 from pointad.device import resolve_device, seeded
 from pointad.errors import InputError
 from pointad.features import interpolate_to_points, local_patches
-from pointad.geometry import estimate_normals
-from pointad.geometry.registration import align, transform
+from pointad.geometry import estimate_normals, isolated
+from pointad.geometry.registration import (
+    align,
+    nearest_template_points,
+    subsample,
+    transform,
+    trimmed_residual,
+)
 from pointad.geometry.units import point_spacing
 from pointad.models3d import OffsetNet
 from pointad.ops import NeighbourIndex, farthest_point_sampling, knn
-from pointad.validation import check_number
+from pointad.validation import check_number, check_range, check_seed, parse_bool
 
 # The training mixes by name: "pnas" is the 3D-PNAS claim (Perlin defects only); "mix" is the
 # deformation kinds the offset methods train on. A benchmark's test kinds are left out with
@@ -71,10 +77,12 @@ _DENSITY = (0.55, 1.0)  # share of the points a re-scan keeps
 _NOISE = (0.0, 0.2)     # noise of a re-scan, point spacings
 _VIEW_RATE = 0.5        # share of re-scans that keep one side only
 _NORMAL_K = 16          # normals from the 16 nearest points
-_ISOLATION_K = 8        # stray returns: the 8th neighbour farther than 4x the median
+_ISOLATION_K = 7        # stray returns: the 7th nearest point farther than 4x the median
 _CLIP = 10.0            # registration residuals are clipped to +-10 spacings
 _JITTER_DEG = 0.3       # training copies are compared with the other clouds after a rigid
 _JITTER_SP = 0.3        # jitter of this many degrees and point spacings (an ICP's leftovers)
+_QUICK_POINTS = 400     # the quick alignment that picks the templates aligned in full
+_QUICK_ITERATIONS = 10
 _SCALE = 4.0            # patch coordinates in units of 4 point spacings (a patch spans ~ +-2)
 
 
@@ -100,16 +108,8 @@ def _kinds(defects: str, exclude: str) -> tuple[str, ...]:
 
 
 def _pair(value, name: str, low: float, high: float | None = None) -> list[float]:
-    """A validated ``[low, high]`` range (a list: parameters are stored JSON-native)."""
-    try:
-        lo, hi = (float(v) for v in value)
-    except (TypeError, ValueError):
-        raise InputError(f"{name} must be a (low, high) pair, got {value!r}") from None
-    check_number(lo, f"{name}[0]", low=low, high=high, low_open=True)
-    check_number(hi, f"{name}[1]", low=low, high=high, low_open=True)
-    if lo > hi:
-        raise InputError(f"{name} must have low <= high, got {value!r}")
-    return [lo, hi]
+    """A validated ``[lo, hi]`` range (a list: parameters are stored JSON-native)."""
+    return list(check_range(value, name, low=low, high=high, low_open=True))
 
 
 @register
@@ -128,6 +128,10 @@ class PNASOffset(Detector):
             spacings); off: local shape only.
         align_points, icp_iterations: the alignment of a test cloud to each training cloud
             (:func:`pointad.geometry.registration.align`, coarse to fine: partial views).
+        align_templates: a test cloud is aligned in full to this many training clouds only,
+            those a quick alignment (a few hundred points) fits best (0: to all of them). A
+            per-category model of up to this many training clouds aligns to all; a unified
+            model of many categories aligns to its own category's clouds.
         patch_points: points per patch (K).
         context, reach: ``context`` of a patch's points are drawn from its ``reach * K``
             nearest, the others are its nearest: a wider view of the surface (a defect larger
@@ -148,7 +152,8 @@ class PNASOffset(Detector):
 
     def __init__(self, defects: str = "pnas", exclude: str = "", fraction=(0.005, 0.05),
                  height=(1.0, 5.0), n_synthetic: int = 24, registration: bool = True,
-                 align_points: int = 4000, icp_iterations: int = 30, patch_points: int = 128,
+                 align_points: int = 4000, icp_iterations: int = 30, align_templates: int = 4,
+                 patch_points: int = 128,
                  context: int = 64, reach: int = 16, patches_per_copy: int = 48,
                  width: int = 32, neighbours: int = 10, steps: int = 500, batch_size: int = 32,
                  lr: float = 2e-3, label_weight: float = 1.0, smooth_k: int = 8,
@@ -160,11 +165,11 @@ class PNASOffset(Detector):
         self.fraction = _pair(fraction, "fraction", 0, 0.3)
         self.height = _pair(height, "height", 0)
         self.n_synthetic = check_number(n_synthetic, "n_synthetic", low=1, integer=True)
-        if not isinstance(registration, bool):
-            raise InputError(f"registration must be true or false, got {registration!r}")
-        self.registration = registration
+        self.registration = parse_bool(registration, "registration")
         self.align_points = check_number(align_points, "align_points", low=10, integer=True)
         self.icp_iterations = check_number(icp_iterations, "icp_iterations", low=1, integer=True)
+        self.align_templates = check_number(align_templates, "align_templates", low=0,
+                                            integer=True)
         self.patch_points = check_number(patch_points, "patch_points", low=8, integer=True)
         self.context = check_number(context, "context", low=0, high=self.patch_points - 1,
                                     integer=True)
@@ -181,7 +186,7 @@ class PNASOffset(Detector):
         self.object_k = check_number(object_k, "object_k", low=1, integer=True)
         self.max_points = check_number(max_points, "max_points", low=self.patch_points,
                                        integer=True)
-        self.seed = check_number(seed, "seed", low=0, integer=True)
+        self.seed = check_seed(seed)
         self.device = device
         self._device = resolve_device(device)
 
@@ -190,20 +195,33 @@ class PNASOffset(Detector):
         self.templates_ = points
         self.template_normals_ = normals
         self._indexes = [NeighbourIndex(t) for t in points]
+        self._spacings = [_spacing(t) for t in points]
+
+    def _nearest_templates(self, points: np.ndarray) -> list[int]:
+        """Indices of the training clouds ``points`` is aligned to in full: all of them, or the
+        ``align_templates`` a quick coarse alignment of a few hundred points fits best (the
+        smallest trimmed residual)."""
+        every = list(range(len(self.templates_)))
+        if not self.align_templates or len(every) <= self.align_templates:
+            return every
+        quick = subsample(points, _QUICK_POINTS, self.seed)
+        residual = [trimmed_residual(transform(quick, align(
+            quick, t, max_points=_QUICK_POINTS, iterations=_QUICK_ITERATIONS, seed=self.seed,
+            target_index=self._indexes[j], coarse=True)), self._indexes[j])
+            / self._spacings[j] for j, t in enumerate(self.templates_)]
+        return sorted(int(j) for j in np.argsort(residual, kind="stable")[:self.align_templates])
 
     def _residuals(self, points: np.ndarray, spacing: float, matrices: dict) -> np.ndarray:
         """(N, 2) distance of each point to the nearest template point, signed along that
         point's normal and unsigned, in ``spacing``; ``matrices``: template index -> the 4 x 4
         transform taking ``points`` onto that template (the nearest over them counts)."""
-        best = np.full(len(points), np.inf)
+        best, which, near = nearest_template_points(points, matrices, self._indexes)
         signed = np.zeros(len(points))
-        for j, matrix in matrices.items():
-            moved = transform(points, matrix)
-            dist, near = (a[:, 0] for a in self._indexes[j].query(moved, 1))
-            closer = dist < best
-            best[closer] = dist[closer]
-            along = ((moved - self.templates_[j][near]) * self.template_normals_[j][near]).sum(1)
-            signed[closer] = along[closer]
+        for j in matrices:
+            on = which == j
+            moved = transform(points[on], matrices[j])
+            signed[on] = ((moved - self.templates_[j][near[on]])
+                          * self.template_normals_[j][near[on]]).sum(1)
         return np.clip(np.column_stack([signed, best]) / spacing, -_CLIP, _CLIP)
 
     def _jitter(self, spacing: float, centre: np.ndarray, rng: np.random.Generator):
@@ -355,10 +373,10 @@ class PNASOffset(Detector):
         spacing = _spacing(work)
         feats = np.zeros((len(work), 0))
         if self.registration:
-            matrices = {j: align(work, t, max_points=self.align_points,
+            matrices = {j: align(work, self.templates_[j], max_points=self.align_points,
                                  iterations=self.icp_iterations, seed=self.seed,
                                  target_index=self._indexes[j], coarse=True)
-                        for j, t in enumerate(self.templates_)}
+                        for j in self._nearest_templates(work)}
             feats = self._residuals(work, spacing, matrices)
 
         def tensor(x):
@@ -394,12 +412,10 @@ class PNASOffset(Detector):
                                                      * torch.sigmoid(out[..., 3]))
                 total.index_add_(0, idx.reshape(-1), value.reshape(-1))
                 count.index_add_(0, idx.reshape(-1), torch.ones_like(value.reshape(-1)))
-        # A point no patch reached, or a stray sensor return far off the surface (its 8th
-        # neighbour beyond 4 times the typical distance), takes the score of its nearest
+        # A point no patch reached, or a stray sensor return far off the surface (its 7th
+        # nearest point beyond 4 times the typical distance), takes the score of its nearest
         # surface point: a stray return is noise, not a defect.
-        dist, _ = knn(pts, pts, min(_ISOLATION_K, n))
-        reach = dist[:, -1]
-        inlier = (count > 0) & (reach <= 4.0 * reach.median())
+        inlier = (count > 0) & ~isolated(pts, _ISOLATION_K, factor=4.0)
         scores = total / count.clamp(min=1)
         if not bool(inlier.all()) and bool(inlier.any()):
             _, near = knn(pts[~inlier], pts[inlier], 1)

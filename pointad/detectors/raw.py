@@ -11,10 +11,9 @@ import numpy as np
 
 from pointad.detectors.base import Detector
 from pointad.detectors.registry import register
-from pointad.errors import InputError
-from pointad.geometry.registration import align, subsample, transform
+from pointad.geometry.registration import align, nearest_template_points, subsample
 from pointad.ops import NeighbourIndex
-from pointad.validation import check_number
+from pointad.validation import check_number, check_seed, parse_bool
 
 
 @register
@@ -26,6 +25,9 @@ class RawDistance(Detector):
         align_points: points used by the alignment (both clouds subsampled).
         icp_iterations: ICP iterations per start.
         pca: also try the four PCA pre-alignments (off: identity start only).
+        coarse: coarse-to-fine ICP from each start (correspondences up to 20 % and 5 % of the
+            part's diameter first): partial views and poses of tens of degrees, where a fine
+            ICP alone settles in a wrong minimum (off: fine ICP only, faster).
         top_fraction: object score = mean of this top fraction of point scores.
         seed: seed of the subsampling.
     """
@@ -33,18 +35,17 @@ class RawDistance(Detector):
     name = "raw"
 
     def __init__(self, max_template_points: int = 100_000, align_points: int = 4000,
-                 icp_iterations: int = 30, pca: bool = True, top_fraction: float = 0.01,
-                 seed: int = 0):
+                 icp_iterations: int = 30, pca: bool = True, coarse: bool = True,
+                 top_fraction: float = 0.01, seed: int = 0):
         self.max_template_points = check_number(max_template_points, "max_template_points",
                                                 low=10, integer=True)
         self.align_points = check_number(align_points, "align_points", low=10, integer=True)
         self.icp_iterations = check_number(icp_iterations, "icp_iterations", low=1, integer=True)
-        if not isinstance(pca, bool):
-            raise InputError(f"pca must be true or false, got {pca!r}")
-        self.pca = pca
+        self.pca = parse_bool(pca, "pca")
+        self.coarse = parse_bool(coarse, "coarse")
         self.top_fraction = check_number(top_fraction, "top_fraction", low=0, high=1,
                                          low_open=True)
-        self.seed = check_number(seed, "seed", low=0, integer=True)
+        self.seed = check_seed(seed)
 
     def _fit(self, clouds):
         self.templates_ = [subsample(c.points, self.max_template_points, self.seed + i)
@@ -53,13 +54,11 @@ class RawDistance(Detector):
 
     def _predict(self, cloud):
         points = cloud.points
-        best = np.full(len(points), np.inf)
-        for template, index in zip(self.templates_, self.indexes_):
-            matrix = align(points, template, max_points=self.align_points,
-                           iterations=self.icp_iterations, pca=self.pca, seed=self.seed,
-                           target_index=index)
-            d = index.query(transform(points, matrix), 1)[0][:, 0]
-            np.minimum(best, d, out=best)
+        matrices = {j: align(points, template, max_points=self.align_points,
+                             iterations=self.icp_iterations, pca=self.pca, seed=self.seed,
+                             target_index=index, coarse=self.coarse)
+                    for j, (template, index) in enumerate(zip(self.templates_, self.indexes_))}
+        best = nearest_template_points(points, matrices, self.indexes_)[0]
         k = max(1, int(np.ceil(self.top_fraction * len(best))))
         return best, float(np.partition(best, len(best) - k)[len(best) - k:].mean())
 
@@ -68,5 +67,7 @@ class RawDistance(Detector):
 
     def _set_state(self, arrays):
         keys = sorted((k for k in arrays if k.startswith("template_")), key=lambda k: int(k[9:]))
+        if not keys:
+            raise KeyError("template_0")  # a fitted raw detector has at least one template
         self.templates_ = [np.asarray(arrays[k], dtype=np.float64) for k in keys]
         self.indexes_ = [NeighbourIndex(t) for t in self.templates_]

@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
-
 from pointad.errors import InputError
+from pointad.io import load_numpy
 from pointad.registry import Registry
+from pointad.validation import path_name
 
 # name -> module that registers it (checked by the tests against each class's ``name``).
 BUILTIN = {
@@ -56,21 +56,31 @@ def create(name: str, **params):
 
 def load(path):
     """A fitted detector from a file written by ``Detector.save``."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: file not found")
+    path = Path(path_name(path))
+    arrays = load_numpy(path, archive=True, what="a saved pointad detector")
     try:
-        with np.load(path, allow_pickle=False) as data:
-            meta = json.loads(str(data["__meta__"]))
-            arrays = {k: data[k] for k in data.files if k != "__meta__"}
-    except (OSError, ValueError, KeyError) as exc:
-        raise InputError(f"{path}: not a saved pointad detector ({exc})") from None
+        meta = json.loads(str(arrays.pop("__meta__")))
+    except (KeyError, ValueError) as exc:
+        problem = "no __meta__ entry" if isinstance(exc, KeyError) else "its __meta__ is not JSON"
+        raise InputError(f"{path}: not a saved pointad detector ({problem})") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("params"), dict):
+        raise InputError(f"{path}: not a saved pointad detector (its __meta__ lacks the params)")
     name = meta.get("detector")
-    if name not in DETECTORS:
+    if not isinstance(name, str) or name not in DETECTORS:
         raise InputError(f"{path}: detector {name!r} is not available in this version")
+    # Files that list their arrays (Detector.save does): each must be there, or the detector
+    # would load half-fitted (a raw detector without templates scores every point inf).
+    listed = meta.get("arrays", [])
+    missing = [k for k in (listed if isinstance(listed, list) else []) if k not in arrays]
+    if missing:
+        raise InputError(f"{path}: {name} detector file lacks the array{'s' * (len(missing) > 1)} "
+                         f"{', '.join(missing)}; the file is damaged: fit and save it again")
     try:
         return detector_class(name).from_state(meta["params"], arrays)
-    except (TypeError, KeyError, ValueError, RuntimeError) as exc:
+    except KeyError as exc:  # an array the detector needs (a file that does not list them)
+        raise InputError(f"{path}: {name} detector file lacks the array {exc}; fit and save it "
+                         "again") from None
+    except (TypeError, ValueError, RuntimeError) as exc:
         # Parameters or arrays this version does not know, or tensors of another shape.
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise InputError(f"{path}: {name} detector saved by an incompatible version of pointad "

@@ -89,3 +89,23 @@ def align(source: np.ndarray, target: np.ndarray, *, max_points: int = 5000,
         if residual < best_residual:
             best, best_residual = matrix.copy(), residual
     return best
+
+
+def nearest_template_points(points: np.ndarray, matrices: dict, indexes) -> tuple:
+    """Each point's nearest point over several aligned templates.
+
+    ``points``: (N, 3); ``matrices``: template id -> the 4 x 4 transform taking ``points`` onto
+    that template (:func:`align`); ``indexes``: template id -> a
+    :class:`pointad.ops.NeighbourIndex` of the template. Returns ``(distance (N,), template
+    (N,) int, nearest (N,) int)``: the smallest distance after the move, the template it is
+    to (the first of those in ``matrices``' order on a tie; -1 with ``matrices`` empty) and
+    the index of the nearest point in that template.
+    """
+    best = np.full(len(points), np.inf)
+    template = np.full(len(points), -1, dtype=np.int64)
+    nearest = np.zeros(len(points), dtype=np.int64)
+    for j, matrix in matrices.items():
+        dist, near = (a[:, 0] for a in indexes[j].query(transform(points, matrix), 1))
+        closer = dist < best
+        best[closer], template[closer], nearest[closer] = dist[closer], j, near[closer]
+    return best, template, nearest

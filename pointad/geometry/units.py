@@ -32,3 +32,25 @@ def point_spacing(points: np.ndarray) -> float:
     dist = NeighbourIndex(np.asarray(points, dtype=np.float64)).query(points[::stride], 2)[0]
     positive = dist[:, 1][dist[:, 1] > 0]
     return float(np.median(positive)) if positive.size else 0.0
+
+
+def isolated(points, k: int, *, limit: float | None = None, factor: float | None = None):
+    """Boolean mask of stray points: those whose ``k``-th nearest other point is farther than
+    ``limit`` (a length, unit of the points) or, without a limit, than ``factor`` times the
+    median of that distance over the cloud (``torch.median``'s lower middle for a tensor).
+
+    ``points``: (N, 3), a NumPy array or a torch tensor; the (N,) mask is of the same kind.
+    ``k`` is clamped to N - 1; a cloud of one point has no stray point.
+    """
+    from pointad.ops import knn
+
+    if (limit is None) == (factor is None):
+        raise ValueError("isolated: give exactly one of limit and factor")
+    k = min(int(k), len(points) - 1)
+    if k < 1:
+        return points[:, 0] != points[:, 0]  # all False, of the input's kind
+    dist = knn(points, points, k + 1)[0][:, k]
+    if limit is None:
+        middle = dist.median() if hasattr(dist, "median") else np.median(dist)
+        limit = factor * middle
+    return dist > limit

@@ -12,8 +12,9 @@ from pointad.io.atomic import atomic_write
 from pointad.io.cloud import Cloud, CloudInput, as_cloud_input
 from pointad.io.formats import SUPPORTED_READ, SUPPORTED_WRITE, read_cloud, write_cloud
 from pointad.io.jsonfile import write_json
+from pointad.io.npy import load_numpy
 
 __all__ = [
     "Cloud", "CloudInput", "as_cloud_input", "read_cloud", "write_cloud", "atomic_write",
-    "write_json", "SUPPORTED_READ", "SUPPORTED_WRITE",
+    "write_json", "load_numpy", "SUPPORTED_READ", "SUPPORTED_WRITE",
 ]

@@ -9,11 +9,15 @@ from __future__ import annotations
 import errno
 import os
 import secrets
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from pointad.errors import InputError
+
+# Temporary files of the writes in progress: remove_pending() deletes them when the process must
+# end at once (a second Ctrl-C), where no ``finally`` block runs.
+_PENDING: set[Path] = set()
 
 
 @contextmanager
@@ -36,12 +40,63 @@ def atomic_write(path: str | os.PathLike[str], *, overwrite: bool = False) -> It
         raise InputError(f"{name} exists; refusing to overwrite it")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _create_temp(path)
+    _PENDING.add(tmp)
     try:
         yield tmp
         _place(tmp, path, name, overwrite)
     finally:
         # After a successful placement tmp is already gone; otherwise this is the cleanup.
         tmp.unlink(missing_ok=True)
+        _PENDING.discard(tmp)
+
+
+@contextmanager
+def atomic_group(paths: Sequence[str | os.PathLike[str]], *,
+                 overwrite: bool = False) -> Iterator[list[Path]]:
+    """Yield one temporary path per target (as :func:`atomic_write`); when the block succeeds,
+    move them into place in the order given, so the last file marks the group complete (e.g. a
+    cloud, then its sidecar). On an exception nothing is placed and every temporary is removed.
+
+    Every target is checked (directory, existing without ``overwrite``) before anything is
+    written. Should a move fail midway, the files already moved stay (each complete) and the
+    rest are removed: a reader that waits for the last file never sees half a group.
+    """
+    with ExitStack() as stack:
+        # Exit order is the reverse of entry: enter the last target first, so the first
+        # target is placed first and the last one last.
+        temps = [stack.enter_context(atomic_write(p, overwrite=overwrite))
+                 for p in reversed(list(paths))]
+        yield temps[::-1]
+
+
+def check_writable_dir(path: str | os.PathLike[str]) -> Path:
+    """Create the directory ``path`` (and its parents) if needed and make sure a file can be
+    created in it, so a long run fails before its work rather than at its first write.
+
+    Raises:
+        InputError: ``path`` is a file, or the directory cannot be created or written.
+    """
+    name = os.fspath(path)
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise InputError(f"{name}: exists and is not a directory")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        tmp = _create_temp(path / "write-check")
+        tmp.unlink()
+    except OSError as exc:
+        raise InputError(f"{name}: cannot write there: {exc.strerror or exc}") from None
+    return path
+
+
+def remove_pending() -> None:
+    """Delete the temporary files of every write in progress (for an immediate exit)."""
+    for tmp in list(_PENDING):
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+        _PENDING.discard(tmp)
 
 
 def _create_temp(path: Path) -> Path:

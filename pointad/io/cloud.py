@@ -17,7 +17,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from pointad.errors import InputError
-from pointad.validation import as_points
+from pointad.validation import as_points, check_grid
 
 # Names the formats use for points, normals, labels and the grid; a field may not take one,
 # otherwise it would silently replace (or be replaced by) that data on a round trip.
@@ -80,24 +80,7 @@ class Cloud:
             raise InputError("grid_shape and grid_index must be given together")
         if self.grid_shape is None:
             return
-        shape = tuple(np.asarray(self.grid_shape).tolist())
-        if len(shape) != 2 or not all(isinstance(s, int) and s > 0 for s in shape):
-            raise InputError("grid_shape must be two positive integers (H, W), "
-                             f"got {self.grid_shape!r}")
-        self.grid_shape = (shape[0], shape[1])
-        index = np.asarray(self.grid_index)
-        if index.ndim != 1 or (index.size and index.dtype.kind not in "iu"):
-            raise InputError("grid_index must be a 1-D integer array, "
-                             f"got {index.dtype} {index.shape}")
-        index = index.astype(np.int64)
-        _check_length(index, n, "grid_index")
-        if index.size and (index.min() < 0 or index.max() >= shape[0] * shape[1]):
-            raise InputError(f"grid_index has values outside [0, {shape[0] * shape[1]}) "
-                             f"for grid {shape}")
-        # Two points in one pixel cannot be written back to an image.
-        if len(np.unique(index)) != len(index):
-            raise InputError("grid_index has repeated pixels")
-        self.grid_index = index
+        self.grid_shape, self.grid_index = check_grid(self.grid_shape, self.grid_index, n)
 
 
 @dataclass
@@ -140,6 +123,16 @@ def as_cloud_input(item: ArrayLike | _HasPoints, name: str = "points") -> CloudI
 def _float_rows(values: ArrayLike, name: str) -> np.ndarray:
     """Return ``values`` as (N, 3) float64 or raise InputError (NaN is allowed)."""
     return as_points(values, name, min_points=0, finite=False)
+
+
+def check_float32(values: np.ndarray, what: str, fmt: str) -> None:
+    """Raise :class:`InputError` when finite ``values`` exceed float32 (which ``fmt`` stores):
+    they would be written as inf."""
+    finite = values[np.isfinite(values)] if values.size else values
+    peak = float(np.abs(finite).max()) if finite.size else 0.0
+    if peak > float(np.finfo(np.float32).max):
+        raise InputError(f"{what} up to {peak:.3g} do not fit the float32 numbers {fmt} stores; "
+                         "write .npz instead")
 
 
 def _check_length(arr: np.ndarray, n: int, name: str) -> None:

@@ -20,7 +20,7 @@ from pointad.io.pcd import read_pcd, write_pcd
 from pointad.io.ply import read_ply, write_ply
 from pointad.io.text import read_text, write_text
 from pointad.io.tiff import read_tiff, write_tiff
-from pointad.validation import check_number
+from pointad.validation import check_number, check_seed, path_name
 
 _MESH_EXTENSIONS = (".obj", ".stl", ".off", ".glb", ".gltf")
 
@@ -69,8 +69,8 @@ def read_cloud(path: str | os.PathLike[str], *, mesh_points: int = 20000, seed: 
             labels other than 0/1, or no points; the message starts with the path.
     """
     check_number(mesh_points, "mesh_points", low=1, integer=True)
-    check_number(seed, "seed", low=0, integer=True)
-    name = os.fspath(path)  # messages show the path as the user wrote it
+    check_seed(seed)
+    name = path_name(path)  # messages show the path as the user wrote it
     path = Path(path)
     if not path.exists():
         raise InputError(f"{name}: file not found")
@@ -119,7 +119,7 @@ def write_cloud(path: str | os.PathLike[str], cloud: Cloud, *, binary: bool = Tr
         InputError: unknown extension, empty or non-organized (TIFF) cloud, an existing file
             without ``overwrite``, or a failed write; the message starts with the path.
     """
-    name = os.fspath(path)  # messages show the path as the user wrote it
+    name = path_name(path)  # messages show the path as the user wrote it
     path = Path(path)
     ext = path.suffix.lower()
     if ext not in _WRITERS:

@@ -7,11 +7,16 @@ kept points remember their pixel in ``grid_shape``/``grid_index``.
 from __future__ import annotations
 
 import os
+import zipfile
+import zlib
+from pathlib import Path
+from typing import Literal, overload
 
 import numpy as np
 
 from pointad.errors import InputError
 from pointad.io.cloud import Cloud, cloud_from_columns, cloud_to_columns
+from pointad.validation import path_name
 
 
 def read_npy(path: str | os.PathLike[str]) -> Cloud:
@@ -21,8 +26,8 @@ def read_npy(path: str | os.PathLike[str]) -> Cloud:
     if not isinstance(array, np.ndarray):
         array.close()  # np.load opened an archive
         raise InputError("holds an .npz archive, not a single array; rename it to .npz")
-    if array.dtype.kind not in "biuf":
-        raise InputError(f"holds a {array.dtype} array, expected numbers")
+    if array.dtype.kind not in "iuf":  # booleans are no coordinates
+        raise InputError(f"holds a {array.dtype} array, expected real numbers")
     array = array.astype(np.float64)
     if array.ndim == 3 and array.shape[2] == 3:
         return organized_to_cloud(array)
@@ -44,3 +49,44 @@ def write_npy(path: str | os.PathLike[str], cloud: Cloud) -> None:
     # A file object, because np.save given a name without '.npy' would append one.
     with open(path, "wb") as f:
         np.save(f, cloud_to_columns(cloud), allow_pickle=False)
+
+
+@overload
+def load_numpy(path: str | os.PathLike[str], *, archive: Literal[False],
+               what: str) -> np.ndarray: ...
+
+
+@overload
+def load_numpy(path: str | os.PathLike[str], *, archive: Literal[True],
+               what: str) -> dict[str, np.ndarray]: ...
+
+
+def load_numpy(path: str | os.PathLike[str], *, archive: bool,
+               what: str) -> np.ndarray | dict[str, np.ndarray]:
+    """The array of a ``.npy`` file (``archive=False``) or the arrays of an ``.npz`` archive
+    (``archive=True``, a dict), read without unpickling anything. Every problem (missing, empty,
+    truncated or corrupt file, the other kind of file) is one :class:`InputError` naming the file:
+    ``"<path>: not <what> (<problem>)"``."""
+    name = path_name(path)
+    if not Path(name).is_file():
+        raise InputError(f"{name}: file not found")
+    problem = ""
+    if Path(name).stat().st_size == 0:
+        problem = "the file is empty"
+    elif archive and not zipfile.is_zipfile(name):  # np.load would try to unpickle it
+        problem = "not a zip archive: truncated, or another kind of file"
+    else:
+        try:
+            loaded = np.load(name, allow_pickle=False)
+            if isinstance(loaded, np.lib.npyio.NpzFile):
+                with loaded:
+                    if archive:
+                        return {key: loaded[key] for key in loaded.files}
+                    problem = "an .npz archive, not a single .npy array"
+            elif archive:
+                problem = "a single .npy array, not an .npz archive"
+            else:
+                return loaded
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+            problem = " ".join(str(exc).split()) or type(exc).__name__
+    raise InputError(f"{name}: not {what} ({problem})")

@@ -15,7 +15,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from pointad.errors import InputError
-from pointad.io.cloud import Cloud, cloud_from_fields
+from pointad.io.cloud import Cloud, check_float32, cloud_from_fields
 from pointad.io.textrows import write_table
 
 _XYZ = ("x", "y", "z")
@@ -40,6 +40,9 @@ def read_pcd(path: str | os.PathLike[str]) -> Cloud:
         if len(body) < n * dtype.itemsize:
             raise InputError(f"binary data is truncated: {len(body) // dtype.itemsize} of {n} "
                              "points present")
+        if body[n * dtype.itemsize:].strip():  # a wrong count would drop the points after it
+            raise InputError(f"binary data holds {len(body) // dtype.itemsize} points but the "
+                             f"header declares {n}")
         records = np.frombuffer(body, dtype=dtype, count=n)
     elif header["data"] == "binary_compressed":
         raise InputError("DATA binary_compressed PCD is not supported; save it as binary or ascii")
@@ -158,6 +161,9 @@ def write_pcd(path: str | os.PathLike[str], cloud: Cloud, *, binary: bool = True
     if cloud.labels is not None:
         columns.append(("label", "U", 4, cloud.labels))
     columns += [(name, "F", 4, values) for name, values in cloud.fields.items()]
+    for name, kind, _, values in columns:
+        if kind == "F":
+            check_float32(np.asarray(values), f"values of {name}", "PCD")
     dtype = np.dtype([(n, f"<{_TYPES[t]}{s}") for n, t, s, _ in columns])
 
     where: np.ndarray | slice

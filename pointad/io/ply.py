@@ -5,20 +5,21 @@ Vertex properties: ``x y z`` (required), ``nx ny nz`` (normals, all three or non
 (0/1) and any other scalar property, which becomes an entry of ``Cloud.fields``.
 
 Reading uses plyfile (memory-mapped for binary files), except for the common ascii layout of
-a vertex element first with scalar properties only, which numpy parses ~10x faster than
+a vertex element alone with scalar properties only, which numpy parses ~10x faster than
 plyfile's row-by-row reader. Writing is a header plus numpy records or text rows.
 """
 from __future__ import annotations
 
 import io
 import os
+import warnings
 from typing import BinaryIO, cast
 
 import numpy as np
 from plyfile import PlyData, PlyListProperty
 
 from pointad.errors import InputError
-from pointad.io.cloud import Cloud, cloud_from_fields
+from pointad.io.cloud import Cloud, check_float32, cloud_from_fields
 from pointad.io.textrows import write_table
 
 _XYZ = ("x", "y", "z")
@@ -46,10 +47,27 @@ def read_ply(path: str | os.PathLike[str]) -> Cloud:
 
 
 def _read_with_plyfile(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
-    """Scalar vertex properties as name -> (N,) native-endian arrays, read by plyfile."""
+    """Scalar vertex properties as name -> (N,) native-endian arrays, read by plyfile; an error
+    when data follows the elements the header declares (a wrong count would drop points)."""
+    is_ascii = False
+    with open(path, "rb") as f:
+        for _ in range(_MAX_HEADER_LINES):
+            words = f.readline().split()
+            if words[:1] in ([b"format"], [b"end_header"], []):
+                is_ascii = words[1:2] == [b"ascii"]
+                break
+    # Ascii: a text stream, so the position after the last element is exact. Binary:
     # mmap="c" (private copy-on-write map): plyfile's non-mmap binary reader goes row by row,
     # ~100x slower. The arrays are copied below so no map outlives this call.
-    ply = PlyData.read(str(path), mmap="c")
+    with (open(path, encoding="ascii", errors="replace") if is_ascii else open(path, "rb")) as f:
+        ply = PlyData.read(f, mmap="c")
+        rest = f.read()
+    if rest.strip():
+        counts = ", ".join(f"{e.count} {e.name}" for e in ply.elements)
+        extra = (f"{len(str(rest).split())} more values" if is_ascii
+                 else f"{len(rest)} more bytes")
+        raise InputError(f"holds more data than its header declares ({counts}): {extra} "
+                         "follow; the header's counts are wrong")
     if "vertex" not in ply:
         raise InputError("has no 'vertex' element")
     vertex = ply["vertex"]
@@ -59,7 +77,7 @@ def _read_with_plyfile(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
 
 
 def _read_simple_ascii(path: str | os.PathLike[str]) -> dict[str, np.ndarray] | None:
-    """Fast path: an ascii PLY whose first element is ``vertex`` with scalar properties only.
+    """Fast path: an ascii PLY whose only element is ``vertex``, with scalar properties only.
 
     Returns name -> (N,) array in the declared types, or None when the file has another
     layout (then plyfile reads it and reports any problem).
@@ -70,11 +88,17 @@ def _read_simple_ascii(path: str | os.PathLike[str]) -> dict[str, np.ndarray] | 
             return None
         count, properties = layout
         text = io.TextIOWrapper(f, encoding="ascii", errors="replace")
-        table = np.loadtxt(text, dtype=np.float64, max_rows=count, ndmin=2) if count else \
-            np.empty((0, len(properties)))
+        # Every row, not just the declared count: rows beyond it are an error, not dropped.
+        with warnings.catch_warnings():  # no rows at all: numpy warns, the count check speaks
+            warnings.simplefilter("ignore", UserWarning)
+            table = np.loadtxt(text, dtype=np.float64, ndmin=2)
+        if table.size == 0:
+            table = np.empty((0, len(properties)))
     if len(table) < count:
         raise InputError(f"ascii vertex data is truncated: {len(table)} of {count} "
                          "vertices present")
+    if len(table) > count:
+        raise InputError(f"holds {len(table)} vertices but its header declares {count}")
     if table.shape[1] != len(properties):
         raise InputError(f"ascii vertices have {table.shape[1]} values; "
                          f"the header declares {len(properties)}")
@@ -111,7 +135,9 @@ def _simple_ascii_layout(f: BinaryIO) -> tuple[int, list[tuple[str, str]]] | Non
             return None
     else:
         return None
-    if not is_ascii or not elements or elements[0][0] != "vertex" or None in elements[0][2]:
+    # The vertex element alone (a mesh's faces go to plyfile, which checks what follows them).
+    if not is_ascii or len(elements) != 1 or elements[0][0] != "vertex" \
+            or None in elements[0][2]:
         return None
     return elements[0][1], cast("list[tuple[str, str]]", elements[0][2])  # no None: checked
 
@@ -131,6 +157,8 @@ def write_ply(path: str | os.PathLike[str], cloud: Cloud, *, binary: bool = True
     if cloud.labels is not None:
         columns.append(("label", "u1", cloud.labels))
     columns += [(name, "f4", values) for name, values in cloud.fields.items()]
+    for name, values in cloud.fields.items():
+        check_float32(np.asarray(values), f"values of field {name!r}", "PLY")
     header = "\n".join([
         "ply",
         f"format {'binary_little_endian' if binary else 'ascii'} 1.0",

@@ -9,15 +9,16 @@ from __future__ import annotations
 import os
 
 import numpy as np
-import tifffile
 
 from pointad.errors import InputError
-from pointad.io.cloud import Cloud
+from pointad.io.cloud import Cloud, check_float32
 from pointad.io.npy import organized_to_cloud
 
 
 def read_tiff(path: str | os.PathLike[str]) -> Cloud:
     """Read an (H, W, 3) xyz TIFF into an organized Cloud of its non-zero pixels."""
+    import tifffile  # on first use: importing pointad.io stays light (`pnas --help`)
+
     image = tifffile.imread(path)
     if image.ndim != 3 or image.shape[2] != 3:
         raise InputError(f"holds an image of shape {image.shape}; expected an (H, W, 3) xyz image")
@@ -35,9 +36,12 @@ def write_tiff(path: str | os.PathLike[str], cloud: Cloud) -> None:
     if cloud.grid_shape is None or cloud.grid_index is None:  # not cloud.organized
         raise InputError("cannot write a TIFF: the cloud is not organized (it has no grid_shape/"
                          "grid_index); use .ply, .pcd or .npz")
+    check_float32(cloud.points, "coordinates", "TIFF")
     height, width = cloud.grid_shape
     image = np.zeros((height * width, 3), dtype=np.float32)
     image[cloud.grid_index] = cloud.points
     # photometric='rgb': three contiguous samples per pixel, the layout MVTec 3D-AD uses
     # (and tifffile's default would otherwise change in future versions).
+    import tifffile
+
     tifffile.imwrite(path, image.reshape(height, width, 3), photometric="rgb")

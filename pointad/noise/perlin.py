@@ -13,7 +13,7 @@ import numpy as np
 
 from pointad.noise import _kernels
 from pointad.noise.tables import corner_hash2, corner_hash3, packed_cell_hash2, permutation_table
-from pointad.validation import check_number
+from pointad.validation import check_number, check_seed
 
 
 def _is_tensor(x) -> bool:
@@ -28,7 +28,7 @@ def check_fbm_params(octaves, persistence, lacunarity, repeat, base, seed) -> No
     check_number(repeat, "repeat", low=1)
     check_number(base, "base", low=0, high=255, integer=True)
     if seed is not None:
-        check_number(seed, "seed", low=0, integer=True)
+        check_seed(seed)
 
 
 @lru_cache(maxsize=64)

@@ -17,7 +17,7 @@ from scipy.spatial import cKDTree
 from pointad.errors import InputError
 from pointad.ops._checks import as_cloud_pair, optional_chunk, positive_int
 
-KNN_METHODS = ("auto", "kdtree", "brute")
+KNN_METHODS = ("auto", "kdtree", "brute", "grid")
 KDTREE_MAX_DIM = 8                   # above this a k-d tree prunes little: brute force wins
 DEFAULT_BUDGET_BYTES = 256 * 2**20   # bound on the (chunk x N) distance block of brute force
 
@@ -45,8 +45,10 @@ def knn(query: torch.Tensor | np.ndarray, points: torch.Tensor | np.ndarray, k: 
         chunk_size: queries per brute-force block; default keeps the (chunk x N) block of squared
             distances under ~256 MB.
         method: ``"kdtree"`` (SciPy's cKDTree, CPU only), ``"brute"`` (chunked all-pairs
-            distances, any device) or ``"auto"``: the k-d tree on CPU for ``D <= 8``, brute force
-            otherwise. Both return the exact neighbours.
+            distances, any device), ``"grid"`` (a uniform cell grid scanned by numba on all
+            cores, :mod:`pointad.ops.grid`; CPU and D = 3 only, several times faster than the
+            k-d tree on a million points) or ``"auto"``: the k-d tree on CPU for ``D <= 8``,
+            brute force otherwise. All return the exact neighbours.
 
     Returns:
         dists: (..., M, k) Euclidean distances in the unit of the coordinates, ascending.
@@ -85,6 +87,9 @@ class NeighbourIndex(Generic[ArrayT]):
         tensor = torch.from_numpy(points) if isinstance(points, np.ndarray) else points
         p, _ = _as_one(tensor, "points")
         self.points = p
+        if method == "grid":   # a grid answers one batch of queries; an index is queried often
+            raise InputError("NeighbourIndex takes method 'auto', 'kdtree' or 'brute'; "
+                             "method='grid' is for knn()")
         self.method = _check_method(method, p[None])
         self._tree: cKDTree | None = (cKDTree(p.detach().cpu().numpy()) if self.method == "kdtree"
                                       else None)
@@ -162,6 +167,15 @@ def search(query: torch.Tensor, points: torch.Tensor, k: int, *, chunk_size: int
         with torch.no_grad():
             idx = torch.stack([_tree_query(cKDTree(points[b].detach().numpy()), query[b].detach(),
                                            k, radius)[1] for b in range(points.shape[0])])
+    elif method == "grid":
+        from pointad.ops.grid import grid_knn
+        parts = []
+        for b in range(points.shape[0]):
+            d, i = grid_knn(query[b].detach().numpy(), points[b].detach().numpy(), k)
+            if radius is not None:
+                i[d >= radius] = -1
+            parts.append(torch.from_numpy(i))
+        idx = torch.stack(parts)
     else:
         with torch.no_grad():  # the search only picks indices; distances are recomputed below
             idx = brute_knn_indices(query.detach(), points.detach(), k, chunk_size,
@@ -248,8 +262,10 @@ def _check_method(method: str, points: torch.Tensor) -> str:
     if method not in KNN_METHODS:
         raise InputError(f"method must be one of {', '.join(KNN_METHODS)}; got {method!r}")
     on_cpu = points.device.type == "cpu"
-    if method == "kdtree" and not on_cpu:
-        raise InputError(f"method='kdtree' runs on CPU only, the points are on {points.device}")
+    if method in ("kdtree", "grid") and not on_cpu:
+        raise InputError(f"method={method!r} runs on CPU only, the points are on {points.device}")
+    if method == "grid" and points.shape[-1] != 3:
+        raise InputError(f"method='grid' takes 3D points, got {points.shape[-1]} coordinates")
     if method == "auto":
         return "kdtree" if on_cpu and points.shape[-1] <= KDTREE_MAX_DIM else "brute"
     return method

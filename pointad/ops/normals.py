@@ -1,7 +1,8 @@
 """Local PCA of k-nearest-neighbour neighbourhoods: unoriented normals and surface variation.
 
 This is the package's one local-frame computation; :func:`pointad.geometry.local_frames` adds
-the orientation (toward a camera location, or consistent across the surface) on top of it.
+the orientation (toward a camera location, or consistent across the surface) on top of it. On
+CPU (no grad) it is :func:`pointad.ops.frames.knn_frames`, one fused numba pass (no torch).
 """
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ import numpy as np
 import torch
 
 from pointad.errors import InputError
-from pointad.jit import njit, prange
 from pointad.ops._checks import as_cloud, positive_float, positive_int
+from pointad.ops.frames import knn_frames
 from pointad.ops.knn import gather_points, search
 
 _CHUNK = 200_000  # points per covariance / eigendecomposition block (bounds the memory)
@@ -38,9 +39,9 @@ def local_pca(points: torch.Tensor, k: int = 30, *,
             :func:`pointad.geometry.orient_normals`), dtype and device of ``points``.
         curvature: (..., N) surface variation in [0, 1/3].
 
-    On CPU the scatter matrices come from a fused numba loop (no (N, k, 3) gather); elsewhere,
-    or when ``points`` requires grad, from torch (differentiable where the two smallest
-    eigenvalues differ).
+    On CPU (no grad) this is :func:`knn_frames`, one fused numba pass; elsewhere, or when
+    ``points`` requires grad, torch builds the scatter matrices (differentiable where the two
+    smallest eigenvalues differ).
     """
     p, batched = as_cloud(points, "points")
     k = positive_int(k, "k")
@@ -53,6 +54,11 @@ def local_pca(points: torch.Tensor, k: int = 30, *,
     normal_parts: list[torch.Tensor] = []
     curvature_parts: list[torch.Tensor] = []
     for cloud in p:
+        if cloud.device.type == "cpu" and not cloud.requires_grad:
+            frames = knn_frames(cloud.numpy().astype(np.float64), k, radius=radius)
+            normal_parts.append(torch.from_numpy(frames.normals).to(p.dtype))
+            curvature_parts.append(torch.from_numpy(frames.curvature).to(p.dtype))
+            continue
         n_b: list[torch.Tensor] = []
         c_b: list[torch.Tensor] = []
         for start in range(0, cloud.shape[0], _CHUNK):
@@ -90,42 +96,8 @@ def _neighbourhoods(block: torch.Tensor, cloud: torch.Tensor, k: int,
 
 def _scatter(cloud: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
     """(M, 3, 3) scatter matrices of the neighbourhoods ``cloud[idx[m]]`` (-1 slots skipped)."""
-    if cloud.device.type == "cpu" and not cloud.requires_grad:
-        pts = cloud.detach().numpy().astype(np.float64, copy=False)
-        return torch.from_numpy(_scatter_numba(pts, idx.numpy()))
     mask = (idx >= 0).unsqueeze(-1).to(cloud.dtype)
     nb = gather_points(cloud[None], idx.clamp(min=0)[None])[0] * mask      # (M, k, 3)
     mean = nb.sum(1, keepdim=True) / mask.sum(1, keepdim=True)
     centred = (nb - mean) * mask
     return centred.transpose(-1, -2) @ centred
-
-
-@njit(parallel=True, cache=True)
-def _scatter_numba(points: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    """(B, 3, 3) scatter matrices of ``points[idx[b]]`` (idx (B, k), negative slots skipped).
-
-    A fused loop: the numpy version materializes a (B, k, 3) gather and is ~10x slower.
-    """
-    out = np.empty((idx.shape[0], 3, 3))
-    for b in prange(idx.shape[0]):
-        mean = np.zeros(3)
-        count = 0
-        for q in range(idx.shape[1]):
-            if idx[b, q] >= 0:
-                count += 1
-                for a in range(3):
-                    mean[a] += points[idx[b, q], a]
-        mean /= count
-        acc = np.zeros((3, 3))
-        for q in range(idx.shape[1]):
-            if idx[b, q] < 0:
-                continue
-            p = points[idx[b, q]] - mean
-            for a in range(3):
-                for c in range(a, 3):
-                    acc[a, c] += p[a] * p[c]
-        for a in range(3):
-            for c in range(a, 3):
-                out[b, a, c] = acc[a, c]
-                out[b, c, a] = acc[a, c]
-    return out

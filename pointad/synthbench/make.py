@@ -36,6 +36,7 @@ from pointad import __version__
 from pointad.errors import InputError
 from pointad.geometry.rotations import random_rotation
 from pointad.io import write_json
+from pointad.parallel import run_tasks, worker_count
 from pointad.synthbench.layout import (
     write_mvtec3d_sample,
     write_real3d_template,
@@ -56,7 +57,7 @@ from pointad.synthbench.scan import scan_depth, scan_full
 from pointad.synthesis.defects import DEFECTS as DEFECT_REGISTRY
 from pointad.synthesis.defects import FRACTION_RANGE
 from pointad.synthesis.defects import apply as apply_defect
-from pointad.validation import check_number
+from pointad.validation import check_seed
 
 LAYOUTS = ("real3d", "mvtec3d")
 # The benchmark's defect kinds (pointad.synthesis.defects has more): a fixed list, so that a kind
@@ -166,7 +167,7 @@ the rim width of it.
 
 def make_benchmark(out, size: str = "default", seed: int = 0, categories=None,
                    kinds=None, progress: bool = True, overwrite: bool = False,
-                   preset: str = "standard") -> Path:
+                   preset: str = "standard", executor=None) -> Path:
     """Write the benchmark into the directory ``out`` and return its path.
 
     Args:
@@ -184,6 +185,9 @@ def make_benchmark(out, size: str = "default", seed: int = 0, categories=None,
             ``benchmark.json`` are removed first (nothing else is touched).
         preset: ``"standard"`` or ``"realistic"`` (see the module docstring and
             :mod:`pointad.synthbench.realistic`).
+        executor: a ``concurrent.futures``-style executor (:mod:`pointad.parallel`): each
+            category of each layout is built there, in parallel; the files are the same bytes
+            (every draw comes from the seed, the category and the sample).
 
     Raises:
         InputError: unknown preset, size, category or layout, mvtec3d with the realistic preset,
@@ -195,7 +199,7 @@ def make_benchmark(out, size: str = "default", seed: int = 0, categories=None,
     sizes = REALISTIC_SIZES if realistic else SIZES
     if size not in sizes:
         raise InputError(f"size must be one of {', '.join(sizes)}; got {size!r}")
-    check_number(seed, "seed", low=0, integer=True)
+    check_seed(seed)
     if realistic:
         categories = _names(categories, FAMILIES, "category", default=REALISTIC_CATEGORIES)
         kinds = _names(kinds, LAYOUTS, "layout", default=("real3d",))
@@ -217,11 +221,23 @@ def make_benchmark(out, size: str = "default", seed: int = 0, categories=None,
     bar = tqdm(total=sum(per_layout[layout] for layout, _ in plan), unit="scan",
                desc="pnas bench", disable=not progress or None)
     samples = []
-    for layout, cat in plan:
-        bar.set_postfix_str(f"{layout}/{cat}")
-        mesh = FAMILIES[cat](_rng(seed, cat, "design"))
-        build = _real3d_realistic if realistic else _real3d if layout == "real3d" else _mvtec3d
-        samples += build(out, cat, mesh, seed, params, overwrite, bar)
+    if executor is None:
+        for layout, cat in plan:
+            bar.set_postfix_str(f"{layout}/{cat}")
+            samples += _build(out, layout, cat, seed, params, overwrite, realistic, bar)
+    else:
+        built = {}
+        tasks = (((layout, cat), _build, (out, layout, cat, seed, params, overwrite, realistic))
+                 for layout, cat in plan)
+        try:
+            for (layout, cat), future in run_tasks(executor, tasks,
+                                                   window=2 * worker_count(executor)):
+                built[(layout, cat)] = future.result()  # a failure stops the build
+                bar.update(per_layout[layout])
+        finally:
+            bar.close()
+        for key in plan:
+            samples += built[key]
     bar.close()
 
     files = [f for s in samples for f in s["files"]] + ["benchmark.json", "README.txt"]
@@ -245,6 +261,20 @@ def make_benchmark(out, size: str = "default", seed: int = 0, categories=None,
 
 
 # ---------------------------------------------------------------- the two layouts
+
+
+class _NoBar:
+    def update(self, n: int = 1) -> None:
+        pass
+
+
+def _build(out, layout: str, cat: str, seed: int, params, overwrite: bool, realistic: bool,
+           bar=None) -> list:
+    """Write the scans of one category in one layout (a task of a parallel build); returns
+    their manifest entries."""
+    mesh = FAMILIES[cat](_rng(seed, cat, "design"))
+    build = _real3d_realistic if realistic else _real3d if layout == "real3d" else _mvtec3d
+    return build(out, cat, mesh, seed, params, overwrite, _NoBar() if bar is None else bar)
 
 
 def _real3d(out, cat, mesh, seed, params, overwrite, bar):

@@ -18,7 +18,7 @@ from pointad.geometry.normals import estimate_normals
 from pointad.io import Cloud
 from pointad.synthesis.defects import DefectMix
 from pointad.synthesis.pnas import PNAS
-from pointad.validation import check_number
+from pointad.validation import check_number, check_seed
 
 GOOD = "good"  # the ``kind`` of an item left untouched (defect kinds only)
 
@@ -87,7 +87,7 @@ class PNASAugment(Dataset[dict[str, Any]]):
         self.synthesizer: PNAS | DefectMix = synthesizer
         self.normal_k: int = check_number(normal_k, "normal_k", low=3, integer=True)
         self.probability: float = check_number(probability, "probability", low=0, high=1)
-        self.seed: int = check_number(seed, "seed", low=0, integer=True)
+        self.seed: int = check_seed(seed)
         self.epoch: int = 0
 
     def set_epoch(self, epoch: int) -> None:

@@ -3,6 +3,7 @@ that regenerates it. ``pnas generate`` and the viewer's save key both write this
 3D-PNAS :class:`AnomalySample` and for a defect kind's :class:`DefectResult` alike."""
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from numpy.typing import ArrayLike
 
 from pointad.errors import InputError
 from pointad.io import Cloud, write_cloud, write_json
+from pointad.io.atomic import atomic_group
 from pointad.synthesis.defects import DefectMix, DefectResult
 from pointad.synthesis.defects.base import plain
 from pointad.synthesis.sample import AnomalySample
@@ -91,11 +93,37 @@ def write_sample(cloud: Cloud, sample: AnomalySample | DefectResult,
     (:func:`output_cloud`; ``normals``: the normals a defect was made with, default
     ``cloud.normals``), and the JSON sidecar to ``json_path``: every parameter and the seed
     (:func:`sidecar`), the ``mix`` the defect was drawn from (:func:`mix_record`, when given),
-    the input (``source``) and the output file name. Atomic; existing files are kept unless
-    ``overwrite``."""
-    write_cloud(cloud_path, output_cloud(cloud, sample, normals), overwrite=overwrite)
+    the input (``source``) and the output file name. Existing files are kept unless
+    ``overwrite``.
+
+    The two files land together or not at all: both are written to temporary names first, then
+    moved into place, the sidecar last, so a sidecar always means a complete sample
+    (:func:`finished_sample`); an error or an interruption leaves neither, nor a temporary."""
     meta = sidecar(sample)
     if mix is not None:
         meta["mix"] = mix_record(mix)
-    write_json(json_path, {**meta, "input": source, "output": Path(cloud_path).name},
-               overwrite=overwrite)
+    meta = {**meta, "input": source, "output": Path(cloud_path).name}
+    written = output_cloud(cloud, sample, normals)
+    with atomic_group([cloud_path, json_path], overwrite=overwrite) as (tmp_cloud, tmp_json):
+        try:
+            write_cloud(tmp_cloud, written, overwrite=True)
+            write_json(tmp_json, meta, overwrite=True)
+        except InputError as exc:  # name the targets, not their temporaries
+            message = str(exc).replace(os.fspath(tmp_cloud), os.fspath(cloud_path))
+            raise InputError(message.replace(os.fspath(tmp_json), os.fspath(json_path))) from None
+
+
+def finished_sample(cloud_path: str | os.PathLike[str],
+                    json_path: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The sidecar of a sample that :func:`write_sample` finished (the cloud and a readable
+    sidecar that names it both exist), else None: a cloud without its sidecar is unfinished."""
+    cloud_path, json_path = Path(cloud_path), Path(json_path)
+    if not (cloud_path.is_file() and json_path.is_file()):
+        return None
+    try:
+        meta = json.loads(json_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(meta, dict) or meta.get("output") != cloud_path.name:
+        return None
+    return meta

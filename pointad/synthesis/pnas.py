@@ -43,11 +43,13 @@ from pointad.synthesis.field import NoiseDomain, grid_lookup, min_max
 from pointad.synthesis.region import SUPPORT_FACTOR, defect_support, falloff_weight, soft_mask
 from pointad.synthesis.sample import AnomalySample
 from pointad.validation import (
+    as_grid,
     as_normals,
     as_points,
     check_choice,
     check_not_degenerate,
     check_number,
+    check_seed,
 )
 
 MODES = ("local", "paper")
@@ -140,10 +142,11 @@ class PNAS(ParamsMixin):
             grid: ``((H, W), grid_index)`` of an organized cloud (needed by ``projection="grid"``;
                 also makes ``orient="auto"`` face the sensor at the origin).
         """
-        check_number(seed, "seed", low=0, integer=True)
+        check_seed(seed)
         projection = self.resolved_projection
         pts = as_points(points, min_points=4)  # normal estimation checks its own neighbourhood
         check_not_degenerate(pts)
+        grid = as_grid(grid, len(pts))
         if normals is None:
             nrm = estimate_normals(pts, k=self.normal_k, orient=self.orient,
                                    organized=grid is not None, radius=self.normal_radius)
@@ -182,8 +185,18 @@ class PNAS(ParamsMixin):
                    normals: ArrayLike | None = None,
                    grid: tuple[tuple[int, int], np.ndarray] | None = None) -> AnomalySample:
         """Rebuild the sample described by ``params`` (from :attr:`AnomalySample.params`)."""
-        return PNAS(**params["config"])(points, normals, seed=params["seed"],
-                                        center=params.get("center"), grid=grid)
+        if not isinstance(params, dict) or not isinstance(params.get("config"), dict) \
+                or "seed" not in params:
+            raise InputError("params must be an AnomalySample's params (a dict with 'config' "
+                             f"and 'seed', as its JSON sidecar holds), got {type(params).__name__}"
+                             + (f" with keys {', '.join(map(str, params)) or '(none)'}"
+                                if isinstance(params, dict) else ""))
+        try:
+            synth = PNAS(**params["config"])
+        except TypeError as exc:  # a key PNAS does not take
+            raise InputError(f"params['config']: {exc}") from None
+        return synth(points, normals, seed=params["seed"], center=params.get("center"),
+                     grid=grid)
 
     def _domain(self, dim: int, frequency: float, rng: np.random.Generator) -> NoiseDomain:
         return NoiseDomain(dim, frequency, self.octaves, self.persistence, self.lacunarity, rng)

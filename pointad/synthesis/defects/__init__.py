@@ -41,7 +41,7 @@ from pointad.synthesis.defects.base import (
     get_kind,
     register,
 )
-from pointad.validation import as_normals, as_points, check_number, check_range
+from pointad.validation import as_normals, as_points, check_number, check_range, check_seed
 
 
 def available() -> list[str]:
@@ -57,7 +57,7 @@ def generator(seed: int | np.random.Generator) -> tuple[np.random.Generator, int
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
         raise InputError("seed must be a non-negative integer or a numpy.random.Generator, "
                          f"got {seed!r}")
-    check_number(seed, "seed", low=0, integer=True)
+    check_seed(seed)
     return np.random.default_rng(int(seed)), int(seed)
 
 

@@ -44,6 +44,9 @@ from pointad.validation import as_normals, as_points, check_number, check_range
 
 FRACTION_RANGE = (0.01, 0.07)  # target fraction of anomalous points, drawn per defect
 MAX_FRACTION = 0.3             # the largest target fraction a kind accepts
+# Floor of a length or density that is divided by: it only avoids 0/0, whatever the unit of
+# the cloud (a fixed 1e-12 would clip every length of a part measured in tiny units).
+TINY = float(np.finfo(np.float64).tiny)
 
 #: A peak height in point spacings: a number, or a ``(lo, hi)`` range drawn uniformly.
 Height: TypeAlias = "float | tuple[float, float]"
@@ -334,7 +337,7 @@ def fit_radius(build: Build, radius: float, n_target: int,
 def smooth_rim(dist: np.ndarray, radius: float) -> np.ndarray:
     """The project's blister profile on [0, radius]: ``(1 + smoothstep(1 - d / R)) / 2``, 1 at
     the centre and 1/2 at the rim, so every point of the footprint moves >= half the peak."""
-    return 0.5 * (1.0 + smoothstep(1.0 - dist / max(radius, 1e-12)))
+    return 0.5 * (1.0 + smoothstep(1.0 - dist / max(radius, TINY)))
 
 
 __all__ = ["BUILTIN", "DEFECTS", "DefectKind", "DefectResult", "FRACTION_RANGE", "Frame",

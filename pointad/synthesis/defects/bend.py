@@ -17,6 +17,7 @@ from numpy.typing import ArrayLike
 
 from pointad.geometry.rotations import rotation_about
 from pointad.synthesis.defects.base import (
+    TINY,
     DefectResult,
     Height,
     draw_height,
@@ -55,11 +56,11 @@ def bend(points: ArrayLike, normals: ArrayLike, rng: np.random.Generator, *,
     reach = np.linalg.norm(arm - np.outer(arm @ hinge, hinge), axis=1).max()
     if s.height is None:
         peak = relative_peak(rng, diameter, spacing_, (0.04, 0.08), 4.0, 0.15)
-        angle = float(np.clip(peak / max(reach, 1e-9), np.deg2rad(3), np.deg2rad(20)))
+        angle = float(np.clip(peak / max(reach, TINY), np.deg2rad(3), np.deg2rad(20)))
     else:
         # The far end (at distance reach from the hinge) moves by the chord 2 reach sin(a / 2).
         peak = draw_height(rng, s.height) * spacing_
-        angle = float(min(2.0 * np.arcsin(min(peak / (2.0 * max(reach, 1e-9)), 1.0)),
+        angle = float(min(2.0 * np.arcsin(min(peak / (2.0 * max(reach, TINY)), 1.0)),
                           np.deg2rad(45)))
     angle *= rng.choice([-1.0, 1.0])
     new = pts.copy()

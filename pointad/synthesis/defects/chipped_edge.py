@@ -20,6 +20,7 @@ from numpy.typing import ArrayLike
 
 from pointad.errors import InputError
 from pointad.synthesis.defects.base import (
+    TINY,
     DefectResult,
     Height,
     density,
@@ -48,7 +49,7 @@ def chipped_edge(points: ArrayLike, normals: ArrayLike, rng: np.random.Generator
         # Depth from the target: a notch about 4 d long with two strips ~0.7 d wide holds
         # ~5.7 d^2 * density points.
         dens = density(pts, s.spacing)
-        depth = float(np.clip(np.sqrt(n_lab / (5.7 * max(dens, 1e-12))), 2.5 * s.spacing,
+        depth = float(np.clip(np.sqrt(n_lab / (5.7 * max(dens, TINY))), 2.5 * s.spacing,
                               0.1 * s.diameter))
     else:
         depth = draw_height(rng, s.height) * s.spacing
@@ -103,7 +104,7 @@ def edge_point(pts: np.ndarray, nrm: np.ndarray, index: Any,
     tangential = mean_offset - np.einsum("ij,ij->i", mean_offset, nrm)[:, None] * nrm
     reach = np.linalg.norm(pts[knn] - pts[:, None, :], axis=2).mean(axis=1)
     length = np.linalg.norm(tangential, axis=1)
-    border = np.flatnonzero(length > 0.4 * np.maximum(reach, 1e-12))
+    border = np.flatnonzero(length > 0.4 * np.maximum(reach, TINY))
     if len(border) == 0:
         raise InputError("no sharp convex edge or surface border to chip on this surface")
     i = int(border[rng.integers(len(border))])

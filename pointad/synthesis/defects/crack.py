@@ -20,6 +20,7 @@ from numpy.typing import ArrayLike
 
 from pointad.errors import InputError
 from pointad.synthesis.defects.base import (
+    TINY,
     DefectResult,
     Height,
     density,
@@ -61,7 +62,7 @@ def walk(pts: np.ndarray, nrm: np.ndarray, index: Any, rng: np.random.Generator,
         if new_normal @ normal < -0.2 or np.linalg.norm(advance) < 0.3 * step:
             break
         tangent = advance - (advance @ new_normal) * new_normal
-        if np.linalg.norm(tangent) < 1e-9:
+        if np.linalg.norm(tangent) < 1e-9 * step:  # relative: any unit of length
             break
         heading = tangent / np.linalg.norm(tangent)
         pos, normal = new_pos, new_normal
@@ -116,7 +117,7 @@ def groove(kind: str, points: ArrayLike, normals: ArrayLike, rng: np.random.Gene
         start = int(rng.integers(len(pts)))
         # Half-width from the local density so that a walk of max_length holds n_lab points,
         # within the kind's limits (a crack may not be a trench, a scratch stays thin).
-        needed = n_lab / (2.0 * 0.7 * max_length * max(dens, 1e-12))
+        needed = n_lab / (2.0 * 0.7 * max_length * max(dens, TINY))
         half_width = float(np.clip(needed, max(min_width_sp * spacing_, width_rel[0] * diameter),
                                    max(width_rel[1] * diameter, min_width_sp * spacing_)))
         # Steps of a few spacings: shorter ones get stuck in the sampling jitter.

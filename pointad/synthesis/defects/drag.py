@@ -19,6 +19,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from pointad.synthesis.defects.base import (
+    TINY,
     DefectResult,
     Height,
     check_room,
@@ -55,7 +56,7 @@ def drag(points: ArrayLike, normals: ArrayLike, rng: np.random.Generator, *,
     half_width = float(metric[pick].max())
     idx = frame.members[pick]
     weight = smooth_rim(metric[pick], half_width)
-    x = np.clip((frame.rel[pick] @ frame.along) / (aspect * max(half_width, 1e-12)), -1.0, 1.0)
+    x = np.clip((frame.rel[pick] @ frame.along) / (aspect * max(half_width, TINY)), -1.0, 1.0)
     grow = smoothstep(0.5 * (x + 1.0))
     raw = weight[:, None] * (frame.along[None, :] + (lift * grow)[:, None] * s.normals[idx])
     offsets, labelled = half_peak_rule(raw, peak)

@@ -20,6 +20,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from pointad.synthesis.defects.base import (
+    TINY,
     DefectResult,
     Height,
     density,
@@ -47,7 +48,7 @@ def pitting(points: ArrayLike, normals: ArrayLike, rng: np.random.Generator, *,
     pts, nrm, sp = s.points, s.normals, s.spacing
     peak = peak_size(rng, s, (0.01, 0.02), 2.0, 0.05)
     center = int(rng.integers(len(pts)))
-    per_area = max(density(pts, sp), 1e-12)
+    per_area = max(density(pts, sp), TINY)
     if n_pits is None:
         # A pit radius of a few spacings, and as many pits (5-30) as the target needs.
         first = float(rng.uniform(2.0, 3.5)) * sp
