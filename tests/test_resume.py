@@ -213,16 +213,21 @@ def test_atomic_group_checks_every_target_first(tmp_path):
 
 
 def test_graceful_interrupts_only_record_the_signal():
-    before = signal.getsignal(signal.SIGINT)
-    with pytest.raises(Interrupted) as caught:
-        with graceful_interrupts("sample") as stop:
-            stop.check()  # nothing yet
-            os.kill(os.getpid(), signal.SIGINT)
-            time.sleep(0.05)  # the handler runs here: no KeyboardInterrupt
-            assert stop.signum == signal.SIGINT
-            stop.check()
-    assert caught.value.code == 130
-    assert signal.getsignal(signal.SIGINT) is before
+    # A pytest-xdist worker ignores SIGINT, and an ignored signal stays ignored (by design):
+    # start from Python's own handler, as a terminal's ``pnas`` has it.
+    inherited = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(Interrupted) as caught:
+            with graceful_interrupts("sample") as stop:
+                stop.check()  # nothing yet
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(0.05)  # the handler runs here: no KeyboardInterrupt
+                assert stop.signum == signal.SIGINT
+                stop.check()
+        assert caught.value.code == 130
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, inherited)
 
 
 def _default_sigint():
