@@ -510,3 +510,55 @@ def test_cli_bench_make_realistic(tmp_path, capsys):
                  "realistic", "--kinds", "mvtec3d"])
     _, err = capsys.readouterr()
     assert code == 2 and "real3d layout only" in err and len(err.strip().splitlines()) == 1
+
+
+def test_an_interrupted_build_resumes_to_the_same_bytes(tmp_path):
+    """A stop after the first category keeps it (checkpoint); --resume builds the rest, and the
+    files equal an uninterrupted build's, benchmark.json included; no checkpoint is left."""
+    cats = ["gear", "bottle"]
+    whole = make_benchmark(tmp_path / "whole", size="small", seed=0, categories=cats,
+                           kinds=["real3d"], progress=False)
+    calls = []
+
+    class Stopped(BaseException):
+        pass
+
+    def stop():
+        calls.append(1)
+        if len(calls) == 2:  # before the second category
+            raise Stopped
+
+    out = tmp_path / "resumed"
+    with pytest.raises(Stopped):
+        make_benchmark(out, size="small", seed=0, categories=cats, kinds=["real3d"],
+                       progress=False, stop=stop)
+    assert not (out / "benchmark.json").exists()
+    assert [p.name for p in (out / ".partial").iterdir()] == ["real3d-gear.json"]
+    (out / "real3d" / "bottle").mkdir(parents=True)  # a half-built category is built again
+    (out / "real3d" / "bottle" / "stray.txt").write_text("left by the interrupted build")
+    with pytest.raises(InputError, match="other settings"):
+        make_benchmark(out, size="small", seed=1, categories=cats, kinds=["real3d"],
+                       progress=False, resume=True)
+    make_benchmark(out, size="small", seed=0, categories=cats, kinds=["real3d"],
+                   progress=False, resume=True)
+    files = sorted(p.relative_to(whole) for p in whole.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(out) for p in out.rglob("*") if p.is_file()
+                           and p.name != "stray.txt")
+    for rel in files:
+        assert (out / rel).read_bytes() == (whole / rel).read_bytes(), rel
+    assert not (out / ".partial").exists()
+    with pytest.raises(InputError, match="no interrupted build"):
+        make_benchmark(tmp_path / "fresh", size="small", seed=0, categories=cats,
+                       progress=False, resume=True)
+
+
+def test_bench_make_resume_on_the_command_line(tmp_path, capsys):
+    from pointad.cli import main
+
+    base = ["bench", "make", "--size", "small", "--categories", "gear", "--kinds", "real3d",
+            "-q", "--out", str(tmp_path / "b")]
+    assert main(base + ["--resume", "--overwrite"]) == 2
+    assert "give one of them" in capsys.readouterr().err
+    assert main(base + ["--resume"]) == 2
+    assert "no interrupted build" in capsys.readouterr().err
+    assert not (tmp_path / "b").exists()

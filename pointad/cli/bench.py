@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from pointad.cli._interrupt import Interrupted, graceful_interrupts
 from pointad.cli.generate import add_parallel_arguments
 from pointad.errors import InputError
 from pointad.parallel import check_options, open_executor
@@ -63,6 +64,10 @@ def add_parser(verbs) -> None:
     make.add_argument("--overwrite", action="store_true",
                       help="build into a non-empty directory; an earlier build's files are "
                            "replaced")
+    make.add_argument("--resume", action="store_true",
+                      help="continue a build that Ctrl-C, SIGTERM or a crash stopped: finished "
+                           "categories are kept, the others built again (same bytes as an "
+                           "uninterrupted build; same --preset, --size and --seed)")
     make.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
     add_parallel_arguments(make, what="categories (one task per category and layout)")
     make.set_defaults(run=run)
@@ -82,11 +87,20 @@ def run(args) -> int:
 
     check_seed(args.seed, "--seed")
     check_options(args.workers, args.scheduler)
-    with open_executor(args.workers, args.scheduler) as executor:
-        out = make_benchmark(args.out, size=args.size, seed=args.seed,
-                             categories=_split(args.categories, "--categories"),
-                             kinds=_split(args.kinds, "--kinds"), progress=not args.quiet,
-                             overwrite=args.overwrite, preset=args.preset, executor=executor)
+    if args.resume and args.overwrite:
+        raise InputError("--resume keeps the finished categories and --overwrite replaces the "
+                         "build: give one of them")
+    try:
+        with graceful_interrupts("category") as stop, \
+                open_executor(args.workers, args.scheduler) as executor:
+            out = make_benchmark(args.out, size=args.size, seed=args.seed,
+                                 categories=_split(args.categories, "--categories"),
+                                 kinds=_split(args.kinds, "--kinds"), progress=not args.quiet,
+                                 overwrite=args.overwrite, preset=args.preset,
+                                 executor=executor, resume=args.resume, stop=stop.check)
+    except Interrupted as exc:
+        exc.detail = "the finished categories are kept; --resume continues the build"
+        raise
     if not args.quiet:
         import json
 

@@ -167,7 +167,8 @@ the rim width of it.
 
 def make_benchmark(out, size: str = "default", seed: int = 0, categories=None,
                    kinds=None, progress: bool = True, overwrite: bool = False,
-                   preset: str = "standard", executor=None) -> Path:
+                   preset: str = "standard", executor=None, resume: bool = False,
+                   stop=None) -> Path:
     """Write the benchmark into the directory ``out`` and return its path.
 
     Args:
@@ -188,6 +189,12 @@ def make_benchmark(out, size: str = "default", seed: int = 0, categories=None,
         executor: a ``concurrent.futures``-style executor (:mod:`pointad.parallel`): each
             category of each layout is built there, in parallel; the files are the same bytes
             (every draw comes from the seed, the category and the sample).
+        resume: continue an interrupted build in ``out``: each finished category of a layout
+            left a checkpoint (``out/.partial/``, removed when the build completes) and is kept;
+            the others are built again (their files replaced). The files are the bytes of an
+            uninterrupted build. A checkpoint made with other settings is refused.
+        stop: a callable checked before each category of a layout (serial) or each finished
+            one (parallel); it raises to stop the build there (the CLI's SIGINT handling).
 
     Raises:
         InputError: unknown preset, size, category or layout, mvtec3d with the realistic preset,
@@ -212,33 +219,44 @@ def make_benchmark(out, size: str = "default", seed: int = 0, categories=None,
         kinds = _names(kinds, LAYOUTS, "layout")
     params = sizes[size]
     out = Path(out)
-    _prepare_out(out, overwrite)
+    settings = {"preset": preset, "size": size, "seed": seed, "version": __version__}
+    done = _checkpoints(out, settings) if resume else {}
+    if not resume:
+        _prepare_out(out, overwrite)
+    overwrite = overwrite or resume  # a resumed category replaces its partial files
 
-    plan = [(layout, cat) for cat in categories for layout in kinds]
+    finished = [(layout, cat) for cat in categories for layout in kinds
+                if (layout, cat) in done]
+    plan = [(layout, cat) for cat in categories for layout in kinds if (layout, cat) not in done]
     per_layout = {"real3d": params["n_train"] + params["n_good"] + params["n_defective"],
                   "mvtec3d": params["n_train"] + params.get("n_validation", 0) + params["n_good"]
                   + params["n_defective"]}
     bar = tqdm(total=sum(per_layout[layout] for layout, _ in plan), unit="scan",
                desc="pnas bench", disable=not progress or None)
-    samples = []
+    built = {key: done[key] for key in finished}
     if executor is None:
         for layout, cat in plan:
+            if stop is not None:
+                stop()
             bar.set_postfix_str(f"{layout}/{cat}")
-            samples += _build(out, layout, cat, seed, params, overwrite, realistic, bar)
+            built[(layout, cat)] = _build(out, layout, cat, seed, params, overwrite, realistic,
+                                          bar)
+            _save_checkpoint(out, layout, cat, settings, built[(layout, cat)])
     else:
-        built = {}
         tasks = (((layout, cat), _build, (out, layout, cat, seed, params, overwrite, realistic))
                  for layout, cat in plan)
         try:
             for (layout, cat), future in run_tasks(executor, tasks,
                                                    window=2 * worker_count(executor)):
                 built[(layout, cat)] = future.result()  # a failure stops the build
+                _save_checkpoint(out, layout, cat, settings, built[(layout, cat)])
                 bar.update(per_layout[layout])
+                if stop is not None:
+                    stop()
         finally:
             bar.close()
-        for key in plan:
-            samples += built[key]
     bar.close()
+    samples = [s for cat in categories for layout in kinds for s in built[(layout, cat)]]
 
     files = [f for s in samples for f in s["files"]] + ["benchmark.json", "README.txt"]
     defect_kinds = list(REALISTIC_KINDS) if realistic else list(DEFECTS)
@@ -257,7 +275,47 @@ def make_benchmark(out, size: str = "default", seed: int = 0, categories=None,
         version=__version__, preset=preset, size=size, seed=seed,
         categories=", ".join(categories), defects=", ".join(defect_kinds),
         **README_PRESETS[preset]) + README_GROUND_TRUTH, overwrite=overwrite)
+    _remove_checkpoints(out)
     return out
+
+
+_PARTIAL = ".partial"  # per-category checkpoints of a build in progress
+
+
+def _save_checkpoint(out: Path, layout: str, cat: str, settings: dict, samples: list) -> None:
+    write_json(out / _PARTIAL / f"{layout}-{cat}.json",
+               {"settings": settings, "layout": layout, "category": cat, "samples": samples},
+               overwrite=True)
+
+
+def _checkpoints(out: Path, settings: dict) -> dict:
+    """``(layout, category) -> manifest entries`` of the categories an interrupted build in
+    ``out`` finished; InputError when there is nothing to resume or other settings made it."""
+    folder = out / _PARTIAL
+    if not folder.is_dir():
+        raise InputError(f"{out}: no interrupted build to resume (no {_PARTIAL}/ checkpoints); "
+                         "start it without --resume")
+    done = {}
+    for path in sorted(folder.glob("*.json")):
+        try:
+            saved = json.loads(path.read_text(encoding="utf-8"))
+            key, made = (saved["layout"], saved["category"]), saved["settings"]
+        except (OSError, ValueError, KeyError, TypeError):
+            raise InputError(f"{path}: not a readable build checkpoint") from None
+        if made != settings:
+            raise InputError(f"{path}: made with other settings ({made}); resume with the "
+                             f"same --preset, --size and --seed, or start again")
+        done[key] = saved["samples"]
+    return done
+
+
+def _remove_checkpoints(out: Path) -> None:
+    folder = out / _PARTIAL
+    if folder.is_dir():
+        for path in folder.glob("*.json"):
+            path.unlink()
+        with contextlib.suppress(OSError):
+            folder.rmdir()
 
 
 # ---------------------------------------------------------------- the two layouts
