@@ -13,6 +13,7 @@ import torch
 
 from pointad.detectors.base import Detector
 from pointad.device import resolve_device
+from pointad.geometry import view_directions, visible_from
 from pointad.io import CloudInput
 from pointad.ops import farthest_point_sampling, knn
 from pointad.params import ParamsMixin
@@ -130,8 +131,6 @@ class BankDetector(Detector):
         directions (:func:`pointad.geometry.visible_from`): the bank then also holds what a
         partial test scan shows of the part (one face of a thin wall, not both). Organized scans
         are single views already and get none."""
-        from pointad.geometry import view_directions, visible_from
-
         views = []
         for i, cloud in enumerate(clouds):
             if cloud.organized or not self.partial_views:
