@@ -13,8 +13,39 @@ from pointad.jit import njit
 
 
 def column_sums(a: np.ndarray) -> np.ndarray:
-    """(k,) sums of the columns of (N, k) ``a`` (one BLAS gemv)."""
-    return a.T @ np.ones(len(a), dtype=a.dtype)
+    """(k,) sums of the columns of (N, k) ``a``, in ``a``'s dtype (accumulated in float64).
+
+    One sequential pass, so the same bits whatever the thread count: a BLAS gemv
+    (``a.T @ ones``) splits the sum between its threads, and a worker limited to one thread
+    then writes other bytes than the driver (``pnas generate --workers``)."""
+    return _weighted_column_sums(a, np.ones(0)).astype(a.dtype, copy=False)
+
+
+def weighted_column_sums(weights: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """(k,) ``weights @ a`` for (N,) ``weights`` and (N, k) or (N,) ``a`` ((k,) or a float),
+    one sequential float64 pass: the same bits whatever the thread count (see
+    :func:`column_sums`)."""
+    w = np.asarray(weights, dtype=np.float64)
+    a = np.asarray(a)
+    if a.ndim == 1:
+        return float(_weighted_column_sums(a[:, None], w)[0])
+    return _weighted_column_sums(a, w)
+
+
+@njit(cache=True)
+def _weighted_column_sums(a: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """(k,) float64 sums of the rows of (N, k) ``a``, each times ``w[n]`` (all ones when ``w``
+    is empty), added in row order."""
+    out = np.zeros(a.shape[1])
+    if w.shape[0] == 0:
+        for n in range(a.shape[0]):
+            for j in range(a.shape[1]):
+                out[j] += a[n, j]
+    else:
+        for n in range(a.shape[0]):
+            for j in range(a.shape[1]):
+                out[j] += w[n] * a[n, j]
+    return out
 
 
 def column_mean(a: np.ndarray) -> np.ndarray:

@@ -172,16 +172,18 @@ def defect_metrics(samples, predictions) -> dict:
 
 
 def evaluate_category(method: str, params: dict, root, category: str, *, data_format=None,
-                      dataset_options=None, progress: bool = True,
-                      **metric_options) -> CategoryResult:
+                      dataset_options=None, progress: bool = True, executor=None,
+                      check_stop=None, **metric_options) -> CategoryResult:
     """Fit ``method`` on ``category``'s training split of the dataset at ``root``; score its test
-    split. ``dataset_options`` go to the loader (e.g. ``remove_background=True``)."""
+    split (its clouds in parallel on ``executor`` when given: see :func:`predict_split`).
+    ``dataset_options`` go to the loader (e.g. ``remove_background=True``)."""
     detector, n_train, fit_s = fit_category(method, params, root, category,
                                             data_format=data_format,
                                             dataset_options=dataset_options)
     return score_category(detector, method, root, category, n_train=n_train, fit_s=fit_s,
                           data_format=data_format, dataset_options=dataset_options,
-                          progress=progress, **metric_options)
+                          progress=progress, executor=executor, check_stop=check_stop,
+                          **metric_options)
 
 
 def fit_category(method: str, params: dict, root, category: str, *, data_format=None,
@@ -195,12 +197,44 @@ def fit_category(method: str, params: dict, root, category: str, *, data_format=
     return detector, len(train), time.perf_counter() - start
 
 
+def _timed_predictions(detector, root, category: str, split: str, data_format,
+                       dataset_options, indices) -> list:
+    """``[(prediction, seconds)]`` of the clouds at ``indices`` of a split: a worker's task
+    (it reads the clouds itself; the fitted detector comes with the task)."""
+    data = load_dataset(root, category, split, format=data_format, **(dataset_options or {}))
+    out = []
+    for i in indices:
+        sample = data[i]
+        start = time.perf_counter()
+        prediction = detector.predict(sample)
+        out.append((prediction, time.perf_counter() - start))
+    return out
+
+
 def predict_split(detector, root, category: str, *, split: str = "test", data_format=None,
-                  dataset_options=None, progress: bool = True, desc: str | None = None) -> tuple:
+                  dataset_options=None, progress: bool = True, desc: str | None = None,
+                  executor=None, check_stop=None) -> tuple:
     """Score every cloud of ``category``'s ``split`` with a fitted ``detector``. Returns
-    ``(samples, predictions, total predict seconds)``, in the split's order."""
+    ``(samples, predictions, total predict seconds)``, in the split's order.
+
+    ``executor``: the clouds are scored there in parallel, the fitted detector shipped with
+    each task (``2 x workers`` chunks of consecutive clouds; each worker reads its clouds);
+    the predictions are those of a serial run. ``check_stop()`` runs while waiting (it may
+    raise to stop; the chunks in progress are cancelled)."""
     data = load_dataset(root, category, split, format=data_format, **(dataset_options or {}))
     samples, predictions, predict_s = [], [], 0.0
+    if executor is not None:
+        chunks = np.array_split(np.arange(len(data)), min(len(data), 2 * worker_count(executor)))
+        tasks = ((k, _timed_predictions, (detector, root, category, split, data_format,
+                                          dataset_options, [int(i) for i in chunk]))
+                 for k, chunk in enumerate(chunks) if len(chunk))
+        by_chunk = {}
+        for k, future in run_tasks(executor, tasks, window=2 * worker_count(executor),
+                                   check=check_stop, drain=False):
+            by_chunk[k] = _result(future, category)
+        timed = [item for k in sorted(by_chunk) for item in by_chunk[k]]
+        predictions = [p for p, _ in timed]
+        return list(data), predictions, float(sum(s for _, s in timed))
     for sample in tqdm(data, desc=desc or f"{detector.name} {category}", unit="cloud",
                        leave=False, disable=not progress or None):
         start = time.perf_counter()
@@ -212,11 +246,13 @@ def predict_split(detector, root, category: str, *, split: str = "test", data_fo
 
 def score_category(detector, method: str, root, category: str, *, n_train: int, fit_s: float,
                    data_format=None, dataset_options=None, progress: bool = True,
-                   **metric_options) -> CategoryResult:
-    """Score ``category``'s test split with an already fitted ``detector``."""
+                   executor=None, check_stop=None, **metric_options) -> CategoryResult:
+    """Score ``category``'s test split with an already fitted ``detector`` (its clouds in
+    parallel on ``executor`` when given: see :func:`predict_split`)."""
     samples, predictions, predict_s = predict_split(
         detector, root, category, data_format=data_format, dataset_options=dataset_options,
-        progress=progress, desc=f"{method} {category}")
+        progress=progress, desc=f"{method} {category}", executor=executor,
+        check_stop=check_stop)
     notes: list = []
     undefined: dict = {}
     metrics = category_metrics(samples, predictions, notes=notes, undefined=undefined,
@@ -236,7 +272,9 @@ def evaluate_unified(method: str, params: dict, root, categories, *, data_format
     score each category's test split with it (only those in ``score``, when given). Returns the
     per-category results (each row's ``fit_s`` is that one fit's time) and the fit time.
     ``on_result(result)`` is called as each category is done; ``check_stop()`` before the fit
-    and between categories (it may raise to stop)."""
+    and between categories (it may raise to stop). With ``executor`` the fitted detector is
+    shipped to the workers: the categories are scored in parallel when there are at least as
+    many as workers, else each category's test clouds are (see :func:`predict_split`)."""
     options = dataset_options or {}
     train, counts = [], {}
     for c in categories:
@@ -251,7 +289,7 @@ def evaluate_unified(method: str, params: dict, root, categories, *, data_format
     fit_s = time.perf_counter() - start
     results = []
     chosen = categories if score is None else [c for c in categories if c in score]
-    if executor is not None:  # the fitted detector goes to the workers with each category
+    if executor is not None and len(chosen) >= worker_count(executor):
         task = partial(score_category, detector, method, root, data_format=data_format,
                        dataset_options=options, progress=False, fit_s=fit_s, **metric_options)
         by_name = {}
@@ -267,6 +305,7 @@ def evaluate_unified(method: str, params: dict, root, categories, *, data_format
         results.append(score_category(detector, method, root, c, n_train=counts[c],
                                       fit_s=fit_s, data_format=data_format,
                                       dataset_options=options, progress=progress,
+                                      executor=executor, check_stop=check_stop,
                                       **metric_options))
         if on_result is not None:
             on_result(results[-1])
@@ -288,13 +327,19 @@ def _run_categories(executor, tasks, check_stop=None):
     for category, future in run_tasks(executor, ((c, _keywords, (fn, c, kw))
                                                  for c, fn, kw in tasks),
                                       window=window, check=check_stop, drain=False):
-        exc = future.exception()
-        if exc is not None:
-            if is_worker_failure(exc):
-                raise InputError(f"category {category}: worker failed "
-                                 f"({' '.join(str(exc).split()) or type(exc).__name__})")
-            raise exc
-        yield future.result()
+        yield _result(future, category)
+
+
+def _result(future, category: str):
+    """A finished task's result; its exception raised as in a serial run (a worker that died:
+    an :class:`InputError` naming the category)."""
+    exc = future.exception()
+    if exc is not None:
+        if is_worker_failure(exc):
+            raise InputError(f"category {category}: worker failed "
+                             f"({' '.join(str(exc).split()) or type(exc).__name__})")
+        raise exc
+    return future.result()
 
 
 def resolve_categories(root, data_format=None, categories=None) -> tuple[Path, str, list]:
@@ -393,9 +438,11 @@ def evaluate(method: str, root, *, categories=None, params=None, data_format=Non
     to stop the run; the finished categories are saved).
 
     ``executor`` (``concurrent.futures``-style: ``distributed.Client(...).get_executor()``, a
-    ``ProcessPoolExecutor``, :func:`pointad.parallel.open_executor`): the categories are
-    evaluated there in parallel (unified: the one detector is fitted here and the categories
-    are scored there); the results are those of a serial run but for the times."""
+    ``ProcessPoolExecutor``, :func:`pointad.parallel.open_executor`): with at least as many
+    categories as workers they are evaluated there in parallel (unified: the one detector is
+    fitted here and the categories are scored there); with fewer, each detector is fitted here
+    and shipped to the workers, which score its test clouds in parallel. The results are those
+    of a serial run but for the times."""
     if metric_options.get("num_thresholds") is not None:  # before any fit, not NaN at the end
         check_number(metric_options["num_thresholds"], "num_thresholds", low=2, integer=True)
     root, data_format, categories = resolve_categories(root, data_format, categories)
@@ -420,7 +467,7 @@ def evaluate(method: str, root, *, categories=None, params=None, data_format=Non
                                         progress=progress, score=todo, on_result=finish,
                                         check_stop=check_stop, executor=executor,
                                         **metric_options)
-    elif executor is not None:
+    elif executor is not None and len(todo) >= worker_count(executor):
         task = partial(evaluate_category, method, params, root, data_format=data_format,
                        dataset_options=dataset_options, progress=False, **metric_options)
         for result in _run_categories(executor, [(c, task, {}) for c in todo], check_stop):
@@ -432,6 +479,7 @@ def evaluate(method: str, root, *, categories=None, params=None, data_format=Non
                 check_stop()
             finish(evaluate_category(method, params, root, c, data_format=data_format,
                                      dataset_options=dataset_options, progress=progress,
+                                     executor=executor, check_stop=check_stop,
                                      **metric_options))
         fit_s = float(sum(done[c].fit_s for c in categories))
     results = [done[c] for c in categories]

@@ -316,3 +316,46 @@ def test_visible_from_cuts_a_thin_slab_to_the_face_turned_to_the_viewer():
     assert not np.array_equal(dirs, view_directions(5, seed=4))
     with pytest.raises(ValueError, match="direction"):
         visible_from(pts, [0.0, 0.0, 0.0])
+
+
+def test_frames_and_units_are_the_same_bits_on_one_or_many_blas_threads():
+    """A worker limited to one thread (``--workers``) must write the driver's bytes: the long
+    reductions behind the principal frame and the diameter do not depend on BLAS threads."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import numpy as np, hashlib\n"
+            "from pointad.geometry import object_diameter\n"
+            "from pointad.geometry.frames import principal_frame\n"
+            "from pointad.reductions import column_sums, weighted_column_sums\n"
+            "rng = np.random.default_rng(0)\n"
+            "p = rng.normal(size=(400_000, 3)) * [30, 10, 2] + 5\n"
+            "w = rng.random(len(p))\n"
+            "parts = [object_diameter(p), *principal_frame(p), *principal_frame(p, w),\n"
+            "         column_sums(p), weighted_column_sums(w, p)]\n"
+            "print(hashlib.sha1(b''.join(np.asarray(x).tobytes() for x in parts)).hexdigest())\n")
+    digests = set()
+    for threads in ("1", "2", "4"):
+        env = dict(os.environ, OPENBLAS_NUM_THREADS=threads, OMP_NUM_THREADS=threads,
+                   MKL_NUM_THREADS=threads)
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                             text=True, check=True)
+        digests.add(out.stdout.strip())
+    assert len(digests) == 1
+
+
+def test_column_sums_match_an_exact_sum():
+    import math
+
+    from pointad.reductions import column_sums, weighted_column_sums
+
+    rng = np.random.default_rng(1)
+    a = rng.normal(size=(10_001, 3)) * 1e3
+    w = rng.random(len(a))
+    exact = [math.fsum(a[:, j]) for j in range(3)]
+    np.testing.assert_allclose(column_sums(a), exact, rtol=1e-12)
+    exact_w = [math.fsum(w * a[:, j]) for j in range(3)]
+    np.testing.assert_allclose(weighted_column_sums(w, a), exact_w, rtol=1e-12)
+    assert weighted_column_sums(w, a[:, 0]) == pytest.approx(exact_w[0], rel=1e-12)
+    assert column_sums(a.astype(np.float32)).dtype == np.float32

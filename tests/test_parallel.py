@@ -158,6 +158,43 @@ def test_evaluate_takes_any_executor(cluster, tiny):
     assert without_times(dist) == without_times(serial) == without_times(mine)
 
 
+class CountingExecutor:
+    """Runs each call at once (as :class:`SerialExecutor`), says it has ``n_workers`` workers
+    and records what it runs."""
+
+    def __init__(self, n_workers):
+        self.n_workers = n_workers
+        self.calls = []
+
+    def submit(self, fn, /, *args, **kwargs):
+        self.calls.append(args[0].__name__ if fn is parallel.call else fn.__name__)
+        return SerialExecutor().submit(fn, *args, **kwargs)
+
+
+@pytest.mark.parametrize("unified", [False, True])
+def test_fewer_categories_than_workers_score_the_test_clouds_in_parallel(cluster, tiny, unified):
+    """One category on 2 workers: the fitted detector goes to the workers with chunks of its
+    test clouds; the numbers are the serial run's."""
+    params = {"align_points": 400, "icp_iterations": 5}
+    serial = evaluate("raw", tiny, params=params, categories=["cylinder"], unified=unified,
+                      progress=False)
+    with distributed.Client(cluster) as client:
+        executor = client.get_executor()
+        executor.n_workers = 2
+        dist = evaluate("raw", tiny, params=params, categories=["cylinder"], unified=unified,
+                        progress=False, executor=executor)
+    assert without_times(dist) == without_times(serial)
+    counting = CountingExecutor(n_workers=3)
+    mine = evaluate("raw", tiny, params=params, categories=["cylinder"], unified=unified,
+                    progress=False, executor=counting)
+    assert without_times(mine) == without_times(serial)
+    n_test = serial["categories"][0]["n_test"]
+    assert counting.calls == ["_timed_predictions"] * min(n_test, 6)  # 2 x workers chunks
+    counting = CountingExecutor(n_workers=2)  # as many categories as workers: by category
+    evaluate("raw", tiny, params=params, unified=unified, progress=False, executor=counting)
+    assert len(counting.calls) == 2 and "_timed_predictions" not in counting.calls
+
+
 def test_run_tasks_drains_the_running_tasks_when_stopped():
     calls = []
 

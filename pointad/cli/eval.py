@@ -24,10 +24,12 @@ evaluates the others, giving the table of an uninterrupted run. A metric that ca
 computed (no defective test cloud, no per-point labels) is n/a in the table and null in the
 JSON, with the reason under "undefined".
 
-Parallel: --workers N evaluates the categories in N local worker processes, --scheduler ADDRESS
-on a running Dask cluster (--unified: the detector is fitted here and each category scored on
-a worker); --gpu-workers runs each task on a worker with the Dask resource GPU. The results
-are those of a serial run but for the times.
+Parallel: --workers N runs on N local worker processes, --scheduler ADDRESS on a running Dask
+cluster. With at least as many categories as workers, the categories are evaluated in parallel
+(--unified: the detector is fitted here and each category scored on a worker); with fewer,
+each detector is fitted here and shipped to the workers, which score its test clouds in
+parallel. --gpu-workers runs each task on a worker with the Dask resource GPU. The results are
+those of a serial run but for the times.
 
 Exit status: 0 done; 2 bad arguments or data; 130 (SIGINT) or 143 (SIGTERM) interrupted."""
 
@@ -75,8 +77,9 @@ def add_parser(verbs) -> None:
                         "the categories already finished with the same settings are read, "
                         "not evaluated again")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
-    add_parallel_arguments(p, what="categories (--unified: the scoring of each category, by "
-                                   "the one fitted detector shipped to the workers)")
+    add_parallel_arguments(p, what="categories, or with fewer categories than workers the "
+                                   "test clouds (scored by the fitted detector shipped to the "
+                                   "workers)")
     p.add_argument("--gpu-workers", action="store_true",
                    help="run each task on a Dask worker that has the resource GPU (started "
                         "with `dask worker ADDRESS --resources GPU=1`; with --workers every "

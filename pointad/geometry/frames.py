@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pointad.reductions import column_mean, column_sums
+from pointad.reductions import column_mean, column_sums, weighted_column_sums
 
 
 def principal_frame(points: np.ndarray, weights: np.ndarray | None = None):
@@ -22,13 +22,13 @@ def principal_frame(points: np.ndarray, weights: np.ndarray | None = None):
         cov = centred.T @ centred
     else:
         w = np.asarray(weights, dtype=np.float64) / np.sum(weights)
-        centre = w @ points
+        centre = weighted_column_sums(w, points)
         centred = points - centre
         cov = (centred * w[:, None]).T @ centred
     _, vecs = np.linalg.eigh(cov)
     axes = vecs[:, ::-1].T.copy()
     proj = centred @ axes[:2].T
-    skew = column_sums(proj**3) if weights is None else w @ proj**3
+    skew = column_sums(proj**3) if weights is None else weighted_column_sums(w, proj**3)
     for a in range(2):
         if skew[a] < 0:
             axes[a] = -axes[a]
@@ -51,6 +51,6 @@ def tangent_frame(normal: np.ndarray, directions: np.ndarray, weights: np.ndarra
         t1 = np.cross(n, np.eye(3)[np.argmin(np.abs(n))])
     t1 = t1 - (t1 @ n) * n
     t1 /= np.linalg.norm(t1)
-    if w @ (tangential @ t1) ** 3 < 0:
+    if weighted_column_sums(w, (tangential @ t1) ** 3) < 0:
         t1 = -t1
     return np.stack([t1, np.cross(n, t1), n])
