@@ -37,6 +37,15 @@ FAST = {
                    n_synthetic=1, progress=False, device="cpu"),
     "pbas": dict(size=32, arch="small", epochs=2, batch_size=4, views=1, progress=False,
                  device="cpu"),
+    "hetnet": dict(size=32, arch="small", epochs=2, batch_size=4, views=1, progress=False,
+                   device="cpu"),
+    "pradot": dict(size=32, epochs=2, batch_size=4, views=1, progress=False, device="cpu"),
+    "fader": dict(size=32, arch="small", epochs=2, batch_size=4, views=1, patch=4, mosaic=4,
+                  progress=False, device="cpu"),
+    "fused": dict(point="raw", point_params=dict(align_points=300, icp_iterations=5),
+                  depth_params=dict(size=32, stride=8, arch="small", epochs=2, batch_size=4,
+                                    views=1, progress=False, device="cpu"),
+                  calibration_views=1),
 }
 # One invalid value per detector (fallback: a negative seed).
 INVALID = {
@@ -48,6 +57,10 @@ INVALID = {
     "uniad": {"views": 4},
     "onenip": {"n_synthetic": 0},
     "pbas": {"strides": "8"},
+    "hetnet": {"teacher2": "efficientnet-lite0"},
+    "pradot": {"alphas": [1.5]},
+    "fader": {"mask_ratio": 1.5},
+    "fused": {"weight": 2},
 }
 N_POINTS = 1500
 NAMES = detectors.available()
@@ -138,7 +151,8 @@ def test_same_seed_same_scores(name, fitted, clouds):
 # defects): another seed must give other scores, or the seed is not reaching the draws. The
 # training-free ones use their seed only where the data leave a choice (a subsample of a cloud
 # larger than a cap, a coreset tie), which these small clouds never reach.
-LEARNED = [n for n in NAMES if n in ("pnas-refiner", "pnas-offset", "uniad", "onenip", "pbas")]
+LEARNED = [n for n in NAMES if n in ("pnas-refiner", "pnas-offset", "uniad", "onenip", "pbas",
+                                     "fader", "hetnet", "pradot", "fused")]
 
 
 @pytest.mark.parametrize("name", LEARNED)

@@ -328,3 +328,75 @@ def test_render_rejects_bad_input(lumpy):
         render(Cloud(points=lumpy[:20], grid_shape=(4, 4), grid_index=np.arange(20)))
     assert isinstance(render(lumpy, size=16), DepthRender)
     assert isinstance(render(lumpy, size=16).frame, ViewFrame)
+
+
+@pytest.fixture(scope="module")
+def blob():
+    """A denser irregular closed surface (4000 points) and its 64 px reference render."""
+    rng = np.random.default_rng(7)
+    d = rng.normal(size=(4000, 3))
+    d /= np.linalg.norm(d, axis=1, keepdims=True)
+    r = 1.0 + 0.3 * d[:, 0] ** 2 + 0.15 * d[:, 1] + 0.1 * np.sin(3 * d[:, 2])
+    pts = d * r[:, None] * np.array([2.0, 1.3, 1.0])
+    return pts, render(pts, views=6, size=64, depth="box")
+
+
+def _depth_error(rendered, reference) -> np.ndarray:
+    """(V,) mean |depth difference| over the pixels either render shows."""
+    either = rendered.valid | reference.valid
+    diff = np.abs(rendered.images[:, 0] - reference.images[:, 0])
+    return np.array([diff[v][either[v]].mean() for v in range(len(diff))])
+
+
+def test_partial_scan_is_completed_from_the_reference(blob):
+    """A one-sided scan of the part, rendered in the complete cloud's frame, shows the back of
+    its own surface (or nothing) in the views turned away from the scanner; completion paints
+    those sides from the reference, so every view matches it, and takes the pixels away from the
+    points behind them (points are never shown by painted pixels)."""
+    from pointad.geometry.visibility import visible_from
+    from pointad.render.completion import complete, unseen_regions
+    pts, reference = blob
+    scanner = reference.frame.axes[0] + 0.2 * reference.frame.axes[1]   # near the +x view
+    cut = pts[visible_from(pts, scanner)]
+    partial = render(cut, views=6, size=64, depth="box", frame=reference.frame)
+    before = _depth_error(partial, reference)
+    done = complete(partial, reference, cut)
+    after = _depth_error(done, reference)
+    assert before.max() > 0.2 and after.max() < 0.02
+    fill = unseen_regions(partial, reference)
+    cameras = reference.rotations[:, 2] @ reference.frame.axes   # view directions, cloud axes
+    away, toward = np.argmin(cameras @ scanner), np.argmax(cameras @ scanner)
+    assert fill[away].sum() > 0.5 * reference.valid[away].sum()
+    assert fill[toward].sum() < 0.1 * reference.valid[toward].sum()
+    assert (done.index[fill] == -1).all() and (done.index[~fill] == partial.index[~fill]).all()
+    assert np.array_equal(done.images[toward][:, ~fill[toward]],
+                          partial.images[toward][:, ~fill[toward]])
+    assert (done.seen <= partial.seen).all() and done.seen.any()
+    scores = to_points(np.ones((6, 64, 64)), done)
+    assert np.isfinite(scores).all()          # unseen points take their nearest seen point's
+    # Deterministic, and a complete cloud is left as it is.
+    again = complete(render(cut, views=6, size=64, depth="box", frame=reference.frame),
+                     reference, cut)
+    assert np.array_equal(again.images, done.images) and np.array_equal(again.index, done.index)
+    assert complete(reference, reference, pts) is reference
+
+
+def test_completion_keeps_a_hole_inside_the_seen_surface(blob):
+    """A small hole in a side the scanner saw is a defect, not an unseen side: in the view that
+    looks at it its pixels stay as the scan renders them (they neither touch the silhouette nor
+    cover 10% of it; views that see it at the rim, on their silhouette, may paint it)."""
+    from pointad.render.completion import complete, unseen_regions
+    pts, reference = blob
+    top = pts[np.argmax(pts[:, 2])]
+    spot = np.linalg.norm(pts - top, axis=1) < 0.35
+    assert 0.005 < spot.mean() < 0.05
+    holed = pts[~spot]
+    rendered = render(holed, views=6, size=64, depth="box", frame=reference.frame)
+    cameras = reference.rotations[:, 2] @ reference.frame.axes   # view directions, cloud axes
+    view = np.argmax(cameras @ [0.0, 0.0, 1.0])                  # the view that looks at it
+    deeper = rendered.images[view, 0] < reference.images[view, 0] - 0.05
+    gap = reference.valid[view] & (~rendered.valid[view] | deeper)
+    assert gap.sum() > 10                      # the hole shows there
+    assert not unseen_regions(rendered, reference)[view].any()
+    done = complete(rendered, reference, holed)
+    assert np.array_equal(done.images[view], rendered.images[view])

@@ -1,7 +1,8 @@
 """The shared machinery of the 2D methods on depth renders (``uniad``, ``onenip``, ``pbas``).
 
 Fit: render every training cloud (:func:`pointad.render.render`: organized scans on their own
-pixel grid, other clouds from ``views`` orthographic directions of the pose-normalised part),
+pixel grid, other clouds from ``views`` orthographic directions of the part, registered onto the
+first training cloud and completed from its render where a partial scan saw nothing: ``align``),
 resize each view to ``size`` x ``size``, run the frozen backbone once per image (the features
 are cached: the backbone never trains) and train the method's network on the cached features.
 Predict: the same render and features, the method's per-view anomaly maps, back to per-point
@@ -31,6 +32,9 @@ from pointad.validation import check_choice, check_number, check_seed, parse_boo
 
 VIEW_CHOICES = (1, 3, 6)
 TEMPLATE_POINTS = 5000  # points of the registration template (align=True)
+# align=True: a training cloud whose trimmed registration residual exceeds this many template
+# point spacings is another part (a unified fit); the fit then renders every cloud in its own frame.
+MAX_TRAIN_RESIDUAL = 2.0
 
 
 class DepthDetector(Detector):
@@ -58,12 +62,17 @@ class DepthDetector(Detector):
         depth: depth scaling of unorganized renders (:func:`pointad.render.render`): ``"box"``
             (default: one scale from the part's fitting cube, so a defect changes only its own
             pixels) or ``"view"`` (min-max per view, which a protruding defect rescales whole).
-        align: unorganized clouds only: register every cloud onto the first training cloud
-            (PCA starts + ICP, :func:`pointad.geometry.registration.align`) and render all of
-            them in that cloud's frame, so each view shows the same side of the part in training
-            and test (each cloud's own principal frame can flip on symmetric parts, and a defect
-            tilts it). Costs one registration per cloud. Meant for one category per fit (a
-            unified fit would register other parts onto the first category's cloud).
+        align: unorganized clouds only (default True): register every cloud onto the first
+            training cloud (PCA starts + coarse-to-fine ICP,
+            :func:`pointad.geometry.registration.align` with ``coarse=True``), render all of
+            them in that cloud's frame, and paint the sides a partial scan did not see from the
+            first cloud's render (:func:`pointad.render.completion.complete`), so each view
+            shows the same side of the part in training and test (each cloud's own principal
+            frame moves and flips with what a partial scan covers, and a view turned away from
+            the scanner shows the back of the scanned surface). Costs one registration per
+            cloud. A training cloud that does not register (trimmed residual over
+            :data:`MAX_TRAIN_RESIDUAL` template spacings: another part, as in a unified fit)
+            turns it off for that fit. ``False``: each cloud in its own principal frame.
     """
 
     name = "depth-base"
@@ -72,7 +81,7 @@ class DepthDetector(Detector):
     def __init__(self, backbone: str = "geometric", weights=None, views: int = 6,
                  size: int = 128, epochs: int = 100, batch_size: int = 8, lr: float = 1e-4,
                  arch: str = "paper", seed: int = 0, device: str = "auto",
-                 progress: bool = True, depth: str = "box", align: bool = False):
+                 progress: bool = True, depth: str = "box", align: bool = True):
         if not isinstance(backbone, str):
             raise InputError(f"backbone must be a name, got {backbone!r}")
         self.backbone = backbone
@@ -90,10 +99,10 @@ class DepthDetector(Detector):
         from pointad.render import DEPTH_NORMS
         self.depth = check_choice(depth, "depth", DEPTH_NORMS)
         self.align = parse_bool(align, "align")
-        self.template_ = self.frame_ = None
+        self.template_ = self.frame_ = self.reference_ = None
         self.device = device
         self._device = resolve_device(device)
-        self._extractor = None
+        self._extractor = self._template_index = None
 
     # Renders and features -------------------------------------------------------------------
     @property
@@ -117,24 +126,55 @@ class DepthDetector(Detector):
         """``align``: the first training cloud becomes the pose and frame of every render."""
         from pointad.geometry.registration import subsample
         from pointad.render.views import fit_frame
-        self.template_ = self.frame_ = None
+        self.template_ = self.frame_ = self.reference_ = None
         if self.align and not cloud.organized:
             self.template_ = subsample(cloud.points, TEMPLATE_POINTS, self.seed)
             self.frame_ = fit_frame(cloud.points)
 
+    def _register(self, cloud):
+        """``(cloud registered onto the template, trimmed residual in template spacings)``; the
+        point order is kept, so scores map back one to one."""
+        from pointad.geometry import point_spacing
+        from pointad.geometry.registration import align, transform, trimmed_residual
+        from pointad.ops import NeighbourIndex
+        if self._template_index is None:
+            self._template_index = NeighbourIndex(self.template_)
+        matrix = align(cloud.points, self.template_, max_points=TEMPLATE_POINTS, seed=self.seed,
+                       target_index=self._template_index, coarse=True)
+        points = transform(cloud.points, matrix)
+        residual = trimmed_residual(points, self._template_index)
+        return CloudInput(points), residual / point_spacing(self.template_)
+
     def posed(self, cloud):
-        """The cloud as rendered: registered onto the template when ``align`` set one, else
-        unchanged (the point order is kept, so scores map back one to one)."""
+        """The cloud as rendered: registered onto the template (coarse-to-fine ICP) when
+        ``align`` set one, else unchanged (the point order is kept)."""
         if self.template_ is None or cloud.organized:
             return cloud
-        from pointad.geometry.registration import align, transform
-        matrix = align(cloud.points, self.template_, max_points=TEMPLATE_POINTS, seed=self.seed)
-        return CloudInput(transform(cloud.points, matrix))
+        return self._register(cloud)[0]
+
+    def completed(self, rendered, cloud):
+        """``align``: the render of a registered cloud with the sides its scanner did not see
+        painted from the template's render (:func:`pointad.render.completion.complete`), so a
+        partial scan's views compare with a complete training cloud's; else unchanged."""
+        if self.reference_ is None or cloud.organized:
+            return rendered
+        from pointad.render.completion import complete
+        return complete(rendered, self.reference_, cloud.points)
 
     def images(self, rendered) -> torch.Tensor:
         """(V, 5, size, size) float32 network input of a render (nearest resize when needed)."""
         x = torch.from_numpy(np.ascontiguousarray(rendered.images, dtype=np.float32))
         return resize_nearest(x, self.size)
+
+    def levels(self, features: list, strides) -> list:
+        """The backbone maps (:meth:`features`) at ``strides``; :class:`InputError` when the
+        backbone has no level at one of them."""
+        have = list(self.extractor.strides)
+        missing = [s for s in strides if s not in have]
+        if missing:
+            raise InputError(f"backbone {self.backbone} has no level at stride {missing[0]}; "
+                             f"its strides are {have}")
+        return [features[have.index(s)] for s in strides]
 
     def features(self, images: torch.Tensor) -> list:
         """Backbone maps of (B, 5, H, W) images, in chunks of ``batch_size``, on the device."""
@@ -156,9 +196,25 @@ class DepthDetector(Detector):
 
     # Detector protocol ------------------------------------------------------------------------
     def _fit(self, clouds):
+        self._template_index = None
         self._set_template(clouds[0])
-        clouds = clouds[:1] + [self.posed(c) for c in clouds[1:]]  # the template stays as it is
+        posed = clouds[:1]  # the template stays as it is
+        for cloud in clouds[1:]:
+            if self.template_ is None or cloud.organized:
+                posed.append(cloud)
+                continue
+            moved, residual = self._register(cloud)
+            if residual > MAX_TRAIN_RESIDUAL:  # another part (a unified fit): no common pose
+                self.template_ = self.frame_ = self._template_index = None
+                posed = list(clouds)
+                break
+            posed.append(moved)
+        clouds = posed
         renders = [self.render(c) for c in self._bar(clouds, "render", unit="cloud")]
+        if self.template_ is not None and not clouds[0].organized:
+            self.reference_ = renders[0]
+            renders = [renders[0]] + [self.completed(r, c) for r, c in zip(renders[1:],
+                                                                          clouds[1:])]
         images = torch.cat([self.images(r) for r in renders])
         feats = self.features(images)
         view_of = torch.cat([torch.arange(r.n_views) for r in renders])
@@ -167,7 +223,8 @@ class DepthDetector(Detector):
 
     def _predict(self, cloud):
         from pointad.render import to_points
-        rendered = self.render(self.posed(cloud))
+        cloud = self.posed(cloud)
+        rendered = self.completed(self.render(cloud), cloud)
         valid = resize_nearest(torch.from_numpy(rendered.valid)[:, None].float(), self.size)
         maps, view_scores = self._score_views(self.features(self.images(rendered)),
                                               valid[:, 0].to(self._device) > 0.5)
@@ -178,14 +235,20 @@ class DepthDetector(Detector):
         pose = {}
         if self.frame_ is not None:
             pose = {"pose.template": self.template_, **self.frame_.arrays("pose.")}
+        if self.reference_ is not None:
+            ref = self.reference_
+            pose.update({"pose.reference": ref.images, "pose.reference_valid": ref.valid,
+                         "pose.reference_range": ref.depth_range})
         return {**pose, **self._get_model_state()}
 
     def _set_state(self, arrays):
         from pointad.render.views import ViewFrame
-        self.template_ = self.frame_ = None
+        self.template_ = self.frame_ = self.reference_ = self._template_index = None
         if "pose.template" in arrays:
             self.template_ = np.asarray(arrays["pose.template"], dtype=np.float64)
             self.frame_ = ViewFrame.from_arrays(arrays, "pose.")
+        if "pose.reference" in arrays:
+            self.reference_ = reference_render(arrays, self.frame_)
         with seeded(self.seed, self._device):  # rebuilding the modules draws initial weights
             self._set_model_state(arrays)
 
@@ -209,6 +272,18 @@ class DepthDetector(Detector):
     @abstractmethod
     def _set_model_state(self, arrays: dict) -> None:
         """Restore what :meth:`_get_model_state` returned (runs in ``seeded(self.seed)``)."""
+
+
+def reference_render(arrays: dict, frame):
+    """The template's render as :meth:`DepthDetector._get_state` saved it (images, valid pixels
+    and depth ranges: what :func:`pointad.render.completion.complete` reads)."""
+    from pointad.render import DepthRender
+    valid = np.asarray(arrays["pose.reference_valid"], dtype=bool)
+    return DepthRender(images=np.asarray(arrays["pose.reference"], dtype=np.float32),
+                       index=np.where(valid, 0, -1), valid=valid, n_points=1,
+                       seen=np.ones(1, dtype=bool),
+                       depth_range=np.asarray(arrays["pose.reference_range"], dtype=np.float64),
+                       frame=frame)
 
 
 def resize_nearest(images: torch.Tensor, size: int) -> torch.Tensor:

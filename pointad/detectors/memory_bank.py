@@ -13,7 +13,7 @@ import torch
 
 from pointad.detectors.base import Detector
 from pointad.device import resolve_device
-from pointad.geometry import view_directions, visible_from
+from pointad.geometry import single_view_cuts
 from pointad.io import CloudInput
 from pointad.ops import farthest_point_sampling, knn
 from pointad.params import ParamsMixin
@@ -135,10 +135,9 @@ class BankDetector(Detector):
         for i, cloud in enumerate(clouds):
             if cloud.organized or not self.partial_views:
                 continue
-            for direction in view_directions(self.partial_views, self.seed + i):
-                seen = visible_from(cloud.points, direction)
-                if seen.sum() >= self.group_size:
-                    views.append(CloudInput(points=cloud.points[seen]))
+            views += [CloudInput(points=cloud.points[seen])
+                      for seen in single_view_cuts(cloud.points, self.partial_views,
+                                                   self.seed + i, min_points=self.group_size)]
         return views
 
     def _memory_bank(self) -> MemoryBank:

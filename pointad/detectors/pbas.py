@@ -45,7 +45,7 @@ class PBAS(DepthDetector):
     def __init__(self, backbone: str = "geometric", weights=None, views: int = 6,
                  size: int = 128, epochs: int = 300, batch_size: int = 8, lr: float = 1e-4,
                  arch: str = "paper", seed: int = 0, device: str = "auto",
-                 progress: bool = True, depth: str = "box", align: bool = False,
+                 progress: bool = True, depth: str = "box", align: bool = True,
                  strides=(8, 16), k: float = 0.25):
         super().__init__(backbone=backbone, weights=weights, views=views, size=size,
                          epochs=epochs, batch_size=batch_size, lr=lr, arch=arch, seed=seed,
@@ -57,12 +57,7 @@ class PBAS(DepthDetector):
         self.k = check_number(k, "k", low=0, low_open=True)
 
     def _levels(self, features: list) -> list:
-        have = list(self.extractor.strides)
-        missing = [s for s in self.strides if s not in have]
-        if missing:
-            raise InputError(f"backbone {self.backbone} has no level at stride {missing[0]}; "
-                             f"its strides are {have}")
-        return [features[have.index(s)] for s in self.strides]
+        return self.levels(features, self.strides)
 
     def embed(self, features: list) -> torch.Tensor:
         """(B, L, D) PatchCore-style embedding of the selected levels, standardised per

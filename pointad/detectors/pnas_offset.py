@@ -61,16 +61,9 @@ from pointad.geometry.registration import (
 from pointad.geometry.units import point_spacing
 from pointad.models3d import OffsetNet
 from pointad.ops import NeighbourIndex, farthest_point_sampling, knn
+from pointad.synthesis.defects import training_kinds
 from pointad.validation import check_number, check_range, check_seed, parse_bool
 
-# The training mixes by name: "pnas" is the 3D-PNAS claim (Perlin defects only); "mix" is the
-# deformation kinds the offset methods train on. A benchmark's test kinds are left out with
-# ``exclude`` (leave-one-kind-out).
-MIXES = {
-    "pnas": ("pnas",),
-    "mix": ("pnas", "ridge", "trench", "flat_spot", "skewed_crater", "shear", "drag", "ripple",
-            "pitting", "bulge", "dent", "hole", "crack", "scratch"),
-}
 _CLEAN_SHARE = 0.25     # share of the pool left without a defect
 _ON_DEFECT = 0.5        # share of a defective copy's patch centres on the defect
 _DENSITY = (0.55, 1.0)  # share of the points a re-scan keeps
@@ -86,27 +79,6 @@ _QUICK_ITERATIONS = 10
 _SCALE = 4.0            # patch coordinates in units of 4 point spacings (a patch spans ~ +-2)
 
 
-def _kinds(defects: str, exclude: str) -> tuple[str, ...]:
-    """Defect kinds of the training mix: a mix name or comma-separated kinds, minus ``exclude``."""
-    from pointad.synthesis.defects import available
-
-    if not isinstance(defects, str) or not isinstance(exclude, str):
-        raise InputError("defects and exclude must be strings (a mix name or comma-separated "
-                         "defect kinds)")
-    names = MIXES.get(defects) or tuple(k.strip() for k in defects.split(",") if k.strip())
-    left_out = {k.strip() for k in exclude.split(",") if k.strip()}
-    known = set(available())
-    unknown = sorted((set(names) | left_out) - known)
-    if unknown:
-        raise InputError(f"unknown defect kind {unknown[0]!r}; choose from "
-                         f"{', '.join(sorted(known))} or a mix: {', '.join(MIXES)}")
-    kinds = tuple(k for k in names if k not in left_out)
-    if not kinds:
-        raise InputError(f"no defect kind left to train on: defects={defects!r}, "
-                         f"exclude={exclude!r}")
-    return kinds
-
-
 def _pair(value, name: str, low: float, high: float | None = None) -> list[float]:
     """A validated ``[lo, hi]`` range (a list: parameters are stored JSON-native)."""
     return list(check_range(value, name, low=low, high=high, low_open=True))
@@ -117,8 +89,9 @@ class PNASOffset(Detector):
     """Offset-regression point network trained on synthetic defects (see the module docstring).
 
     Args:
-        defects: training kinds: ``"pnas"`` (3D-PNAS only), ``"mix"`` (:data:`MIXES`) or
-            comma-separated kinds of :func:`pointad.synthesis.defects.available`.
+        defects: training kinds: ``"pnas"`` (3D-PNAS only), ``"mix"``
+            (:data:`pointad.synthesis.defects.MIXES`) or comma-separated kinds of
+            :func:`pointad.synthesis.defects.available`.
         exclude: comma-separated kinds left out of training (the kinds a benchmark tests).
         fraction: (low, high) share of a cloud's points a training defect covers.
         height: (low, high) peak of a training defect, in point spacings.
@@ -161,7 +134,7 @@ class PNASOffset(Detector):
                  device: str = "auto"):
         self.defects = defects
         self.exclude = exclude
-        self._kinds = _kinds(defects, exclude)
+        self._kinds = training_kinds(defects, exclude)
         self.fraction = _pair(fraction, "fraction", 0, 0.3)
         self.height = _pair(height, "height", 0)
         self.n_synthetic = check_number(n_synthetic, "n_synthetic", low=1, integer=True)

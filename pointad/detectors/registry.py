@@ -25,6 +25,10 @@ BUILTIN = {
     "uniad": "pointad.detectors.uniad",
     "onenip": "pointad.detectors.onenip",
     "pbas": "pointad.detectors.pbas",
+    "hetnet": "pointad.detectors.hetnet",
+    "fader": "pointad.detectors.fader",
+    "pradot": "pointad.detectors.pradot",
+    "fused": "pointad.detectors.fused",
 }
 
 DETECTORS = Registry("detector", BUILTIN)

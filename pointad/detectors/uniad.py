@@ -32,7 +32,7 @@ class ReconstructionDetector(DepthDetector):
     def __init__(self, backbone: str = "geometric", weights=None, views: int = 6,
                  size: int = 128, epochs: int = 100, batch_size: int = 8, lr: float = 1e-4,
                  arch: str = "paper", seed: int = 0, device: str = "auto",
-                 progress: bool = True, depth: str = "box", align: bool = False,
+                 progress: bool = True, depth: str = "box", align: bool = True,
                  stride: int = 16, jitter: float = 20.0, window=None):
         super().__init__(backbone=backbone, weights=weights, views=views, size=size,
                          epochs=epochs, batch_size=batch_size, lr=lr, arch=arch, seed=seed,

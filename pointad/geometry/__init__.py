@@ -3,8 +3,8 @@ from pointad.geometry.frames import principal_frame
 from pointad.geometry.normals import LocalFrames, estimate_normals, local_frames, orient_normals
 from pointad.geometry.projection import PROJECTIONS, project
 from pointad.geometry.units import isolated, object_diameter, point_spacing
-from pointad.geometry.visibility import view_directions, visible_from
+from pointad.geometry.visibility import single_view_cuts, view_directions, visible_from
 
 __all__ = ["principal_frame", "LocalFrames", "estimate_normals", "local_frames", "orient_normals",
            "PROJECTIONS", "project", "isolated", "object_diameter", "point_spacing",
-           "view_directions", "visible_from"]
+           "single_view_cuts", "view_directions", "visible_from"]

@@ -38,3 +38,15 @@ def visible_from(points: np.ndarray, direction, *, distance: float = 3.0,
     mask = np.zeros(len(pts), dtype=bool)
     mask[np.asarray(index, dtype=np.int64)] = True
     return mask
+
+
+def single_view_cuts(points: np.ndarray, n: int, seed: int, *, min_points: int = 4) -> list:
+    """Up to ``n`` single-view cuts of (N, 3) ``points``: the (N,) bool masks of
+    :func:`visible_from` seen from ``n`` seeded directions (:func:`view_directions`), each kept
+    when it holds at least ``min_points`` points. What a partial scan of the part shows."""
+    masks = []
+    for direction in view_directions(n, seed):
+        seen = visible_from(points, direction)
+        if seen.sum() >= min_points:
+            masks.append(seen)
+    return masks

@@ -213,5 +213,36 @@ def _check_count(n_defects: Any) -> int | tuple[int, int]:
     raise InputError(f"n_defects must be an integer >= 1 or a (lo, hi) range, got {n_defects!r}")
 
 
-__all__ = ["BUILTIN", "DEFECTS", "FRACTION_RANGE", "DefectKind", "DefectMix", "DefectResult",
-           "Height", "apply", "available", "generator", "register"]
+# The training mixes by name (the ``defects`` parameter of the detectors that learn from
+# synthetic defects): "pnas" is the 3D-PNAS claim (Perlin defects only); "mix" is the
+# deformation kinds the offset methods train on. A benchmark's test kinds are left out with
+# ``exclude`` (leave-one-kind-out).
+MIXES = {
+    "pnas": ("pnas",),
+    "mix": ("pnas", "ridge", "trench", "flat_spot", "skewed_crater", "shear", "drag", "ripple",
+            "pitting", "bulge", "dent", "hole", "crack", "scratch"),
+}
+
+
+def training_kinds(defects: str, exclude: str) -> tuple[str, ...]:
+    """Defect kinds of the training mix: a mix name or comma-separated kinds, minus ``exclude``."""
+    if not isinstance(defects, str) or not isinstance(exclude, str):
+        raise InputError("defects and exclude must be strings (a mix name or comma-separated "
+                         "defect kinds)")
+    names = MIXES.get(defects) or tuple(k.strip() for k in defects.split(",") if k.strip())
+    left_out = {k.strip() for k in exclude.split(",") if k.strip()}
+    known = set(available())
+    unknown = sorted((set(names) | left_out) - known)
+    if unknown:
+        raise InputError(f"unknown defect kind {unknown[0]!r}; choose from "
+                         f"{', '.join(sorted(known))} or a mix: {', '.join(MIXES)}")
+    kinds = tuple(k for k in names if k not in left_out)
+    if not kinds:
+        raise InputError(f"no defect kind left to train on: defects={defects!r}, "
+                         f"exclude={exclude!r}")
+    return kinds
+
+
+__all__ = ["BUILTIN", "DEFECTS", "FRACTION_RANGE", "MIXES", "DefectKind", "DefectMix",
+           "DefectResult", "Height", "apply", "available", "generator", "register",
+           "training_kinds"]

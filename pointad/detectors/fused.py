@@ -1,0 +1,252 @@
+"""``fused``: a point detector and a depth detector, their scores normalised on held-out normal
+clouds and averaged, so one family's strength covers the other's weakness (holes for the depth
+renders, shape for the point features).
+
+Fit: the last ``holdout`` training clouds are held out; both detectors are fitted on the others
+and score the held-out clouds, whole and as ``calibration_views`` single-view cuts each (what a
+partial test scan shows, :func:`pointad.geometry.single_view_cuts`). Those scores of normal
+surface give each detector's normal level and spread per point (median and the distance from
+the median to the ``quantile``), which puts the two on one scale: a point's normalised score
+is ``(s - median) / spread``, 0 on typical normal surface and 1 at the normal surface's upper
+quantile. With ``refit`` (the default) both detectors are then fitted again on all training
+clouds; without, the calibration fits are kept (one fit each, one cloud fewer).
+
+The weight: a number, or ``"auto"`` (the default): learned from synthetic defects on the
+training clouds, no real defect needed. ``n_synthetic`` defective copies of each held-out cloud
+(kinds drawn from ``defects`` minus ``exclude``, :func:`pointad.synthesis.defects.training_kinds`;
+every other copy cut to one view) are scored by both calibration fits, and the weight of the
+grid 0, 0.1, ..., 1 whose mix ranks their defect points highest (point AUROC) is kept (ties: the
+one nearest 0.5). A benchmark leaves its test kinds out with ``exclude``.
+
+Predict: both detectors score the cloud; per point ``w * point + (1 - w) * depth`` of the
+normalised scores; object score the same mix of the two object scores, each normalised with
+its detector's per-point level and spread (an object score is a statistic of the point scores,
+on their scale).
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from pointad.detectors.base import Detector
+from pointad.detectors.registry import create, detector_class, register
+from pointad.errors import InputError
+from pointad.geometry import single_view_cuts
+from pointad.io import CloudInput
+from pointad.synthesis.defects import DefectMix, training_kinds
+from pointad.validation import check_number, check_seed, parse_bool
+
+PARTS = ("point", "depth")
+WEIGHT_GRID = np.round(np.linspace(0.0, 1.0, 11), 10)  # the weights "auto" chooses among
+_DEFECT_FRACTION = 0.02   # share of a held-out cloud a synthetic defect covers
+_MIN_CUT = 64             # a single-view cut needs this many points
+
+
+@register
+class Fused(Detector):
+    """A point detector and a depth detector on one normalised scale.
+
+    Args:
+        point: name of the point detector (e.g. ``"patchcore-ms"``, ``"btf"``, ``"raw"``).
+        depth: name of the depth detector (e.g. ``"uniad"``, ``"onenip"``, ``"pbas"``).
+        point_params: parameters of the point detector (its defaults otherwise).
+        depth_params: parameters of the depth detector.
+        weight: weight of the point detector's normalised scores (the depth detector's is
+            ``1 - weight``), or ``"auto"``: chosen on synthetic defects (module docstring).
+        defects, exclude: ``"auto"``: the kinds of the synthetic defects (a mix name of
+            :data:`pointad.synthesis.defects.MIXES` or comma-separated kinds) and those left
+            out (a benchmark's test kinds).
+        n_synthetic: ``"auto"``: defective copies of each held-out cloud.
+        holdout: training clouds held out to calibrate the two scales (at least 1; fit then
+            needs ``holdout + 1`` clouds).
+        calibration_views: single-view cuts of each held-out cloud scored next to the whole
+            cloud (0: whole clouds only).
+        quantile: the normal upper quantile that normalises to 1.
+        refit: fit both detectors again on all training clouds after the calibration.
+        seed: seed of the cuts' directions, and of each part unless its params give one.
+    """
+
+    name = "fused"
+
+    def __init__(self, point: str = "patchcore-ms", depth: str = "uniad",
+                 point_params: dict | None = None, depth_params: dict | None = None,
+                 weight: float | str = "auto", defects: str = "mix", exclude: str = "",
+                 n_synthetic: int = 4, holdout: int = 1, calibration_views: int = 2,
+                 quantile: float = 0.99, refit: bool = True, seed: int = 0):
+        self.point = self._part_name(point, "point")
+        self.depth = self._part_name(depth, "depth")
+        self.point_params = self._part_params(point_params, "point_params")
+        self.depth_params = self._part_params(depth_params, "depth_params")
+        self.weight = weight if weight == "auto" else check_number(weight, "weight", low=0,
+                                                                    high=1)
+        self.defects, self.exclude = defects, exclude
+        self._kinds = training_kinds(defects, exclude)
+        self.n_synthetic = check_number(n_synthetic, "n_synthetic", low=1, integer=True)
+        self.holdout = check_number(holdout, "holdout", low=1, integer=True)
+        self.calibration_views = check_number(calibration_views, "calibration_views", low=0,
+                                              integer=True)
+        self.quantile = check_number(quantile, "quantile", low=0.5, high=1, high_open=True)
+        self.refit = parse_bool(refit, "refit")
+        self.seed = check_seed(seed)
+        for part in PARTS:  # bad part parameters: an error now, not after a long fit
+            self._new(part)
+
+    @staticmethod
+    def _part_name(name, what: str) -> str:
+        if not isinstance(name, str):
+            raise InputError(f"{what} must be a detector name, got {name!r}")
+        if name == Fused.name:
+            raise InputError(f"{what} cannot be {Fused.name!r} itself")
+        detector_class(name)  # an unknown name: InputError listing the available ones
+        return name
+
+    @staticmethod
+    def _part_params(params, what: str) -> dict | None:
+        if params is None:
+            return None
+        if not isinstance(params, dict) or not all(isinstance(k, str) for k in params):
+            raise InputError(f"{what} must be a dict of parameters, got {params!r}")
+        try:
+            json.dumps(params)
+        except (TypeError, ValueError):
+            raise InputError(f"{what} must be JSON values (saved with the detector), "
+                             f"got {params!r}") from None
+        return dict(params)
+
+    def _new(self, part: str) -> Detector:
+        """A new, unfitted detector for ``part`` (``"point"`` or ``"depth"``)."""
+        params = dict(getattr(self, f"{part}_params") or {})
+        name = getattr(self, part)
+        if "seed" in detector_class(name).param_names():
+            params.setdefault("seed", self.seed)
+        return create(name, **params)
+
+    # Fit ----------------------------------------------------------------------------------
+    def _calibration_clouds(self, held: list) -> list:
+        """The held-out clouds, whole and cut to single views."""
+        out = []
+        for i, cloud in enumerate(held):
+            out.append(cloud)
+            if cloud.organized or not self.calibration_views:
+                continue
+            out += [CloudInput(points=cloud.points[seen])
+                    for seen in single_view_cuts(cloud.points, self.calibration_views,
+                                                 self.seed + i, min_points=_MIN_CUT)]
+        return out
+
+    def _fit(self, clouds):
+        if len(clouds) <= self.holdout:
+            raise InputError(f"fused needs at least holdout + 1 = {self.holdout + 1} training "
+                             f"clouds (it calibrates on {self.holdout} held out), got "
+                             f"{len(clouds)}")
+        keep, held = clouds[:-self.holdout], clouds[-self.holdout:]
+        calibration = self._calibration_clouds(held)
+        synthetic = self._synthetic(held) if self.weight == "auto" else []
+        self.parts_ = {}
+        self.level_, self.spread_ = {}, {}
+        on_synthetic = {}
+        for part in PARTS:
+            det = self._new(part).fit(keep)
+            scores = np.concatenate([det.predict(c).point_scores for c in calibration])
+            scores = scores[np.isfinite(scores)]
+            if not len(scores):
+                raise InputError(f"fused: the {getattr(self, part)} detector gave no finite "
+                                 "score on the held-out training clouds")
+            level = float(np.median(scores))
+            spread = float(np.quantile(scores, self.quantile)) - level
+            if not spread > 0:  # a flat detector: its own scale, never a division by zero
+                spread = float(np.std(scores)) or 1.0
+            self.level_[part], self.spread_[part] = level, spread
+            on_synthetic[part] = [(det.predict(copy).point_scores - level) / spread
+                                  for copy, _ in synthetic]
+            self.parts_[part] = self._new(part).fit(clouds) if self.refit else det
+        self.weight_ = self._choose_weight(on_synthetic, [labels for _, labels in synthetic])
+
+    def _synthetic(self, held: list) -> list:
+        """``[(cloud, labels)]``: ``n_synthetic`` defective copies of each held-out cloud
+        (seeded; a :class:`CloudInput` that keeps an organized scan's pixel grid), every other
+        copy of an unorganized cloud cut to a single view."""
+        from pointad.geometry import estimate_normals
+
+        mix = DefectMix(list(self._kinds), fraction=_DEFECT_FRACTION)
+        out = []
+        for i, cloud in enumerate(held):
+            normals = estimate_normals(cloud.points)
+            for j in range(self.n_synthetic):
+                seed = self.seed + 1000 * (i + 1) + j
+                try:
+                    result = mix(cloud.points, normals, seed=seed)
+                except InputError:  # no kind of the mix fits this cloud
+                    continue
+                keep = result.keep
+                if j % 2 and not cloud.organized:
+                    cut = single_view_cuts(result.points[keep], 1, seed, min_points=_MIN_CUT)
+                    if cut:
+                        keep = np.flatnonzero(keep)[cut[0]]
+                labels = result.labels[keep]
+                if len(labels) >= _MIN_CUT and labels.any() and not labels.all():
+                    grid = cloud.grid_index[keep] if cloud.organized else None
+                    out.append((CloudInput(result.points[keep], cloud.grid_shape, grid), labels))
+        return out
+
+    def _choose_weight(self, scores: dict, labels: list) -> float:
+        """The fixed ``weight``, or ``"auto"``'s: the grid weight whose mix of the normalised
+        ``scores`` (``{part: [per-copy (N_i,)]}``) gives the highest point AUROC on the
+        synthetic ``labels`` (ties: nearest 0.5; no usable copy: 0.5)."""
+        from pointad.metrics import auroc
+
+        if self.weight != "auto":
+            return float(self.weight)
+        if not labels:
+            return 0.5
+        y = np.concatenate(labels)
+        point, depth = (np.concatenate(scores[p]) for p in PARTS)
+        finite = np.isfinite(point) & np.isfinite(depth)
+        values = [auroc(y[finite], w * point[finite] + (1 - w) * depth[finite])
+                  for w in WEIGHT_GRID]
+        best = max(values)
+        return float(min((w for w, v in zip(WEIGHT_GRID, values) if v >= best - 1e-12),
+                         key=lambda w: abs(w - 0.5)))
+
+    # Predict --------------------------------------------------------------------------------
+    def normalised(self, cloud) -> dict:
+        """``{part: (normalised point scores (N,), normalised object score)}`` of one cloud:
+        each detector's scores on the scale of its normal held-out scores."""
+        out = {}
+        for part in PARTS:
+            pred = self.parts_[part].predict(cloud)
+            level, spread = self.level_[part], self.spread_[part]
+            out[part] = ((pred.point_scores - level) / spread, (pred.score - level) / spread)
+        return out
+
+    def _predict(self, cloud):
+        scores = self.normalised(cloud)
+        w = self.weight_
+        point_scores = w * scores["point"][0] + (1 - w) * scores["depth"][0]
+        return point_scores, w * scores["point"][1] + (1 - w) * scores["depth"][1]
+
+    # State ------------------------------------------------------------------------------------
+    def _get_state(self):
+        arrays = {"scale": np.array([[self.level_[p], self.spread_[p]] for p in PARTS]),
+                  "weight": np.array(self.weight_)}
+        for part in PARTS:
+            det = self.parts_[part]
+            arrays[f"{part}.__params__"] = np.array(json.dumps(det.get_params()))
+            arrays.update({f"{part}.{k}": v for k, v in det._get_state().items()})
+        return arrays
+
+    def _set_state(self, arrays):
+        scale = np.asarray(arrays["scale"], dtype=np.float64)
+        if scale.shape != (len(PARTS), 2):
+            raise ValueError(f"scale has shape {scale.shape}, expected {(len(PARTS), 2)}")
+        self.weight_ = float(arrays["weight"])
+        self.level_ = {p: float(scale[i, 0]) for i, p in enumerate(PARTS)}
+        self.spread_ = {p: float(scale[i, 1]) for i, p in enumerate(PARTS)}
+        self.parts_ = {}
+        for part in PARTS:
+            prefix = f"{part}."
+            sub = {k[len(prefix):]: v for k, v in arrays.items()
+                   if k.startswith(prefix) and k != f"{part}.__params__"}
+            params = json.loads(str(arrays[f"{part}.__params__"]))
+            self.parts_[part] = detector_class(getattr(self, part)).from_state(params, sub)
