@@ -164,3 +164,22 @@ def test_bad_parameters_are_input_errors(params, match):
 def test_too_few_training_clouds_for_the_holdout(clouds):
     with pytest.raises(InputError, match="holdout"):
         fused(holdout=3).fit(clouds[0])
+
+
+def test_pnas_eval_runs_fused_with_json_part_parameters(tmp_path, capsys):
+    import json
+
+    from conftest import write_tiny_real3d
+    from pointad.cli import main
+
+    data = write_tiny_real3d(tmp_path / "real3d", n_points=600, n_good=2, n_bad=2,
+                             fraction=0.05, categories=("box",))
+    code = main(["eval", "-m", "fused", "-d", str(data), "-o", str(tmp_path / "out"), "-q",
+                 "-p", "point=raw", "-p", f"point_params={json.dumps(RAW)}",
+                 "-p", f"depth_params={json.dumps(UNIAD)}", "-p", "weight=0.5",
+                 "-p", "calibration_views=0"])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    results = json.loads((tmp_path / "out" / "fused_real3d.json").read_text())
+    assert results["params"]["point_params"] == RAW and results["params"]["weight"] == 0.5
+    assert results["categories"][0]["P-AUROC"] is not None
