@@ -37,14 +37,10 @@ def _weighted_column_sums(a: np.ndarray, w: np.ndarray) -> np.ndarray:
     """(k,) float64 sums of the rows of (N, k) ``a``, each times ``w[n]`` (all ones when ``w``
     is empty), added in row order."""
     out = np.zeros(a.shape[1])
-    if w.shape[0] == 0:
-        for n in range(a.shape[0]):
-            for j in range(a.shape[1]):
-                out[j] += a[n, j]
-    else:
-        for n in range(a.shape[0]):
-            for j in range(a.shape[1]):
-                out[j] += w[n] * a[n, j]
+    for n in range(a.shape[0]):
+        weight = 1.0 if w.shape[0] == 0 else w[n]  # times 1.0 is exact: plain sums
+        for j in range(a.shape[1]):
+            out[j] += weight * a[n, j]
     return out
 
 
