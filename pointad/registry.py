@@ -66,6 +66,15 @@ class Registry:
         except (KeyError, TypeError):  # TypeError: an unhashable "name"
             raise self.unknown(name) from None
 
+    def create(self, name, **params):
+        """A new ``name`` made with ``params`` (a class: its constructor validates them); an
+        unknown keyword is an :class:`InputError` naming the kind and the name."""
+        factory = self.get(name)
+        try:
+            return factory(**params)
+        except TypeError as exc:  # an unknown keyword: name it without a traceback
+            raise InputError(f"{self.kind} {name!r}: {exc}") from None
+
     def unknown(self, name) -> InputError:
         """The error for a name that is not registered: names it and lists the available ones."""
         return InputError(f"unknown {self.kind} {name!r}; available: "

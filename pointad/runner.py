@@ -28,10 +28,10 @@ from tqdm import tqdm
 
 from pointad import __version__
 from pointad.datasets import DATASETS, detect_format, load_dataset
-from pointad.detectors import create
+from pointad.detectors import Prediction, create
 from pointad.errors import InputError
 from pointad.io import write_json
-from pointad.io.atomic import atomic_group, check_writable_dir
+from pointad.io.atomic import atomic_group, atomic_write, check_writable_dir
 from pointad.io.jsonfile import to_plain
 from pointad.metrics import aupro_images, aupro_points, auroc, average_precision, f1_max
 from pointad.parallel import is_worker_failure, run_tasks, worker_count
@@ -56,6 +56,7 @@ class CategoryResult:
     notes: list = field(default_factory=list)
     by_defect: dict = field(default_factory=dict)
     undefined: dict = field(default_factory=dict)  # metric -> why it is None
+    scores: CategoryScores | None = field(default=None, repr=False, compare=False)
 
     def row(self) -> dict:
         return {"category": self.category, **self.metrics, "fit_s": self.fit_s,
@@ -69,6 +70,126 @@ class CategoryResult:
                    n_train=row["n_train"], n_test=row["n_test"], fit_s=row["fit_s"],
                    predict_s_per_cloud=row["predict_s_per_cloud"], notes=list(notes),
                    by_defect=row.get("by_defect", {}), undefined=dict(undefined or {}))
+
+
+SCORE_FIELDS = ("sample_ids", "paths", "defects", "object_labels", "object_scores", "offsets",
+                "point_scores", "labels")
+
+
+@dataclass
+class CategoryScores:
+    """The per-point and object scores of one category's test clouds, as saved next to the
+    results (:func:`write_results`), so curves, heatmaps and reports never re-run a detector.
+
+    Per cloud ``i`` (the test split's order): ``sample_ids[i]`` (the dataset's
+    :attr:`Sample.id <pointad.datasets.Sample.id>`), ``paths[i]``, ``defects[i]``,
+    ``object_labels[i]`` (0 good, 1 anomalous), ``object_scores[i]``; its point scores are
+    ``point_scores[offsets[i]:offsets[i + 1]]`` and its point labels the same slice of
+    ``labels`` (int8: 1 anomalous, 0 normal, -1 for a cloud without point labels)."""
+
+    sample_ids: np.ndarray
+    paths: np.ndarray
+    defects: np.ndarray
+    object_labels: np.ndarray
+    object_scores: np.ndarray
+    offsets: np.ndarray
+    point_scores: np.ndarray
+    labels: np.ndarray
+
+    @classmethod
+    def from_predictions(cls, samples, predictions) -> CategoryScores:
+        """The scores of test ``samples`` and their ``predictions`` (same order)."""
+        sizes = [len(p.point_scores) for p in predictions]
+        labels = [np.full(n, -1, np.int8) if s.labels is None else
+                  np.asarray(s.labels, dtype=np.int8) for s, n in zip(samples, sizes)]
+        return cls(sample_ids=np.array([str(s.id) for s in samples], dtype=str),
+                   paths=np.array([str(s.path) for s in samples], dtype=str),
+                   defects=np.array([str(s.defect) for s in samples], dtype=str),
+                   object_labels=np.array([s.label for s in samples], dtype=np.int8),
+                   object_scores=np.array([p.score for p in predictions], dtype=np.float64),
+                   offsets=np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)]),
+                   point_scores=np.concatenate([np.asarray(p.point_scores) for p in predictions]
+                                               or [np.zeros(0)]),
+                   labels=np.concatenate(labels or [np.zeros(0, np.int8)]))
+
+    def __len__(self) -> int:
+        return len(self.sample_ids)
+
+    def point_scores_of(self, i: int) -> np.ndarray:
+        """The per-point scores of cloud ``i``."""
+        return self.point_scores[self.offsets[i]:self.offsets[i + 1]]
+
+    def predictions(self) -> list:
+        """The detector's :class:`~pointad.detectors.Prediction` of each cloud, as scored."""
+        return [Prediction(point_scores=self.point_scores_of(i),
+                           score=float(self.object_scores[i])) for i in range(len(self))]
+
+    def arrays(self, prefix: str = "") -> dict:
+        """``{prefix + field: array}`` (the keys of a scores file)."""
+        return {prefix + name: getattr(self, name) for name in SCORE_FIELDS}
+
+
+def scores_path(json_path) -> Path:
+    """The per-point scores file of a results JSON: ``<stem>.scores.npz`` next to it."""
+    json_path = Path(json_path)
+    return json_path.with_name(json_path.stem + ".scores.npz")
+
+
+def save_scores(path, scores: dict, *, overwrite: bool = False) -> Path:
+    """Write ``{category: CategoryScores or the path of a file that holds it}`` to ``path``,
+    a compressed ``.npz`` (keys ``<category>/<field>``, :data:`SCORE_FIELDS`; NumPy's own
+    format, written one category at a time, so a huge run holds one in memory), atomically."""
+    with atomic_write(path, overwrite=overwrite) as tmp:
+        _write_scores(tmp, scores)
+    return Path(path)
+
+
+def _write_scores(path: Path, scores: dict) -> None:
+    import zipfile
+
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for category, item in scores.items():
+            if not isinstance(item, CategoryScores):
+                item = load_scores(item, [category])[category]
+            for key, array in item.arrays(f"{category}/").items():
+                with zf.open(key + ".npy", "w", force_zip64=True) as f:
+                    np.lib.format.write_array(f, np.asanyarray(array), allow_pickle=False)
+
+
+def load_scores(path, categories=None) -> dict:
+    """``{category: CategoryScores}`` of a scores file (:func:`save_scores`); only those of
+    ``categories`` (the others are not read) when given.
+
+    Raises:
+        InputError: the file is missing or is not a scores file.
+    """
+    import zipfile
+
+    name = os.fspath(path)
+    if not Path(path).is_file():
+        raise InputError(f"{name}: scores file not found")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            fields: dict = {}
+            for key in data.files:
+                category, _, what = key.rpartition("/")
+                if what in SCORE_FIELDS and category and \
+                        (categories is None or category in categories):
+                    fields.setdefault(category, {})[what] = data[key]
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        raise InputError(f"{name}: not a scores file of pnas eval ({exc})") from None
+    out = {}
+    for category, arrays in fields.items():
+        missing = [f for f in SCORE_FIELDS if f not in arrays]
+        if missing:
+            raise InputError(f"{name}: category {category!r} lacks {', '.join(missing)}")
+        scores = CategoryScores(**arrays)
+        if scores.offsets[-1] != len(scores.point_scores) or \
+                len(scores.labels) != len(scores.point_scores):
+            raise InputError(f"{name}: category {category!r}: offsets and point arrays "
+                             "disagree")
+        out[category] = scores
+    return out
 
 
 def _safe(metric, *args, notes, name, undefined=None, **kwargs) -> float:
@@ -246,9 +367,11 @@ def predict_split(detector, root, category: str, *, split: str = "test", data_fo
 
 def score_category(detector, method: str, root, category: str, *, n_train: int, fit_s: float,
                    data_format=None, dataset_options=None, progress: bool = True,
-                   executor=None, check_stop=None, **metric_options) -> CategoryResult:
+                   executor=None, check_stop=None, keep_scores: bool = True,
+                   **metric_options) -> CategoryResult:
     """Score ``category``'s test split with an already fitted ``detector`` (its clouds in
-    parallel on ``executor`` when given: see :func:`predict_split`)."""
+    parallel on ``executor`` when given: see :func:`predict_split`). ``keep_scores``: the
+    result carries the clouds' scores (:class:`CategoryScores`, ``result.scores``)."""
     samples, predictions, predict_s = predict_split(
         detector, root, category, data_format=data_format, dataset_options=dataset_options,
         progress=progress, desc=f"{method} {category}", executor=executor,
@@ -262,7 +385,9 @@ def score_category(detector, method: str, root, category: str, *, n_train: int, 
     return CategoryResult(category=category, metrics={k: defined(v) for k, v in metrics.items()},
                           n_train=n_train, n_test=len(samples), fit_s=fit_s,
                           predict_s_per_cloud=predict_s / max(1, len(samples)), notes=notes,
-                          by_defect=by_defect, undefined=undefined)
+                          by_defect=by_defect, undefined=undefined,
+                          scores=CategoryScores.from_predictions(samples, predictions)
+                          if keep_scores else None)
 
 
 def evaluate_unified(method: str, params: dict, root, categories, *, data_format=None,
@@ -384,9 +509,21 @@ def _check_settings(path: Path, saved: dict, wanted: dict) -> None:
                          "--overwrite or another --out")
 
 
+def category_scores_path(checkpoint, category: str) -> Path:
+    """Where :func:`save_category` puts a category's scores:
+    ``checkpoint/<category>.scores.npz``."""
+    return Path(checkpoint) / f"{category}.scores.npz"
+
+
 def save_category(checkpoint, settings: dict, result: CategoryResult) -> Path:
     """Write ``result`` to ``checkpoint/<category>.json`` (atomically, replacing) with the run's
-    ``settings``; :func:`load_categories` reads it back."""
+    ``settings``, and its scores, when it has them, to :func:`category_scores_path` first (the
+    JSON marks the category done); :func:`load_categories` reads it back."""
+    scores = category_scores_path(checkpoint, result.category)
+    if result.scores is not None:
+        save_scores(scores, {result.category: result.scores}, overwrite=True)
+    else:
+        scores.unlink(missing_ok=True)  # an earlier attempt's, not this result's
     return write_json(Path(checkpoint) / f"{result.category}.json",
                       {"settings": settings, "result": {**result.row(), "notes": result.notes,
                                                         "undefined": result.undefined}},
@@ -394,7 +531,8 @@ def save_category(checkpoint, settings: dict, result: CategoryResult) -> Path:
 
 
 def load_categories(checkpoint, settings: dict, categories) -> dict:
-    """``{category: CategoryResult}`` of the ``categories`` finished in ``checkpoint``.
+    """``{category: CategoryResult}`` of the ``categories`` finished in ``checkpoint`` (their
+    scores stay in their files, :func:`category_scores_path`, when saved).
 
     Raises:
         InputError: one was made with other ``settings``.
@@ -418,7 +556,7 @@ def load_categories(checkpoint, settings: dict, categories) -> dict:
 def evaluate(method: str, root, *, categories=None, params=None, data_format=None,
              dataset_options=None, progress: bool = True, unified: bool = False,
              checkpoint=None, resume: bool = False, check_stop=None, executor=None,
-             **metric_options) -> dict:
+             scores: dict | None = None, **metric_options) -> dict:
     """Evaluate ``method`` on every (or the given) category; returns the results dict (see
     :func:`write_results`), with a ``mean`` row over categories.
 
@@ -442,7 +580,11 @@ def evaluate(method: str, root, *, categories=None, params=None, data_format=Non
     categories as workers they are evaluated there in parallel (unified: the one detector is
     fitted here and the categories are scored there); with fewer, each detector is fitted here
     and shipped to the workers, which score its test clouds in parallel. The results are those
-    of a serial run but for the times."""
+    of a serial run but for the times.
+
+    ``scores``: a dict that receives ``{category: CategoryScores}`` (with ``checkpoint``: the
+    path of the category's scores file there, :func:`category_scores_path`, so a long run holds
+    no scores in memory); :func:`write_results` saves them. Without it no scores are kept."""
     if metric_options.get("num_thresholds") is not None:  # before any fit, not NaN at the end
         check_number(metric_options["num_thresholds"], "num_thresholds", low=2, integer=True)
     root, data_format, categories = resolve_categories(root, data_format, categories)
@@ -452,10 +594,18 @@ def evaluate(method: str, root, *, categories=None, params=None, data_format=Non
                             categories, metric_options)
     done = load_categories(checkpoint, settings, categories) \
         if checkpoint is not None and resume else {}
+    if scores is not None:  # the finished categories' scores, where they were saved
+        scores.update({c: category_scores_path(checkpoint, c) for c in done
+                       if category_scores_path(checkpoint, c).is_file()})
+    metric_options = {**metric_options, "keep_scores": scores is not None}
 
     def finish(result: CategoryResult) -> None:
         if checkpoint is not None:
             save_category(checkpoint, settings, result)
+        if scores is not None and result.scores is not None:
+            scores[result.category] = result.scores if checkpoint is None else \
+                category_scores_path(checkpoint, result.category)
+        result.scores = None  # saved (or not wanted): not held for the whole run
         done[result.category] = result
 
     todo = [c for c in categories if c not in done]
@@ -508,7 +658,8 @@ def evaluate(method: str, root, *, categories=None, params=None, data_format=Non
 def evaluate_to(out_dir, method: str, root, *, name: str | None = None, resume: bool = False,
                 overwrite: bool = False, categories=None, params=None, data_format=None,
                 dataset_options=None, progress: bool = True, unified: bool = False,
-                check_stop=None, executor=None, **metric_options) -> tuple[dict, Path, Path]:
+                check_stop=None, executor=None, point_scores: bool = True,
+                **metric_options) -> tuple[dict, Path, Path]:
     """:func:`evaluate` into ``out_dir`` without losing work; returns ``(results, json path,
     csv path)`` (:func:`result_paths`, named after ``name``, default ``method``; a ``name``
     other than the method is recorded as ``results["variant"]``).
@@ -519,7 +670,12 @@ def evaluate_to(out_dir, method: str, root, *, name: str | None = None, resume: 
     the categories finished there, or in the existing result file (whose categories stay in
     it), are read instead of evaluated; they must have the same settings, else an
     :class:`InputError`. The result files are written at the end (atomically), then the
-    per-category files are removed. ``executor``: see :func:`evaluate`."""
+    per-category files are removed. ``executor``: see :func:`evaluate`.
+
+    ``point_scores``: the test clouds' scores are saved next to the JSON, in
+    ``<stem>.scores.npz`` (:func:`save_scores`; the JSON's ``"scores_file"`` names it), each
+    category's in ``<stem>.categories/`` as it is done; resuming keeps those of the finished
+    categories. False (huge datasets): no scores file."""
     if resume and overwrite:
         raise InputError("--resume keeps finished categories, --overwrite replaces them: "
                          "give one")
@@ -530,7 +686,7 @@ def evaluate_to(out_dir, method: str, root, *, name: str | None = None, resume: 
     name = name or method
     json_path, csv_path, checkpoint = result_paths(out_dir, name, data_format, unified)
     if not (resume or overwrite):
-        for p in (json_path, csv_path):
+        for p in (json_path, csv_path, scores_path(json_path)):
             if p.exists():
                 raise InputError(f"{p} exists; use --resume to add to it, --overwrite or "
                                  "another --out")
@@ -551,6 +707,9 @@ def evaluate_to(out_dir, method: str, root, *, name: str | None = None, resume: 
         wanted = run_settings(method, full_params, root, data_format, dataset_options, unified,
                               categories, metric_options)
         _check_settings(json_path, settings_of(previous), wanted)
+        old_scores = scores_path(json_path)
+        previous_scores = load_scores(old_scores) \
+            if point_scores and previous.get("scores_file") and old_scores.is_file() else {}
     out_dir = Path(out_dir)
     created = not out_dir.exists()
     check_writable_dir(out_dir)
@@ -558,22 +717,26 @@ def evaluate_to(out_dir, method: str, root, *, name: str | None = None, resume: 
         if previous is not None:
             for row in previous["categories"]:
                 if not (checkpoint / f"{row['category']}.json").exists():
-                    save_category(checkpoint, wanted, CategoryResult.from_row(
+                    kept = CategoryResult.from_row(
                         row, previous.get("notes", {}).get(row["category"], ()),
-                        previous.get("undefined", {}).get(row["category"])))
+                        previous.get("undefined", {}).get(row["category"]))
+                    kept.scores = previous_scores.get(row["category"])
+                    save_category(checkpoint, wanted, kept)
+        scores: dict | None = {} if point_scores else None
         results = evaluate(method, root, categories=categories, params=params,
                            data_format=data_format, dataset_options=dataset_options,
                            progress=progress, unified=unified, checkpoint=checkpoint,
                            resume=resume, check_stop=check_stop, executor=executor,
-                           **metric_options)
+                           scores=scores, **metric_options)
     finally:
         if created and out_dir.is_dir() and not any(out_dir.iterdir()):
             out_dir.rmdir()  # nothing made: leave no trace
     if name != method:
         results["variant"] = name
-    written = write_results(results, out_dir, overwrite=resume or overwrite)
+    written = write_results(results, out_dir, overwrite=resume or overwrite, scores=scores)
     for c in categories:
         (checkpoint / f"{c}.json").unlink(missing_ok=True)
+        category_scores_path(checkpoint, c).unlink(missing_ok=True)
     with contextlib.suppress(OSError):
         checkpoint.rmdir()  # kept if it holds anything else
     return results, written[0], written[1]
@@ -622,15 +785,26 @@ def format_defect_table(results: dict) -> str:
     return "\n".join(lines)
 
 
-def write_results(results: dict, out_dir, *, overwrite: bool = False) -> tuple[Path, Path]:
+def write_results(results: dict, out_dir, *, overwrite: bool = False,
+                  scores: dict | None = None) -> tuple[Path, Path]:
     """Write ``<out_dir>/<method>_<format>.json`` and ``.csv`` atomically (``..._unified``
     for a unified run; ``results["variant"]``, when set, names the file instead of the method);
     return both paths. The two land together, the JSON last; a metric that was not computed is
-    null in the JSON and an empty cell in the CSV."""
+    null in the JSON and an empty cell in the CSV.
+
+    ``scores`` (``{category: CategoryScores or its file}``, from :func:`evaluate`): the
+    per-point scores go to ``<stem>.scores.npz`` (:func:`scores_path`, :func:`save_scores`),
+    written before the JSON, whose ``"scores_file"`` (set in ``results`` too) names it. Without
+    scores the JSON names none (and, overwriting, an old scores file of that name is removed)."""
     json_path, csv_path, _ = result_paths(out_dir, results.get("variant", results["method"]),
                                           results["format"], results.get("mode") == "unified")
+    npz_path = scores_path(json_path)
+    if scores:
+        results["scores_file"] = npz_path.name
+    else:
+        results.pop("scores_file", None)
     if not overwrite:
-        for p in (json_path, csv_path):
+        for p in (json_path, csv_path) + ((npz_path,) if scores else ()):
             if p.exists():
                 raise InputError(f"{p} exists; use --overwrite or another --out")
     columns = ["category", *METRIC_COLUMNS, *TIME_COLUMNS, "n_train", "n_test"]
@@ -639,13 +813,19 @@ def write_results(results: dict, out_dir, *, overwrite: bool = False) -> tuple[P
     writer.writeheader()
     for row in results["categories"] + [{"category": "mean", **results["mean"]}]:
         writer.writerow(row)
-    with atomic_group([csv_path, json_path], overwrite=overwrite) as (tmp_csv, tmp_json):
+    targets = ([npz_path] if scores else []) + [csv_path, json_path]
+    with atomic_group(targets, overwrite=overwrite) as temps:
+        *tmp_npz, tmp_csv, tmp_json = temps
+        if scores:
+            _write_scores(tmp_npz[0], scores)
         tmp_csv.write_text(buf.getvalue())
         try:
             write_json(tmp_json, results, overwrite=True)
         except InputError as exc:  # name the target, not its temporary
             raise InputError(str(exc).replace(os.fspath(tmp_json), os.fspath(json_path))) \
                 from None
+    if not scores and overwrite:
+        npz_path.unlink(missing_ok=True)  # the scores of the replaced result
     return json_path, csv_path
 
 
@@ -656,3 +836,65 @@ def result_paths(out_dir, name: str, data_format: str,
     stem = Path(out_dir) / (f"{name}_{data_format}" + ("_unified" if unified else ""))
     return (stem.with_name(stem.name + ".json"), stem.with_name(stem.name + ".csv"),
             stem.with_name(stem.name + ".categories"))
+
+
+# ----------------------------------------------------------------------------- 1D signals
+
+
+@dataclass
+class _SignalView:
+    """A test signal as :func:`category_metrics` reads a sample: a one-row organized "scan"
+    (so AUPRO's regions are runs of labelled time steps)."""
+
+    label: int
+    labels: np.ndarray | None
+    defect: str
+    grid_shape: tuple
+    grid_index: np.ndarray
+    gt_mask: None = None
+    organized: bool = True
+
+
+def evaluate_signals(method: str, dataset, *, params=None, progress: bool = False) -> dict:
+    """Fit the 1D ``method`` (:func:`pointad.signals.create`) on ``dataset.train`` (a
+    :class:`pointad.signals.SignalSet`), score its test samples and return the results dict of
+    :func:`evaluate` (one category, the dataset; ``by_defect``: per anomaly kind), so
+    :func:`format_table` and :func:`write_results` print and write it. ``I-*`` metrics are
+    window-level (one score per test signal window), ``P-*`` and AUPRO point-level (per time
+    step; AUPRO's regions are runs of labelled steps); ``predict_s_per_cloud`` is seconds per
+    test window."""
+    from pointad.signals import create as create_signal_detector
+    detector = create_signal_detector(method, **(params or {}))
+    start = time.perf_counter()
+    detector.fit(dataset.train)
+    fit_s = time.perf_counter() - start
+    views, predictions, predict_s = [], [], 0.0
+    for sample in tqdm(dataset.test, desc=f"{method} {dataset.name}", unit="window",
+                       leave=False, disable=not progress or None):
+        start = time.perf_counter()
+        predictions.append(detector.predict(sample.signal, name=sample.name or "signal"))
+        predict_s += time.perf_counter() - start
+        n = len(sample.signal)
+        views.append(_SignalView(int(sample.label), sample.labels, sample.kind, (1, n),
+                                 np.arange(n)))
+    notes: list = []
+    undefined: dict = {}
+    metrics = category_metrics(views, predictions, notes=notes, undefined=undefined)
+    by_defect = {kind: {m: defined(v) for m, v in values.items()}
+                 for kind, values in defect_metrics(views, predictions).items()}
+    result = CategoryResult(category=dataset.name,
+                            metrics={k: defined(v) for k, v in metrics.items()},
+                            n_train=len(dataset.train), n_test=len(views), fit_s=fit_s,
+                            predict_s_per_cloud=predict_s / max(1, len(views)), notes=notes,
+                            by_defect=by_defect, undefined=undefined)
+    mean = {**result.metrics, "fit_s": fit_s, "predict_s_per_cloud": result.predict_s_per_cloud}
+    return {
+        "method": method, "params": detector.get_params(), "mode": "per-category",
+        "fit_s": fit_s, "data": dataset.name, "format": "signals", "dataset_options": {},
+        "metric_options": {}, "pointad_version": __version__,
+        "levels": {"I-": "window (one score per test signal window)",
+                   "P-": "point (one score per time step)"},
+        "categories": [result.row()], "mean": mean, "mean_by_defect": dict(by_defect),
+        "notes": {dataset.name: notes} if notes else {},
+        "undefined": {dataset.name: undefined} if undefined else {},
+    }

@@ -31,7 +31,7 @@ LAYERS = {
     "middle": ["pointad.synthesis", "pointad.features", "pointad.render", "pointad.metrics",
                "pointad.datasets", "pointad.backbones", "pointad.models2d", "pointad.models3d",
                "pointad.samples",
-               "pointad.synthbench"],
+               "pointad.synthbench", "pointad.signals"],
     "detectors": ["pointad.detectors"],
     "runner": ["pointad.runner"],
     "viz": ["viz"],

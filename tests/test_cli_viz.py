@@ -14,6 +14,7 @@ from pointad.samples import sample_cloud
 from pointad.synthesis import PNAS
 from viz.colors import ANOMALY_COLOR
 from viz.offscreen import offscreen_problem
+from viz.scene import LEGEND_WIDTH
 
 SMALL = ["--sample-points", "3000"]
 
@@ -145,9 +146,22 @@ def test_plot_curves_follows_the_categories(eval_results, tmp_path, capsys):
 
 @pytest.mark.skipif(offscreen_problem() is not None, reason=str(offscreen_problem()))
 def test_view_screenshot_renders_offscreen(tmp_path, capsys):
+    # The default: signed displacement (a bump: red, never blue), shaded, with a legend whose
+    # blue half sits in the strip at the right.
+    default = tmp_path / "default.png"
+    code, out, err = run_cli(["view", *SMALL, "--seed", "3", "--sign", "bump", "--window",
+                              "400x300", "--screenshot", default], capsys)
+    assert code == 0, err
+    img = image(default).astype(int)
+    split = int(400 * (1 - LEGEND_WIDTH))
+    blue = img[..., 2] > img[..., 0] + 80
+    assert blue[:, split:].sum() > 200 and not blue[:, :split].any()
+    assert (img[..., 0] > img[..., 2] + 80)[:, :split].sum() > 100
+    # Labels one option (or key) away, flat: exact colours.
     path = tmp_path / "view.png"
     code, out, err = run_cli(["view", *SMALL, "--seed", "3", "--window", "400x300",
-                              "--screenshot", path], capsys)
+                              "--color-by", "label", "--shading", "flat", "--screenshot", path],
+                             capsys)
     assert code == 0, err
     assert f"wrote {path} (400x300)" in out
     img = image(path)
@@ -164,7 +178,8 @@ def test_view_screenshot_renders_offscreen(tmp_path, capsys):
     # A defect kind: its labels show.
     kind = tmp_path / "kind.png"
     code, _, err = run_cli(["view", *SMALL, "--seed", "3", "--window", "400x300", "--defect",
-                            "bulge", "--height", "6", "--screenshot", kind], capsys)
+                            "bulge", "--height", "6", "--color-by", "label", "--shading", "flat",
+                            "--screenshot", kind], capsys)
     assert code == 0, err
     assert (image(kind) == ANOMALY_COLOR).all(axis=-1).sum() > 100
 

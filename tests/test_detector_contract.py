@@ -46,6 +46,8 @@ FAST = {
                   depth_params=dict(size=32, stride=8, arch="small", epochs=2, batch_size=4,
                                     views=1, progress=False, device="cpu"),
                   calibration_views=1),
+    "mmae-lines": dict(segment_length=4, n_segments=4, local_window=2, dim=8, depth=1, heads=2,
+                       steps=5, batch_size=8, n_maskings=2, size=32, device="cpu"),
 }
 # One invalid value per detector (fallback: a negative seed).
 INVALID = {
@@ -61,6 +63,7 @@ INVALID = {
     "pradot": {"alphas": [1.5]},
     "fader": {"mask_ratio": 1.5},
     "fused": {"weight": 2},
+    "mmae-lines": {"channels": "rgb"},
 }
 N_POINTS = 1500
 NAMES = detectors.available()

@@ -75,11 +75,23 @@ def test_weight_zero_or_one_ranks_as_one_part(clouds, weight):
 
 
 def test_refit_fits_the_parts_on_every_training_cloud(clouds, kept):
-    refitted = fused(calibration_views=2).fit(clouds[0])
+    refitted = fused(calibration_views=2, refit=True).fit(clouds[0])
     assert refitted.level_ == kept.level_ and refitted.spread_ == kept.spread_
     assert refitted.weight_ == kept.weight_
     assert len(refitted.parts_["point"].templates_) == 3
     assert len(kept.parts_["point"].templates_) == 2
+
+
+def test_auto_refit_keeps_a_one_cloud_calibration_fit(clouds):
+    """refit="auto" refits only when the calibration fits had two clouds or more: a one-cloud
+    patchcore-ms has no leave-one-out scale, so its held-out scale would not fit a refit."""
+    train = clouds[0]
+    two = fused(calibration_views=0, weight=0.5).fit(train[:2])
+    assert len(two.parts_["point"].templates_) == 1
+    three = fused(calibration_views=0, weight=0.5).fit(train)
+    assert len(three.parts_["point"].templates_) == 3
+    with pytest.raises(InputError, match="refit"):
+        fused(refit="sometimes")
 
 
 def test_save_load_keeps_both_parts_and_the_scale(kept, clouds, tmp_path):

@@ -225,9 +225,10 @@ def test_eval_stopped_keeps_the_finished_categories_and_resumes(tiny, tmp_path):
         evaluate_to(tmp_path, "raw", tiny, params=params, progress=False, check_stop=stop,
                     executor=SerialExecutor())
     assert sorted(p.name for p in (tmp_path / "raw_real3d.categories").iterdir()) == \
-        ["box.json", "cylinder.json"]
+        ["box.json", "box.scores.npz", "cylinder.json", "cylinder.scores.npz"]
     results, _, _ = evaluate_to(tmp_path, "raw", tiny, params=params, progress=False,
                                 resume=True, executor=SerialExecutor())
+    assert results.pop("scores_file") == "raw_real3d.scores.npz"  # what evaluate_to wrote
     assert without_times(results) == without_times(evaluate("raw", tiny, params=params,
                                                             progress=False))
 

@@ -353,7 +353,7 @@ def test_eval_saves_each_category_and_resumes(tiny, tmp_path, monkeypatch, unifi
     stem = "raw_real3d" + ("_unified" if unified else "")
     parts = out / f"{stem}.categories"
     assert sorted(p.name for p in out.iterdir()) == [parts.name]  # no result file yet
-    assert [p.name for p in parts.iterdir()] == ["box.json"]
+    assert sorted(p.name for p in parts.iterdir()) == ["box.json", "box.scores.npz"]
     saved = json.loads((parts / "box.json").read_text())["result"]
     # Without --resume the unfinished run is refused, before any work.
     monkeypatch.setattr(runner, "evaluate", lambda *a, **k: pytest.fail("evaluated"))
@@ -375,7 +375,8 @@ def test_eval_saves_each_category_and_resumes(tiny, tmp_path, monkeypatch, unifi
                                                             runner.METRIC_COLUMNS}
     assert {k: results["mean"][k] for k in runner.METRIC_COLUMNS} == \
         {k: whole["mean"][k] for k in runner.METRIC_COLUMNS}
-    assert sorted(p.name for p in out.iterdir()) == [f"{stem}.csv", f"{stem}.json"]
+    assert sorted(p.name for p in out.iterdir()) == [f"{stem}.csv", f"{stem}.json",
+                                                     f"{stem}.scores.npz"]
     assert json.loads(json_path.read_text()) == json.loads(json.dumps(results))
 
 
@@ -412,7 +413,8 @@ def test_pnas_eval_resume_adds_categories_to_a_finished_file(tiny, tmp_path, cap
     saved = json.loads((tmp_path / "raw_real3d.json").read_text())
     assert [r["category"] for r in saved["categories"]] == ["box", "cylinder"]
     assert saved["categories"][0] == box  # kept as it was
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["raw_real3d.csv", "raw_real3d.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["raw_real3d.csv", "raw_real3d.json",
+                                                          "raw_real3d.scores.npz"]
 
 
 def _all_good_folder(root):
@@ -487,4 +489,5 @@ def test_report_tool_resumes_inside_a_method(tiny, tmp_path, monkeypatch, capsys
             "--param", "raw.align_points=400", "--param", "raw.icp_iterations=5"]
     assert report.main([str(a) for a in argv]) == 0
     assert scored == ["cylinder"]
-    assert sorted(p.name for p in out.iterdir()) == ["raw_real3d.csv", "raw_real3d.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["raw_real3d.csv", "raw_real3d.json",
+                                                     "raw_real3d.scores.npz"]

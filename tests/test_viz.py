@@ -9,11 +9,27 @@ from pointad.errors import InputError
 from pointad.samples import sample_cloud
 from pointad.synthesis import PNAS
 from pointad.synthesis.region import soft_mask
-from viz.colors import ANOMALY_COLOR, BACKGROUND, NORMAL_COLOR, label_colors, scalar_colors, shade
+from viz.colors import (
+    ANOMALY_COLOR,
+    BACKGROUND,
+    NORMAL_COLOR,
+    SIGNED_CMAP,
+    label_colors,
+    scalar_colors,
+    shade,
+    signed_colors,
+)
 from viz.field import replay_field
 from viz.offscreen import offscreen_problem
 from viz.viewer import SLIDERS, ViewerState
-from viz.views import camera_frame, parse_view, project_to_view, view_direction
+from viz.views import (
+    OBLIQUE_TILT,
+    camera_frame,
+    oblique_direction,
+    parse_view,
+    project_to_view,
+    view_direction,
+)
 
 
 @pytest.fixture(scope="module")
@@ -92,6 +108,8 @@ def test_toggles_and_colours(state, flange):
     assert state.toggle("synthesized") is False
     np.testing.assert_array_equal(state.display_points(), flange.points)
     assert state.toggle("normals") is True
+    assert state.color_by == "signed"  # the default: signed displacement
+    state.set_color_by("label")
     colors = state.colors()
     assert (colors[state.sample.labels] == ANOMALY_COLOR).all()
     assert (colors[~state.sample.labels] == NORMAL_COLOR).all()
@@ -102,6 +120,47 @@ def test_toggles_and_colours(state, flange):
         state.set_color_by("score")
     with pytest.raises(InputError):
         state.toggle("lights")
+
+
+def test_signed_displacement_colours_are_a_diverging_map_symmetric_about_zero(flange):
+    import matplotlib
+
+    cmap = matplotlib.colormaps[SIGNED_CMAP]
+    mid = np.round(np.asarray(cmap(0.5)[:3]) * 255)
+    # The range is [-peak, peak]: 0 is the middle colour, +-x sit at mirrored map positions.
+    v = np.array([-2.0, -1.0, 0.0, 0.5, 2.0])
+    np.testing.assert_array_equal(signed_colors(v),
+                                  scalar_colors([0.0, 0.25, 0.5, 0.625, 1.0], SIGNED_CMAP, 0, 1))
+    np.testing.assert_array_equal(signed_colors(v)[2], mid)
+    np.testing.assert_array_equal(signed_colors([0.0, 0.0])[0], mid)  # nothing moved: middle
+    # A one-sided field (a bump) keeps 0 in the middle: untouched points are the neutral colour.
+    bump = ViewerState(flange, PNAS(sign="bump", strength=0.04), seed=3, units="mm")
+    dent = ViewerState(flange, PNAS(sign="dent", strength=0.04), seed=3, units="mm")
+    assert bump.color_by == "signed"
+    sb, sd = bump.signed_displacement(), dent.signed_displacement()
+    assert sb.min() >= 0 and sb.max() > 0 and sd.max() <= 0
+    # The same seed and centre: the dent is the bump mirrored, and so are its colours.
+    np.testing.assert_allclose(sd, -sb, atol=1e-12)
+    assert (bump.colors()[sb == 0] == mid).all() and (dent.colors()[sd == 0] == mid).all()
+    for s, vals in ((bump, sb), (dent, sd)):
+        leg = s.legend()
+        assert leg.cmap == SIGNED_CMAP and leg.vmin == -leg.vmax == -np.abs(vals).max()
+        assert "mm" in leg.title and "displacement" in leg.title
+        expected = scalar_colors(vals, SIGNED_CMAP, leg.vmin, leg.vmax)
+        np.testing.assert_array_equal(s.colors(), expected)
+    peak = sb.argmax()
+    warm, cool = bump.colors()[peak].astype(int), dent.colors()[peak].astype(int)
+    assert warm[0] > warm[2] + 100 and cool[2] > cool[0] + 100  # red bump, blue dent
+    # The signed values are the displacement field pnas generate writes (along the normal).
+    np.testing.assert_allclose(np.abs(sb), np.linalg.norm(bump.sample.displacement, axis=1),
+                               atol=1e-12)
+    # Every colouring but plain has a legend that names what it shows.
+    bump.set_color_by("label")
+    assert [c[0] for c in bump.legend().categories] == ["normal", "anomalous"]
+    bump.set_color_by("displacement")
+    assert "magnitude" in bump.legend().title and bump.legend().vmin == 0
+    bump.set_color_by("plain")
+    assert bump.legend() is None
 
 
 def test_scores_colouring_and_checks(flange):
@@ -169,6 +228,7 @@ def test_viewer_shows_a_chosen_defect_kind(flange, tmp_path):
     again = apply("ridge", flange.points, flange.normals, seed=4, fraction=fraction, height=5.0)
     np.testing.assert_array_equal(s.sample.labels, again.labels)
     np.testing.assert_array_equal(s.display_points(), again.points)
+    s.set_color_by("label")
     assert (s.colors()[again.labels] == ANOMALY_COLOR).all() and "ridge" in s.describe()
     # The seed and fraction sliders drive the kind; the other sliders leave it as it is.
     s.set_param("seed", 6)
@@ -218,7 +278,9 @@ def test_offscreen_render_shows_the_label_colour_on_the_defect_only(flange):
     from viz.viewer import Viewer
 
     state = ViewerState(flange, PNAS(sign="bump", fraction=0.04), seed=3)
-    viewer = Viewer(state, view="defect", off_screen=True, window_size=(320, 240))
+    state.set_color_by("label")
+    viewer = Viewer(state, view="defect", off_screen=True, window_size=(320, 240),
+                    shading="flat", legend=False)
     viewer.scene.set_text("")  # no overlay: every pixel is a point or the background
     img = viewer.screenshot()
     assert img.shape == (240, 320, 3)
@@ -250,6 +312,139 @@ def test_offscreen_render_shows_the_label_colour_on_the_defect_only(flange):
     viewer.refresh()
     viewer.scene.set_text("")
     assert not (viewer.screenshot() == ANOMALY_COLOR).all(axis=-1).any()
+    viewer.close()
+
+
+def _angle(a, b) -> float:
+    return float(np.degrees(np.arccos(np.clip(np.dot(a, b) / np.linalg.norm(a)
+                                              / np.linalg.norm(b), -1, 1))))
+
+
+def _luminance(img):
+    return img[..., :3].astype(np.float64) @ [0.299, 0.587, 0.114]
+
+
+@pytest.fixture(scope="module")
+def bump_state(flange):
+    return ViewerState(flange, PNAS(sign="bump", strength=0.05, fraction=0.05), seed=3,
+                       units="mm")
+
+
+@needs_gl
+def test_default_camera_is_oblique_and_faces_the_defect(bump_state):
+    from viz.viewer import Viewer
+
+    s = bump_state
+    viewer = Viewer(s, off_screen=True, window_size=(320, 240), shading="flat", legend=False)
+    n = view_direction("defect", s.points, s.normals, s.sample.labels)  # straight on
+    cam = viewer.scene.plotter.camera
+    toward = np.asarray(cam.GetPosition()) - np.asarray(cam.GetFocalPoint())
+    np.testing.assert_allclose(toward / np.linalg.norm(toward), viewer.direction, atol=1e-9)
+    # Oblique: OBLIQUE_TILT (50) degrees off the defect's normal, so the relief shows ...
+    assert _angle(toward, n) == pytest.approx(OBLIQUE_TILT, abs=1e-6)
+    assert 30 <= OBLIQUE_TILT <= 65
+    # ... and facing it: every defect point faces the camera, and they are seen (label colour).
+    assert (s.sample.normals[s.sample.labels] @ viewer.direction > 0.1).all()
+    s.set_color_by("label")
+    viewer.refresh()
+    viewer.scene.set_text("")
+    red = (viewer.screenshot() == ANOMALY_COLOR).all(axis=-1)
+    px = viewer.scene.world_to_pixels(s.sample.points[s.sample.labels])
+    centre = np.median(px, axis=0)
+    assert red.sum() > 300 and np.all(np.abs(centre - [160, 120]) < [150, 110])
+    s.set_color_by("signed")
+    viewer.close()
+
+
+@needs_gl
+def test_shading_varies_inside_the_part_and_shows_the_relief(bump_state):
+    """Colour by a constant: eye-dome lighting still varies over the part (and changes where
+    the bump is); flat points are one colour."""
+    from scipy.ndimage import binary_erosion
+
+    from viz.viewer import Viewer
+
+    s = bump_state
+    s.set_color_by("plain")
+    images = {}
+    for shading in ("edl", "flat"):
+        viewer = Viewer(s, off_screen=True, window_size=(320, 240), shading=shading)
+        assert viewer.scene.legend_actor is None  # plain colours: nothing to explain
+        moved = np.linalg.norm(s.sample.displacement, axis=1) > 0
+        labels_px = viewer.scene.world_to_pixels(s.sample.points[s.sample.labels])
+        moved_px = viewer.scene.world_to_pixels(
+            np.r_[s.sample.points[moved], s.points[moved]])
+        reach = int(viewer.scene.point_size) + 4
+        for strength in (0.05, 0.0):  # the same camera, with and without the bump
+            s.set_param("strength", strength)
+            viewer.refresh()
+            viewer.scene.set_text("")
+            images[shading, strength] = viewer.screenshot()
+        s.set_param("strength", 0.05)
+        viewer.close()
+    s.set_color_by("signed")
+    img = images["edl", 0.05]
+    part = ~(img == BACKGROUND).all(axis=-1)
+    inside = binary_erosion(part, iterations=3)  # no silhouette edge
+    assert inside.sum() > 5000
+    assert _luminance(img)[inside].std() > 10.0
+    flat = images["flat", 0.05]
+    flat_inside = binary_erosion(~(flat == BACKGROUND).all(axis=-1), iterations=3)
+    assert _luminance(flat)[flat_inside].std() < 1e-9
+    # The bump itself changes the shading where it is, with no colour to tell it.
+    diff = np.abs(_luminance(img) - _luminance(images["edl", 0.0]))
+    boxes = []
+    for px, pad in ((labels_px, 0), (moved_px, reach)):  # the defect; all that moved
+        c, r = np.round(px).astype(int).T
+        box = np.zeros_like(inside)
+        box[max(r.min() - pad, 0):r.max() + pad + 1, max(c.min() - pad, 0):c.max() + pad + 1] = 1
+        boxes.append(box)
+    assert diff[boxes[0] & inside].mean() > 5.0
+    # Elsewhere next to nothing changed (eye-dome lighting scales with the depth range, which
+    # the bump moves a little).
+    assert diff[~boxes[1] & inside].mean() < 1.0
+
+
+@needs_gl
+def test_legend_shows_the_map_and_its_title(bump_state):
+    from viz.scene import LEGEND_WIDTH
+    from viz.viewer import Viewer
+
+    s = bump_state
+    viewer = Viewer(s, off_screen=True, window_size=(480, 320))
+    leg = s.legend()
+    bar = viewer.scene.legend_actor
+    assert bar is not None and bar.GetTitle() == leg.title and "(mm)" in bar.GetTitle()
+    assert bar.GetLookupTable().GetRange() == pytest.approx((leg.vmin, leg.vmax))
+    assert leg.vmin == -leg.vmax < 0
+    viewer.scene.set_text("")
+    img = viewer.screenshot().astype(int)
+
+    def blue(a):  # a dent's colours: the bump does not use them
+        a = a.astype(int)
+        return (a[..., 2] > a[..., 0] + 80).sum()
+
+    def red(a):
+        a = a.astype(int)
+        return (a[..., 0] > a[..., 2] + 80).sum()
+
+    split = int(480 * (1 - LEGEND_WIDTH))
+    # The bar shows the whole map, its blue half too, in the strip kept for it at the right.
+    assert blue(img[:, split:]) > 300 and red(img[:, split:]) > 300
+    assert blue(img[:, :split]) == 0 and red(img[:, :split]) > 300  # the bump: red only
+    viewer.show_legend = False
+    viewer.refresh()
+    assert viewer.scene.legend_actor is None and blue(viewer.screenshot()) == 0
+    viewer.show_legend = True
+    # Label colours get a two-entry legend; plain colours none.
+    s.set_color_by("label")
+    viewer.refresh()
+    lut = viewer.scene.legend_actor.GetLookupTable()
+    assert lut.GetNumberOfTableValues() == 2 and lut.GetAnnotation(1) == "anomalous"
+    s.set_color_by("plain")
+    viewer.refresh()
+    assert viewer.scene.legend_actor is None
+    s.set_color_by("signed")
     viewer.close()
 
 
@@ -308,6 +503,29 @@ def test_views():
     # A region covering half the part (a paper-mode field) has no side: the default view.
     np.testing.assert_allclose(view_direction("defect", pts, nrm, np.arange(50) < 25),
                                view_direction((30, 25), pts))
+
+
+def test_oblique_view_tilts_the_defect_view_outward():
+    # A flat disc in the xy plane, normals +z, the defect at its +x rim.
+    rng = np.random.default_rng(0)
+    pts = np.c_[rng.uniform(-1, 1, (400, 2)), np.zeros(400)]
+    nrm = np.tile([0, 0, 1.0], (400, 1))
+    focus = pts[:, 0] > 0.8
+    d = oblique_direction(pts, nrm, focus)
+    assert _angle(d, [0, 0, 1]) == pytest.approx(OBLIQUE_TILT)
+    assert d[0] > 0.5 and abs(d[1]) < 0.1  # from the rim's side: nothing in between
+    np.testing.assert_allclose(view_direction("oblique", pts, nrm, focus), d)
+    assert parse_view("oblique") == "oblique"
+    # A defect in the middle of the face: tilted toward +x (the normal is vertical).
+    centre = np.linalg.norm(pts, axis=1) < 0.2
+    d = oblique_direction(pts, nrm, centre, tilt=30)
+    assert _angle(d, [0, 0, 1]) == pytest.approx(30) and d[0] > 0.4
+    # A side wall (normal horizontal, defect straight out along it): tilted up, toward +z.
+    wall = np.tile([1.0, 0, 0], (400, 1))
+    d = oblique_direction(pts, wall, focus)
+    assert d[2] > 0.7 and _angle(d, [1, 0, 0]) == pytest.approx(OBLIQUE_TILT)
+    # No defect to face: the default view.
+    np.testing.assert_allclose(oblique_direction(pts, nrm, None), view_direction((30, 25), pts))
 
 
 def test_colours():

@@ -7,6 +7,13 @@ synthetic benchmark and print markdown tables (means, and P-AUROC per defect kin
         --modes per-category,unified --param uniad.epochs=20 --param onenip.epochs=20 \
         --param pbas.epochs=60
     .venv/bin/python tools/report.py --preset realistic --out results-realistic
+    .venv/bin/python tools/report.py --methods raw,btf --layouts real3d --html report-html
+
+``--preset depth`` is the README's table of the depth methods, their point counterpart and
+``fused`` (each at the test suite's CPU settings, :data:`DEPTH_SETTINGS`; ``fader@plain`` without
+the attenuation; ``fused`` with the benchmark's test kinds left out of its synthetic defects) on
+both layouts, per category and unified (``pnas bench make --size small --seed 1 --categories
+bottle,pipe_elbow --out sb1`` first).
 
 ``--preset realistic`` is the README's realistic-preset table (``pnas bench make --preset
 realistic --out synthbench-realistic`` first): raw, btf, patchcore-ms, pnas-refiner,
@@ -25,6 +32,11 @@ so an interruption loses at most the category in progress. Delete a file to reru
 Unified runs (one model for all categories) go to ``OUT/<method>_<layout>_unified.json``.
 ``--param [METHOD.]KEY=VALUE`` sets a detector parameter for every method (or for METHOD only); a
 result file made with other parameters is an error, never silently reused or replaced.
+
+``--html DIR`` also writes one HTML page of all the runs, methods side by side
+(:func:`viz.report.build_report`: tables, ROC/PRO curves, score heatmaps of the highest and
+lowest scored test clouds, from the scores saved next to each result file); an existing DIR is
+refused unless ``--overwrite-html``.
 """
 from __future__ import annotations
 
@@ -42,11 +54,33 @@ from pointad.runner import cell, evaluate_to, mean_defined
 # against it (a btf score above the band means the preset is easier than the real data).
 CALIBRATION = {"realistic": ("btf", 0.55, 0.75)}
 
+_POINT = dict(fpfh_ks=[10, 20], n_groups=64, group_size=16, top_k=10)
+_TEST_2D = dict(size=64, views=3, batch_size=4, progress=False)
+_UNIAD = dict(_TEST_2D, stride=8, arch="small", epochs=40, lr=1e-3)
+DEPTH_SETTINGS = {
+    "patchcore-ms": _POINT,
+    "uniad": _UNIAD,
+    "onenip": dict(_UNIAD, n_synthetic=2),
+    "pbas": dict(_TEST_2D, arch="small", epochs=200, lr=1e-4),
+    "pradot": dict(_TEST_2D, epochs=5, n_prototypes=4),
+    "hetnet": dict(_TEST_2D, arch="small", epochs=40, lr=1e-3),
+    "fader": dict(_TEST_2D, arch="small", epochs=60, lr=1e-3, patch=4, mosaic=8),
+    "fused": dict(point_params=_POINT, depth_params=_UNIAD),
+}
+
 PRESETS = {
     "realistic": dict(data="synthbench-realistic", layouts="real3d",
                       methods="raw,btf,patchcore-ms,pnas-refiner,pnas-offset,pnas-offset@mix",
                       params=[("pnas-offset@mix", "defects", "mix"),
                               ("pnas-offset@mix", "exclude", "@test-kinds")]),
+    # The depth methods next to the point detector they are fused with, at the test suite's CPU
+    # settings (chosen on the seed-0 benchmark; the table is measured on seed 1):
+    # pnas bench make --size small --seed 1 --categories bottle,pipe_elbow --out sb1
+    "depth": dict(data="sb1", layouts="real3d,mvtec3d", modes="per-category,unified",
+                  methods="patchcore-ms,uniad,onenip,pbas,pradot,hetnet,fader,fader@plain,fused",
+                  params=[(m, k, v) for m, kw in DEPTH_SETTINGS.items() for k, v in kw.items()]
+                  + [("fader@plain", "attenuation", False),
+                     ("fused", "exclude", "@test-kinds")]),
 }
 
 
@@ -91,11 +125,16 @@ def changed_params(method: str, params: dict, stored: dict) -> list:
                   if (stored[k] != wanted.get(k) if k in stored else wanted[k] != default[k]))
 
 
+def result_file(method: str, root: Path, out: Path, unified: bool) -> Path:
+    """Where the results of ``method`` on the layout ``root`` are kept in ``out``."""
+    return out / f"{method}_{root.name}{'_unified' if unified else ''}.json"
+
+
 def results_for(method: str, root: Path, out: Path, unified: bool, progress: bool,
                 params: dict) -> dict:
     """The results of ``method`` with ``params`` on ``root``: read from ``out`` when present
     (and made with the same parameters), else evaluated and written there."""
-    path = out / f"{method}_{root.name}{'_unified' if unified else ''}.json"
+    path = result_file(method, root, out, unified)
     if path.exists():
         results = json.loads(path.read_text())
         changed = changed_params(method, params, results.get("params", {}))
@@ -184,19 +223,25 @@ def main(argv=None) -> int:
                         help="comma-separated detectors or variants NAME@LABEL "
                              "(default: raw,btf,patchcore-ms,pnas-refiner)")
     parser.add_argument("--layouts", default=None, help="default: real3d,mvtec3d")
-    parser.add_argument("--modes", default="per-category",
+    parser.add_argument("--modes", default=None,
                         help="per-category and/or unified (one model for all categories)")
     parser.add_argument("--out", default="results", help="where result JSONs are read/written")
     parser.add_argument("--param", "-p", action="append", default=[],
                         metavar="[METHOD.]KEY=VALUE",
                         help="detector parameter for every method, or for METHOD only "
                              "(value parsed as JSON when it can be; repeatable)")
+    parser.add_argument("--html", default=None, metavar="DIR",
+                        help="also write an HTML report of all the runs to DIR (index.html "
+                             "and its images)")
+    parser.add_argument("--overwrite-html", action="store_true",
+                        help="replace an existing --html DIR")
     parser.add_argument("--quiet", "-q", action="store_true")
     args = parser.parse_args(argv)
     preset = PRESETS.get(args.preset, {})
     args.data = args.data or preset.get("data", "synthbench")
     args.methods = args.methods or preset.get("methods", "raw,btf,patchcore-ms,pnas-refiner")
     args.layouts = args.layouts or preset.get("layouts", "real3d,mvtec3d")
+    args.modes = args.modes or preset.get("modes", "per-category")
     try:
         settings = list(preset.get("params", [])) + [parse_setting(p) for p in args.param]
         if any(value == "@test-kinds" for _, _, value in settings):
@@ -205,6 +250,14 @@ def main(argv=None) -> int:
     except InputError as err:
         print(f"report: {err}", file=sys.stderr)
         return 2
+    if args.html is not None:
+        from viz.report import check_report_dir
+
+        try:
+            check_report_dir(args.html, overwrite=args.overwrite_html)  # before the work
+        except InputError as err:
+            print(f"report: {err}", file=sys.stderr)
+            return 2
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     runs = {}
@@ -233,6 +286,18 @@ def main(argv=None) -> int:
         print("\n" + calibration_line(runs, *CALIBRATION[args.preset]))
     print("\nP-AUROC per defect kind (good clouds against one kind, mean over categories)\n\n"
           + kind_table(runs))
+    if args.html is not None:
+        from viz.report import build_report
+
+        files = [result_file(method, Path(args.data) / layout, out, mode == "unified")
+                 for layout, method, mode in runs]
+        try:
+            page = build_report(files, args.html, overwrite=args.overwrite_html,
+                                progress=not args.quiet)
+        except InputError as err:
+            print(f"report: {err}", file=sys.stderr)
+            return 2
+        print(f"\nwrote {page}")
     return 0
 
 

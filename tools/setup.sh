@@ -19,6 +19,10 @@ if command -v dpkg-query >/dev/null; then
       || missing="$missing $pkg"
   done
 fi
+# The tests open the HTML report in a real browser: Debian's headless Chromium (--test only).
+if [ -n "$extras" ] && [ ! -x /usr/bin/chromium ]; then
+  missing="$missing chromium"
+fi
 if [ -n "$missing" ]; then
   if command -v apt-get >/dev/null; then
     sudo_cmd=""
@@ -27,8 +31,8 @@ if [ -n "$missing" ]; then
     # shellcheck disable=SC2086  # one word per package
     DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq $missing >/dev/null
   else
-    echo "setup: install libusb-1.0 (open3d) and EGL/Mesa (off-screen rendering) with your" \
-         "system's package manager" >&2
+    echo "setup: install libusb-1.0 (open3d), EGL/Mesa (off-screen rendering) and, for the" \
+         "tests, chromium with your system's package manager" >&2
   fi
 fi
 

@@ -14,6 +14,8 @@ Nothing heavy is imported here; each module imports PyVista or matplotlib itself
 :mod:`viz.field`        the Perlin field on the 2D parameterization, points and mask overlaid
 :mod:`viz.heatmap`      before/after and anomaly-score heatmaps on the part
 :mod:`viz.curves`       ROC and PRO curves and per-category bars from ``pnas eval`` results
+:mod:`viz.report`       the HTML report of one or more ``pnas eval`` results (tables, curves,
+                        heatmaps of the highest and lowest scored clouds)
 :mod:`viz.figure_output` Agg figures (no display) and atomic, no-clobber image files
 ======================  ==========================================================================
 """

@@ -5,6 +5,8 @@ values go through a matplotlib colormap.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from pointad.errors import InputError
@@ -51,12 +53,37 @@ def scalar_colors(values, cmap: str = SCORE_CMAP, vmin: float | None = None,
     return np.round(rgba[:, :3] * 255).astype(np.uint8)
 
 
-def signed_colors(values) -> np.ndarray:
-    """(N,) signed values -> (N, 3) uint8 on :data:`SIGNED_CMAP`, symmetric about 0."""
+def signed_peak(values) -> float:
+    """The half-range of a diverging map of ``values``: their largest magnitude (1.0 when all are
+    zero, so zero still maps to the middle colour)."""
     v = np.asarray(values, dtype=np.float64).ravel()
     peak = float(np.max(np.abs(v))) if v.size else 0.0
-    peak = peak if peak > 0 else 1.0
-    return scalar_colors(v, SIGNED_CMAP, -peak, peak)
+    return peak if peak > 0 else 1.0
+
+
+def signed_colors(values) -> np.ndarray:
+    """(N,) signed values -> (N, 3) uint8 on :data:`SIGNED_CMAP`, symmetric about 0: the range is
+    ``[-peak, peak]`` (:func:`signed_peak`), so 0 is the map's middle colour whatever the sign of
+    the values."""
+    peak = signed_peak(values)
+    return scalar_colors(values, SIGNED_CMAP, -peak, peak)
+
+
+@dataclass(frozen=True)
+class Legend:
+    """What a colour means, for a scalar bar: ``title`` (what and its unit), a continuous map
+    ``cmap`` over ``[vmin, vmax]``, or ``categories`` ((name, (r, g, b)) pairs) for flat colours.
+    """
+
+    title: str
+    cmap: str | None = None
+    vmin: float = 0.0
+    vmax: float = 1.0
+    categories: tuple = ()
+
+
+LABEL_LEGEND = Legend("ground-truth\nlabel", categories=(("normal", NORMAL_COLOR),
+                                                         ("anomalous", ANOMALY_COLOR)))
 
 
 def shade(colors, normals, direction, ambient: float = 0.35) -> np.ndarray:

@@ -1,11 +1,13 @@
 """ROC and PRO curves and a per-category bar chart of ``pnas eval`` results.
 
-The results JSON (:func:`pointad.runner.write_results`) holds the numbers, not the per-point
-scores a curve needs. So :func:`bars_figure` draws from the JSON alone, while :func:`rescore`
+The results JSON (:func:`pointad.runner.write_results`) holds the numbers; the per-point scores a
+curve needs are in the scores file next to it (``"scores_file"``, :func:`pointad.runner.
+save_scores`). :func:`bars_figure` draws from the JSON alone; :func:`rescore` reads the saved
+scores and the test clouds (no detector runs), and only for a category without saved scores
 repeats the evaluation the JSON records (method, detector parameters, dataset, format and
-options) to collect the scores, and :func:`curves_figure` draws the curves from them with
-:func:`pointad.metrics.roc_curve` and :func:`pointad.metrics.pro_curve`. Each legend shows the
-recomputed area next to the JSON's, so a changed dataset or detector shows up.
+options). :func:`curves_figure` draws the curves with :func:`pointad.metrics.roc_curve` and
+:func:`pointad.metrics.pro_curve`. Each legend shows the recomputed area next to the JSON's, so
+a changed dataset or detector shows up.
 """
 from __future__ import annotations
 
@@ -138,12 +140,52 @@ def category_curves(category: str, samples, predictions, *, num_thresholds=None,
                           _number(row.get("P-AUROC")), _number(row.get("AUPRO")))
 
 
-def rescore(results: dict, *, categories=None, data=None, progress: bool = False):
-    """Repeat the evaluation recorded in ``results`` and return ``{category: (samples,
-    predictions)}``: fit the method with the recorded parameters on each category's training
-    split and score its test split (the runner's own fit and score steps,
-    :func:`pointad.runner.fit_category` and :func:`pointad.runner.predict_split`). ``data``
-    overrides the recorded dataset root."""
+def saved_scores(results: dict, results_path=None, categories=None) -> dict:
+    """``{category: CategoryScores}`` of the scores file the results name (``"scores_file"``,
+    next to ``results_path``; only ``categories`` when given); empty when they name none or
+    there is no ``results_path``.
+
+    Raises:
+        InputError: the named file is missing or unreadable.
+    """
+    from pointad.runner import load_scores
+
+    name = results.get("scores_file")
+    if not name or results_path is None:
+        return {}
+    path = Path(results_path).parent / Path(str(name)).name  # next to the JSON, nowhere else
+    if not path.is_file():
+        raise InputError(f"{os.fspath(results_path)}: its scores file {path.name} is missing "
+                         "(copy it next to the JSON)")
+    return load_scores(path, categories)
+
+
+def _saved_source(results: dict, results_path) -> str:
+    """The scores file's name for messages."""
+    return os.fspath(Path(results_path).parent / Path(str(results.get("scores_file"))).name)
+
+
+def _saved_predictions(samples, scores, category: str, source):
+    """The saved scores of ``category`` as predictions of its test ``samples``."""
+    ids = [str(s.id) for s in samples]
+    if ids != [str(i) for i in scores.sample_ids] or \
+            any(len(s.points) != len(scores.point_scores_of(i)) for i, s in enumerate(samples)):
+        raise InputError(f"{source}: the saved scores of {category} are not those of the "
+                         "dataset's test clouds (the data changed; give --data)")
+    return scores.predictions()
+
+
+def rescore(results: dict, *, categories=None, data=None, progress: bool = False,
+            results_path=None, refitted: list | None = None):
+    """``{category: (samples, predictions)}`` of the evaluation recorded in ``results``: the
+    test clouds (read from the dataset) and their predictions, from the saved scores when
+    ``results_path`` (the JSON) has a scores file with the category (:func:`saved_scores`; no
+    detector runs), else by fitting the method with the recorded parameters on the category's
+    training split and scoring its test split (the runner's own fit and score steps,
+    :func:`pointad.runner.fit_category` and :func:`pointad.runner.predict_split`); the
+    categories re-run so are appended to ``refitted``. ``data`` overrides the recorded
+    dataset root."""
+    from pointad.datasets import load_dataset
     from pointad.runner import fit_category, predict_split
 
     root = Path(data or results.get("data", ""))
@@ -156,8 +198,18 @@ def rescore(results: dict, *, categories=None, data=None, progress: bool = False
         raise InputError(f"no category {missing[0]!r} in the results; available: "
                          f"{', '.join(known)}")
     options = results.get("dataset_options") or {}
+    saved = saved_scores(results, results_path, chosen)
     out = {}
     for category in chosen:
+        if category in saved:
+            samples = list(load_dataset(root, category, "test", format=results["format"],
+                                        **options))
+            out[category] = (samples, _saved_predictions(
+                samples, saved[category], category,
+                _saved_source(results, results_path)))
+            continue
+        if refitted is not None:
+            refitted.append(category)
         detector, _, _ = fit_category(results["method"], results.get("params") or {}, root,
                                       category, data_format=results["format"],
                                       dataset_options=options)
@@ -168,23 +220,19 @@ def rescore(results: dict, *, categories=None, data=None, progress: bool = False
     return out
 
 
-def curves_figure(results: dict, curves: list):
-    """Three panels: point ROC per category, PRO per category (FPR up to :data:`FPR_LIMIT`,
-    the AUPRO range) and the per-category bars of P-AUROC and AUPRO from the JSON."""
-    from viz.figure_output import new_figure
-
-    fig = new_figure(15, 4.8)
-    roc_ax, pro_ax, bar_ax = fig.subplots(1, 3)
-    for c in curves:
+def _draw_curves(roc_ax, pro_ax, labelled) -> None:
+    """ROC and PRO (up to :data:`FPR_LIMIT`) of ``[(label, CategoryCurves)]``, one colour each;
+    legends give the areas and the JSON's."""
+    for label, c in labelled:
         line, = roc_ax.plot(*c.roc, lw=1.2,
-                            label=f"{c.category}: {c.p_auroc:.3f} (JSON {c.json_p_auroc:.3f})")
+                            label=f"{label}: {c.p_auroc:.3f} (JSON {c.json_p_auroc:.3f})")
         if c.pro is not None:
             fpr, pro = c.pro
             keep = fpr <= FPR_LIMIT
             pro_ax.plot(np.append(fpr[keep], FPR_LIMIT),
                         np.append(pro[keep], np.interp(FPR_LIMIT, fpr, pro)), lw=1.2,
                         color=line.get_color(),
-                        label=f"{c.category}: {c.aupro:.3f} (JSON {c.json_aupro:.3f})")
+                        label=f"{label}: {c.aupro:.3f} (JSON {c.json_aupro:.3f})")
     roc_ax.plot([0, 1], [0, 1], color="0.7", lw=0.8, ls="--")
     roc_ax.set(xlim=(0, 1), ylim=(0, 1.01), xlabel="false positive rate (points)",
                ylabel="true positive rate", title="ROC (legend: P-AUROC)")
@@ -193,6 +241,29 @@ def curves_figure(results: dict, curves: list):
     for ax in (roc_ax, pro_ax):
         ax.legend(fontsize=7, loc="lower right")
         ax.grid(alpha=0.3)
+
+
+def comparison_figure(category: str, curves_by_method: dict):
+    """ROC and PRO of one category for several methods (``{label: CategoryCurves}``), one
+    line per method."""
+    from viz.figure_output import new_figure
+
+    fig = new_figure(10, 4.4)
+    roc_ax, pro_ax = fig.subplots(1, 2)
+    _draw_curves(roc_ax, pro_ax, list(curves_by_method.items()))
+    fig.suptitle(category, fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+def curves_figure(results: dict, curves: list):
+    """Three panels: point ROC per category, PRO per category (FPR up to :data:`FPR_LIMIT`,
+    the AUPRO range) and the per-category bars of P-AUROC and AUPRO from the JSON."""
+    from viz.figure_output import new_figure
+
+    fig = new_figure(15, 4.8)
+    roc_ax, pro_ax, bar_ax = fig.subplots(1, 3)
+    _draw_curves(roc_ax, pro_ax, [(c.category, c) for c in curves])
     rows = results["categories"]
     names = [r["category"] for r in rows]
     x = np.arange(len(rows))

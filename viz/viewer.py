@@ -18,8 +18,11 @@ a regeneration takes about 45 ms in local mode and 130 ms in paper mode (add
     t = time.perf_counter(); [s.set_param('seed', i) for i in range(10)]; \\
     print((time.perf_counter() - t) / 10)"
 
-Updating the scene and rendering 100k points at 1280 x 860 with Mesa's software rasterizer (no
-GPU) adds about 0.1 to 0.15 s, so a slider move in local mode takes about 0.2 s end to end there.
+Updating the scene and rendering 100k flat points at 1280 x 860 with Mesa's software rasterizer
+(no GPU) adds about 0.1 to 0.2 s; eye-dome lighting (the default shading, a per-pixel pass) makes
+a frame there about 5x slower (0.9 s against 0.19 s at load average 7,
+``.venv/bin/python tools/bench_viewer.py --points 100000``), so on a machine without a GPU the
+``z`` key (flat shading) keeps slider moves quick.
 """
 from __future__ import annotations
 
@@ -35,7 +38,18 @@ from pointad.synthesis import PNAS, AnomalySample, DefectMix, DefectResult, avai
 from pointad.synthesis.defects import DEFECTS
 from pointad.synthesis.output import sample_paths, write_sample
 from pointad.validation import check_choice, check_number
-from viz.colors import DISPLACEMENT_CMAP, SCORE_CMAP, label_colors, plain_colors, scalar_colors
+from viz.colors import (
+    DISPLACEMENT_CMAP,
+    LABEL_LEGEND,
+    SCORE_CMAP,
+    SIGNED_CMAP,
+    Legend,
+    label_colors,
+    plain_colors,
+    scalar_colors,
+    signed_colors,
+    signed_peak,
+)
 
 # Slider name -> (low, high, integer). Strength and scale are in PNAS's relative units.
 SLIDERS = {
@@ -47,7 +61,7 @@ SLIDERS = {
     "fraction": (0.005, 0.2, False),
     "seed": (0, 999, True),
 }
-COLOR_MODES = ("label", "displacement", "score", "plain")
+COLOR_MODES = ("signed", "label", "displacement", "score", "plain")
 TOGGLES = ("synthesized", "normals")
 PROJECTION_CHOICES = ("auto",) + PROJECTIONS
 
@@ -70,6 +84,8 @@ class ViewerState:
             its sliders).
         defect_params: keywords for the kind (``height``, its own keywords); its ``fraction``
             is the fraction slider's.
+        units: the cloud's length unit, as the legend names it (``mm`` for the built-in
+            samples; a file does not say, hence the default).
 
     Attributes ``sample`` (the current :class:`AnomalySample`, or a kind's
     :class:`DefectResult`), ``kind`` (None for 3D-PNAS), ``show_synthesized``,
@@ -78,7 +94,8 @@ class ViewerState:
 
     def __init__(self, cloud: Cloud, synth: PNAS | None = None, *, seed: int = 0,
                  center: int | None = None, scores=None, detector=None, name: str = "cloud",
-                 source: str | None = None, kind: str | None = None, defect_params=None):
+                 source: str | None = None, kind: str | None = None, defect_params=None,
+                 units: str = "cloud units"):
         self.cloud = cloud
         synth = synth or PNAS()
         self.config = synth.get_params()
@@ -106,7 +123,8 @@ class ViewerState:
         self.source = source or name
         self.show_synthesized = True
         self.show_normals = False
-        self.color_by = "label"
+        self.color_by = "signed"
+        self.units = str(units)
         self.version = 0  # bumped at each regeneration; keys the detector-score cache
         self._score_cache = None
         self.defect_params = dict(defect_params or {})
@@ -233,7 +251,8 @@ class ViewerState:
         return getattr(self, attr)
 
     def set_color_by(self, mode: str) -> None:
-        """Colour by ``label``, ``displacement`` (magnitude), ``score`` or ``plain``."""
+        """Colour by ``signed`` (displacement along the normal, diverging map: the default),
+        ``label``, ``displacement`` (magnitude), ``score`` or ``plain``."""
         check_choice(mode, "color_by", COLOR_MODES)
         if mode == "score" and self.scores is None and self.detector is None:
             raise InputError("no scores to show: give a fitted detector or a scores file")
@@ -264,6 +283,12 @@ class ViewerState:
         if isinstance(self.sample, AnomalySample):
             return self.sample.displacement
         return self.sample.offsets
+
+    def signed_displacement(self) -> np.ndarray:
+        """(M,) move of each shown point along its normal (+ out of the part: bump; - dent), the
+        ``displacement`` field ``pnas generate`` writes."""
+        mask = self.shown_mask()
+        return np.einsum("ij,ij->i", self.offsets()[mask], self.normals[mask])
 
     def shown_mask(self) -> np.ndarray:
         """(N,) bool: the input points shown; all but those a hole removed from the
@@ -304,6 +329,8 @@ class ViewerState:
         ``label`` and ``displacement`` describe the current sample on either cloud (on the
         original they show where the defect will be)."""
         mask = self.shown_mask()
+        if self.color_by == "signed":
+            return signed_colors(self.signed_displacement())
         if self.color_by == "label":
             return label_colors(self.labels()[mask])
         if self.color_by == "displacement":
@@ -312,6 +339,25 @@ class ViewerState:
         if self.color_by == "score":
             return scalar_colors(self.point_scores(), SCORE_CMAP)
         return plain_colors(int(mask.sum()))
+
+    def legend(self) -> Legend | None:
+        """What the current colours mean (None for ``plain``): the scalar bar's title with the
+        unit, map and range, matching :meth:`colors` exactly."""
+        if self.color_by == "signed":
+            peak = signed_peak(self.signed_displacement())
+            return Legend(f"displacement\nalong normal\n({self.units})\n+ bump, - dent",
+                          SIGNED_CMAP, -peak, peak)
+        if self.color_by == "label":
+            return LABEL_LEGEND
+        if self.color_by == "displacement":
+            mag = np.linalg.norm(self.offsets()[self.shown_mask()], axis=1)
+            return Legend(f"displacement\nmagnitude\n({self.units})", DISPLACEMENT_CMAP, 0.0,
+                          float(mag.max()) if mag.size else 1.0)
+        if self.color_by == "score":
+            s = self.point_scores()
+            return Legend("anomaly score\n(detector's\nscale)", SCORE_CMAP, float(s.min()),
+                          float(s.max()))
+        return None
 
     def describe(self) -> str:
         """The parameters and the sample as text for the window's corner."""
@@ -351,10 +397,12 @@ class ViewerState:
 
 KEYS = {
     "o": "original / synthesized",
+    "x": "colour by signed displacement (default)",
     "l": "colour by label",
     "m": "colour by displacement magnitude",
     "c": "colour by detector score",
     "n": "normals as arrows",
+    "z": "shading on / off (eye-dome lighting)",
     "j": "next projection",
     "d": "next defect kind (pnas: 3D-PNAS)",
     "k": "save the sample and its params sidecar",
@@ -367,29 +415,36 @@ class Viewer:
 
     Args:
         state: the state the controls change.
-        view: ``"defect"`` or ``(azimuth, elevation)`` degrees (see :mod:`viz.views`).
+        view: ``"oblique"`` (default: faces the defect from 50 degrees off its normal, so its
+            relief shows), ``"defect"`` (straight on) or ``(azimuth, elevation)`` degrees (see
+            :mod:`viz.views`).
         off_screen: render without a window (no sliders: widgets need an interactor).
         window_size: (width, height) pixels.
+        shading: ``"edl"`` (eye-dome lighting, default) or ``"flat"`` (see :mod:`viz.scene`).
+        legend: show a scalar bar saying what the colour is, with its unit and range.
         out_dir, fmt, overwrite: where and how the save key writes.
     """
 
-    def __init__(self, state: ViewerState, *, view="defect", off_screen: bool = False,
-                 window_size=(1280, 860), out_dir="pnas_out", fmt: str = "ply",
-                 overwrite: bool = False):
-        from viz.scene import CloudScene
+    def __init__(self, state: ViewerState, *, view="oblique", off_screen: bool = False,
+                 window_size=(1280, 860), shading: str = "edl", legend: bool = True,
+                 out_dir="pnas_out", fmt: str = "ply", overwrite: bool = False):
+        from viz.scene import LEGEND_WIDTH, CloudScene
         from viz.views import view_direction
 
         self.state = state
+        self.show_legend = bool(legend)
         self.out_dir, self.fmt, self.overwrite = out_dir, fmt, overwrite
         self.message = ""
-        self.scene = CloudScene(off_screen=off_screen, window_size=window_size)
+        self.scene = CloudScene(off_screen=off_screen, window_size=window_size, shading=shading)
+        if not off_screen:  # the legend between the key help (top right) and the sliders
+            self.scene.legend_box = (0.25, 0.5)
         self.scene.set_cloud(state.display_points(), state.colors())
         focus = state.sample.labels if state.sample.labels.any() else None
-        direction = view_direction(view, state.points, state.normals, focus)
-        if off_screen:
-            self.scene.look_along(state.points, direction)
-        else:  # room for the text above and the sliders below the part
-            self.scene.look_along(state.points, direction, margin=1.6)
+        self.direction = view_direction(view, state.points, state.normals, focus)
+        reserve = LEGEND_WIDTH if self.show_legend else 0.0
+        # Off-screen: a tight frame; in a window, room for the text above and the sliders below.
+        self.scene.look_along(state.points, self.direction, margin=1.15 if off_screen else 1.6,
+                              reserve_right=reserve)
         self.refresh()
         if not off_screen:
             self._add_controls()
@@ -401,6 +456,14 @@ class Viewer:
         self.scene.set_cloud(shown, s.colors())
         self.scene.set_normals(shown if s.show_normals else None, s.display_normals())
         self.scene.set_text(s.describe() + (f"\n{self.message}" if self.message else ""))
+        legend = s.legend() if self.show_legend else None
+        if legend != self.scene.legend:
+            self.scene.set_legend(legend)
+
+    def toggle_shading(self) -> str:
+        """Switch eye-dome lighting on or off; returns the new shading."""
+        self.scene.set_shading("flat" if self.scene.shading == "edl" else "edl")
+        return self.scene.shading
 
     def _do(self, action) -> None:
         # A bad value from a control shows in the window instead of killing it.
@@ -427,10 +490,12 @@ class Viewer:
                 title_height=0.015, slider_width=0.015, tube_width=0.004)
         keys = {
             "o": lambda: s.toggle("synthesized"),
+            "x": lambda: s.set_color_by("signed"),
             "l": lambda: s.set_color_by("label"),
             "m": lambda: s.set_color_by("displacement"),
             "c": lambda: s.set_color_by("score"),
             "n": lambda: s.toggle("normals"),
+            "z": self.toggle_shading,
             "j": s.next_projection,
             "d": s.next_kind,
             "k": self._save,

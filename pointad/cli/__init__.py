@@ -27,7 +27,7 @@ class _OneLineParser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from pointad.cli import bench, generate, plot, view
+    from pointad.cli import bench, generate, plot, signals, view
     from pointad.cli import eval as eval_verb
 
     parser = _OneLineParser(prog="pnas", description="3D point-cloud anomaly synthesis (3D-PNAS) "
@@ -35,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"pointad {__version__}")
     verbs = parser.add_subparsers(dest="verb", metavar="VERB", parser_class=_OneLineParser)
     verbs.required = True
-    for module in (generate, bench, eval_verb, view, plot):
+    for module in (generate, bench, eval_verb, view, plot, signals):
         module.add_parser(verbs)
     return parser
 

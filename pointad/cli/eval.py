@@ -6,6 +6,7 @@ import json
 
 from pointad.cli._interrupt import Interrupted, graceful_interrupts
 from pointad.cli.generate import add_parallel_arguments
+from pointad.cli.plot import add_report_arguments
 from pointad.detectors import available
 from pointad.errors import InputError
 from pointad.parallel import check_options, open_executor
@@ -23,6 +24,12 @@ current category; twice: at once) or a crash, --resume reads the finished catego
 evaluates the others, giving the table of an uninterrupted run. A metric that cannot be
 computed (no defective test cloud, no per-point labels) is n/a in the table and null in the
 JSON, with the reason under "undefined".
+
+The per-point and object scores of the test clouds are saved next to the JSON, in
+OUT/<method>_<format>.scores.npz (the JSON's "scores_file" names it), so `pnas plot curves` and
+reports never run the detector again; --no-point-scores leaves them out (huge datasets).
+--report DIR also writes an HTML report of the run (index.html and its images; `pnas plot
+report` makes one of several results files, methods side by side).
 
 Parallel: --workers N runs on N local worker processes, --scheduler ADDRESS on a running Dask
 cluster. With at least as many categories as workers, the categories are evaluated in parallel
@@ -76,6 +83,10 @@ def add_parser(verbs) -> None:
                    help="continue an interrupted run (or add categories to a finished one): "
                         "the categories already finished with the same settings are read, "
                         "not evaluated again")
+    p.add_argument("--no-point-scores", dest="point_scores", action="store_false",
+                   help="do not save the test clouds' scores next to the results (huge "
+                        "datasets; curves and reports then run the detector again)")
+    add_report_arguments(p)
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     add_parallel_arguments(p, what="categories, or with fewer categories than workers the "
                                    "test clouds (scored by the fitted detector shipped to the "
@@ -97,6 +108,13 @@ def run(args) -> int:
         check_number(args.pro_thresholds, "--pro-thresholds", low=2, integer=True)
     params = dict(parse_key_value(p) for p in args.param)
     options = dict(parse_key_value(p) for p in args.data_option)
+    if args.report is not None:  # before the work: a report needs the scores and a free place
+        from viz.report import check_report_dir
+
+        if not args.point_scores:
+            raise InputError("--report draws from the saved scores: drop --no-point-scores")
+        check_number(args.extremes, "--extremes", low=1, integer=True)
+        check_report_dir(args.report, overwrite=args.overwrite)
     if args.workers is not None or args.scheduler is not None:
         resolve_categories(args.data, args.format, args.category)  # bad data: before a cluster
     with graceful_interrupts("category") as stop:
@@ -109,7 +127,7 @@ def run(args) -> int:
                     data_format=args.format, dataset_options=options,
                     progress=not args.quiet and executor is None, unified=args.unified,
                     check_stop=stop.check, executor=executor,
-                    num_thresholds=args.pro_thresholds)
+                    point_scores=args.point_scores, num_thresholds=args.pro_thresholds)
         except Interrupted as exc:
             exc.detail = "the finished categories are kept; --resume continues"
             raise
@@ -122,4 +140,12 @@ def run(args) -> int:
     if results["mean_by_defect"]:
         print(format_defect_table(results))
     print(f"wrote {json_path} and {csv_path}")
+    if results.get("scores_file"):
+        print(f"wrote {json_path.parent / results['scores_file']} (the per-point scores)")
+    if args.report is not None:
+        from viz.report import build_report
+
+        page = build_report([json_path], args.report, overwrite=args.overwrite,
+                            extremes=args.extremes, progress=not args.quiet)
+        print(f"wrote {page}")
     return 0

@@ -2,7 +2,8 @@
 
 Sub-verbs: ``sweep`` (a grid of two synthesis parameters), ``field`` (the Perlin field on the 2D
 parameterization), ``before-after`` (the part before and after synthesis), ``heatmap`` (anomaly
-scores on the part), ``bars`` and ``curves`` (``pnas eval`` results).
+scores on the part), ``bars`` and ``curves`` (``pnas eval`` results) and ``report`` (an HTML
+page of one or more ``pnas eval`` results).
 """
 from __future__ import annotations
 
@@ -27,8 +28,11 @@ HELP = """Draw figures of synthesized defects and detector results (PNG, PDF or 
   before-after  the part before and after synthesis, from chosen viewpoints
   heatmap       a detector's anomaly scores on a cloud (--detector or --scores)
   bars          per-category bars of a pnas eval results JSON
-  curves        ROC and PRO curves of a pnas eval results JSON (re-scores the recorded
-                evaluation: the JSON holds numbers, not per-point scores)
+  curves        ROC and PRO curves of a pnas eval results JSON (from the per-point scores
+                saved next to it; a category without them is evaluated again)
+  report        one HTML page (images next to it) of one or more pnas eval results: tables,
+                curves and score heatmaps of each category's highest and lowest scored clouds,
+                several methods side by side
 
 Existing files are never overwritten without --overwrite."""
 
@@ -106,6 +110,28 @@ def add_parser(verbs) -> None:
     c.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     _common(c)
     c.set_defaults(run=run_curves)
+
+    rp = figures.add_parser("report", help="an HTML report of pnas eval results")
+    rp.add_argument("results", nargs="+", metavar="RESULTS.json",
+                    help="written by pnas eval (several: methods side by side)")
+    add_report_arguments(rp, flag="--out")
+    rp.add_argument("--data", default=None,
+                    help="dataset root, when it moved since the evaluation (default: the "
+                         "recorded one)")
+    rp.add_argument("--overwrite", action="store_true", help="replace an existing report")
+    rp.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    rp.set_defaults(run=run_report)
+
+
+def add_report_arguments(p, *, flag: str = "--report") -> None:
+    """The report's options (``pnas plot report`` and ``pnas eval --report``)."""
+    p.add_argument(flag, *(("-o",) if flag == "--out" else ()), required=flag == "--out",
+                   default=None, metavar="DIR",
+                   help="directory of the report: index.html and its PNG images (refused "
+                        "when it exists, unless --overwrite)")
+    p.add_argument("--extremes", type=int, default=2, metavar="K",
+                   help="per category and method, heatmaps of the K highest and K lowest "
+                        "scored test clouds (default: %(default)s)")
 
 
 def _prepare(args):
@@ -225,7 +251,7 @@ def run_curves(args) -> int:
     if args.pro_thresholds is not None:
         check_number(args.pro_thresholds, "--pro-thresholds", low=2, integer=True)
     scored = rescore(results, categories=args.category, data=args.data,
-                     progress=not args.quiet)
+                     progress=not args.quiet, results_path=args.results)
     rows = {r["category"]: r for r in results["categories"]}
     curves = [category_curves(cat, samples, preds, num_thresholds=args.pro_thresholds,
                               json_row=rows[cat])
@@ -235,3 +261,14 @@ def run_curves(args) -> int:
             print(f"note: {c.category}: recomputed P-AUROC {c.p_auroc:.4f} differs from the "
                   f"JSON's {c.json_p_auroc:.4f} (changed data or a nondeterministic detector)")
     return _finish(curves_figure(results, curves), args)
+
+
+def run_report(args) -> int:
+    from viz.report import build_report, check_report_dir
+
+    check_number(args.extremes, "--extremes", low=1, integer=True)
+    check_report_dir(args.out, overwrite=args.overwrite)
+    path = build_report(args.results, args.out, data=args.data, overwrite=args.overwrite,
+                        extremes=args.extremes, progress=not args.quiet)
+    print(f"wrote {path}")
+    return 0

@@ -25,10 +25,14 @@ from pointad.validation import check_seed
 HELP = """Open a window on a cloud (or the built-in sample) with a synthesized defect.
 
 Sliders: scale, octaves, persistence, lacunarity, strength, fraction (defect size) and seed; the
-defect regenerates as a slider moves. Keys: o original/synthesized, l colour by label, m by
-displacement magnitude, c by detector score (--detector or --scores), n normals as arrows,
-j next projection, d next defect kind, k save the sample and its params sidecar to --out (as
-pnas generate does); right click puts the defect at the clicked point.
+defect regenerates as a slider moves. The camera faces the defect from 50 degrees off its normal
+(--view oblique) so its relief shows; points are shaded by eye-dome lighting (--shading) and
+coloured by their signed displacement along the normal (blue dent, grey untouched, red bump),
+with a legend giving the unit. Keys: o original/synthesized, x colour by signed displacement,
+l by label, m by displacement magnitude, c by detector score (--detector or --scores), n normals
+as arrows, z shading on/off, j next projection, d next defect kind, k save the sample and its
+params sidecar to --out (as pnas generate does); right click puts the defect at the clicked
+point.
 
 --defect KIND starts on a defect kind of pointad.synthesis.defects (pnas generate --list-defects
 lists them) instead of the 3D-PNAS synthesizer; the d key cycles through the kinds (pnas: the
@@ -50,14 +54,21 @@ def add_parser(verbs) -> None:
     p.add_argument("--center", type=int, default=None, metavar="INDEX",
                    help="index of the defect's seed point (default: drawn from the seed)")
     add_score_arguments(p)
-    p.add_argument("--color-by", default="label",
-                   choices=("label", "displacement", "score", "plain"),
-                   help="starting colouring (default: %(default)s)")
+    p.add_argument("--color-by", default="signed",
+                   choices=("signed", "label", "displacement", "score", "plain"),
+                   help="starting colouring: signed displacement along the normal (diverging "
+                        "map), label, displacement magnitude, score or plain "
+                        "(default: %(default)s)")
+    p.add_argument("--shading", default="edl", choices=("edl", "flat"),
+                   help="edl: eye-dome lighting, the relief shows; flat: unshaded points, "
+                        "exact colours (default: %(default)s)")
+    p.add_argument("--no-legend", action="store_true",
+                   help="no scalar bar (the legend saying what the colour is)")
     p.add_argument("--original", action="store_true", help="start on the original cloud")
     p.add_argument("--normals", action="store_true", help="start with normal arrows shown")
-    p.add_argument("--view", default="defect", metavar="VIEW",
-                   help="'defect' (face the defect) or AZIMUTH,ELEVATION in degrees "
-                        "(default: %(default)s)")
+    p.add_argument("--view", default="oblique", metavar="VIEW",
+                   help="'oblique' (face the defect from 50 degrees off its normal), 'defect' "
+                        "(straight on) or AZIMUTH,ELEVATION in degrees (default: %(default)s)")
     p.add_argument("--window", default="1280x860", metavar="WxH",
                    help="window or screenshot size in pixels (default: %(default)s)")
     p.add_argument("--screenshot", metavar="FILE.png",
@@ -113,14 +124,16 @@ def run(args) -> int:
     try:
         state = ViewerState(cloud, synth, seed=args.seed, center=args.center, scores=scores,
                             detector=detector, name=name, source=source, kind=args.defect,
-                            defect_params=defect_params)
+                            defect_params=defect_params,
+                            units="mm" if args.input is None else "cloud units")
     except InputError as exc:
         raise InputError(f"{source}: {exc}") from None
     state.set_color_by(args.color_by)
     state.show_synthesized = not args.original
     state.show_normals = args.normals
     viewer = Viewer(state, view=view, off_screen=screenshot is not None, window_size=window,
-                    out_dir=args.out, fmt=args.format, overwrite=args.overwrite)
+                    shading=args.shading, legend=not args.no_legend, out_dir=args.out,
+                    fmt=args.format, overwrite=args.overwrite)
     if screenshot is None:
         viewer.show()
         return 0

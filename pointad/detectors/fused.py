@@ -8,8 +8,12 @@ partial test scan shows, :func:`pointad.geometry.single_view_cuts`). Those score
 surface give each detector's normal level and spread per point (median and the distance from
 the median to the ``quantile``), which puts the two on one scale: a point's normalised score
 is ``(s - median) / spread``, 0 on typical normal surface and 1 at the normal surface's upper
-quantile. With ``refit`` (the default) both detectors are then fitted again on all training
-clouds; without, the calibration fits are kept (one fit each, one cloud fewer).
+quantile. With ``refit`` both detectors are then fitted again on all training clouds; without,
+the calibration fits are kept (one fit each, one cloud fewer). The scale belongs to the fit it
+was measured on: a detector fitted on one cloud more may score on another scale (``patchcore-ms``
+divides by a leave-one-out quantile of its training clouds, which a one-cloud fit does not
+have: its held-out scores were 40 times its refit's on the small benchmark). So ``refit="auto"``
+(the default) refits only when the calibration fits had at least two training clouds.
 
 The weight: a number, or ``"auto"`` (the default): learned from synthetic defects on the
 training clouds, no real defect needed. ``n_synthetic`` defective copies of each held-out cloud
@@ -63,7 +67,9 @@ class Fused(Detector):
         calibration_views: single-view cuts of each held-out cloud scored next to the whole
             cloud (0: whole clouds only).
         quantile: the normal upper quantile that normalises to 1.
-        refit: fit both detectors again on all training clouds after the calibration.
+        refit: fit both detectors again on all training clouds after the calibration (True),
+            keep the calibration fits (False), or ``"auto"``: refit when the calibration fits
+            had at least two training clouds (module docstring).
         seed: seed of the cuts' directions, and of each part unless its params give one.
     """
 
@@ -73,7 +79,7 @@ class Fused(Detector):
                  point_params: dict | None = None, depth_params: dict | None = None,
                  weight: float | str = "auto", defects: str = "mix", exclude: str = "",
                  n_synthetic: int = 4, holdout: int = 1, calibration_views: int = 2,
-                 quantile: float = 0.99, refit: bool = True, seed: int = 0):
+                 quantile: float = 0.99, refit: bool | str = "auto", seed: int = 0):
         self.point = self._part_name(point, "point")
         self.depth = self._part_name(depth, "depth")
         self.point_params = self._part_params(point_params, "point_params")
@@ -87,7 +93,7 @@ class Fused(Detector):
         self.calibration_views = check_number(calibration_views, "calibration_views", low=0,
                                               integer=True)
         self.quantile = check_number(quantile, "quantile", low=0.5, high=1, high_open=True)
-        self.refit = parse_bool(refit, "refit")
+        self.refit = refit if refit == "auto" else parse_bool(refit, "refit")
         self.seed = check_seed(seed)
         for part in PARTS:  # bad part parameters: an error now, not after a long fit
             self._new(part)
@@ -143,6 +149,7 @@ class Fused(Detector):
         keep, held = clouds[:-self.holdout], clouds[-self.holdout:]
         calibration = self._calibration_clouds(held)
         synthetic = self._synthetic(held) if self.weight == "auto" else []
+        refit = len(keep) >= 2 if self.refit == "auto" else self.refit
         self.parts_ = {}
         self.level_, self.spread_ = {}, {}
         on_synthetic = {}
@@ -160,7 +167,7 @@ class Fused(Detector):
             self.level_[part], self.spread_[part] = level, spread
             on_synthetic[part] = [(det.predict(copy).point_scores - level) / spread
                                   for copy, _ in synthetic]
-            self.parts_[part] = self._new(part).fit(clouds) if self.refit else det
+            self.parts_[part] = self._new(part).fit(clouds) if refit else det
         self.weight_ = self._choose_weight(on_synthetic, [labels for _, labels in synthetic])
 
     def _synthetic(self, held: list) -> list:

@@ -29,6 +29,7 @@ BUILTIN = {
     "fader": "pointad.detectors.fader",
     "pradot": "pointad.detectors.pradot",
     "fused": "pointad.detectors.fused",
+    "mmae-lines": "pointad.detectors.mmae_lines",
 }
 
 DETECTORS = Registry("detector", BUILTIN)
@@ -51,11 +52,7 @@ def detector_class(name: str):
 
 def create(name: str, **params):
     """A new, unfitted detector ``name`` with ``params`` (validated by its constructor)."""
-    cls = detector_class(name)
-    try:
-        return cls(**params)
-    except TypeError as exc:  # an unknown keyword: name it without a traceback
-        raise InputError(f"detector {name!r}: {exc}") from None
+    return DETECTORS.create(name, **params)
 
 
 def load(path):
