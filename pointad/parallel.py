@@ -111,7 +111,9 @@ def open_executor(workers: int | None = None, scheduler: str | None = None, *,
                   resources: dict | None = None) -> Iterator[Any]:
     """The executor of ``--workers`` / ``--scheduler`` (None for a serial run: neither given);
     the cluster it started is closed on the way out (pending tasks cancelled), also after an
-    exception or an interrupt. An unreachable ``scheduler`` is an :class:`InputError`."""
+    exception or an interrupt. An unreachable ``scheduler``, or a local cluster that does not
+    start (e.g. a script run as ``python -`` cannot spawn workers), is an
+    :class:`InputError`."""
     check_options(workers, scheduler)
     if workers is None and scheduler is None:
         yield None
@@ -129,11 +131,16 @@ def open_executor(workers: int | None = None, scheduler: str | None = None, *,
             if workers is not None:
                 with _no_signals_in_children(), warnings.catch_warnings():
                     warnings.simplefilter("ignore")  # "port 8787 in use": no dashboard here
-                    cluster = LocalCluster(n_workers=workers, threads_per_worker=1,
-                                           processes=True, dashboard_address=None,
-                                           env=dict(SINGLE_THREAD_ENV),
-                                           resources=resources or None,
-                                           silence_logs=logging.ERROR)
+                    try:
+                        cluster = LocalCluster(n_workers=workers, threads_per_worker=1,
+                                               processes=True, dashboard_address=None,
+                                               env=dict(SINGLE_THREAD_ENV),
+                                               resources=resources or None,
+                                               silence_logs=logging.ERROR)
+                    except Exception as exc:  # Dask's failure: one line, not its traceback
+                        reason = " ".join(str(exc).split())[:300] or type(exc).__name__
+                        raise InputError(f"--workers {workers}: the local Dask cluster did not "
+                                         f"start ({type(exc).__name__}: {reason})") from None
                 stack.callback(cluster.close)
                 client = Client(cluster)
             else:

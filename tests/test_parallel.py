@@ -260,6 +260,23 @@ def test_bad_parallel_options_are_one_line_exit_2(tiny, tmp_path, capsys, monkey
     assert not (tmp_path / "out").exists()
 
 
+def test_a_local_cluster_that_does_not_start_is_one_line_exit_2(tiny, tmp_path, capsys,
+                                                                 monkeypatch):
+    import distributed
+
+    def fail(**_):  # what Dask raises when a `python -` script spawns its workers
+        raise RuntimeError("An attempt has been made to start a new process before the\n"
+                           "current process has finished its bootstrapping phase.")
+
+    monkeypatch.setattr(distributed, "LocalCluster", fail)
+    code, _, err = run_cli(["eval", "-m", "raw", "-d", tiny, "-o", tmp_path / "out",
+                            "--workers", "2"], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert err.startswith("pnas: error: --workers 2: the local Dask cluster did not start "
+                          "(RuntimeError: An attempt has been made"), err
+    assert not (tmp_path / "out").exists()
+
+
 def test_gpu_workers_needs_a_cluster(tiny, tmp_path, capsys):
     code, _, err = run_cli(["eval", "-m", "raw", "-d", tiny, "-o", tmp_path, "--gpu-workers"],
                            capsys)

@@ -539,6 +539,9 @@ def test_an_interrupted_build_resumes_to_the_same_bytes(tmp_path):
     with pytest.raises(InputError, match="other settings"):
         make_benchmark(out, size="small", seed=1, categories=cats, kinds=["real3d"],
                        progress=False, resume=True)
+    with pytest.raises(InputError, match="other settings"):  # the first run's gear unlisted
+        make_benchmark(out, size="small", seed=0, categories=["bottle"], kinds=["real3d"],
+                       progress=False, resume=True)
     make_benchmark(out, size="small", seed=0, categories=cats, kinds=["real3d"],
                    progress=False, resume=True)
     files = sorted(p.relative_to(whole) for p in whole.rglob("*") if p.is_file())

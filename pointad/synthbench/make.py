@@ -192,7 +192,8 @@ def make_benchmark(out, size: str = "default", seed: int = 0, categories=None,
         resume: continue an interrupted build in ``out``: each finished category of a layout
             left a checkpoint (``out/.partial/``, removed when the build completes) and is kept;
             the others are built again (their files replaced). The files are the bytes of an
-            uninterrupted build. A checkpoint made with other settings is refused.
+            uninterrupted build. A checkpoint made with other settings (preset, size, seed,
+            categories, layouts) is refused.
         stop: a callable checked before each category of a layout (serial) or each finished
             one (parallel); it raises to stop the build there (the CLI's SIGINT handling).
 
@@ -219,7 +220,10 @@ def make_benchmark(out, size: str = "default", seed: int = 0, categories=None,
         kinds = _names(kinds, LAYOUTS, "layout")
     params = sizes[size]
     out = Path(out)
-    settings = {"preset": preset, "size": size, "seed": seed, "version": __version__}
+    # The selection too: a resume with other categories or layouts would leave the first run's
+    # folders behind, unlisted in benchmark.json.
+    settings = {"preset": preset, "size": size, "seed": seed, "version": __version__,
+                "categories": list(categories), "layouts": list(kinds)}
     done = _checkpoints(out, settings) if resume else {}
     if not resume:
         _prepare_out(out, overwrite)
@@ -304,7 +308,8 @@ def _checkpoints(out: Path, settings: dict) -> dict:
             raise InputError(f"{path}: not a readable build checkpoint") from None
         if made != settings:
             raise InputError(f"{path}: made with other settings ({made}); resume with the "
-                             f"same --preset, --size and --seed, or start again")
+                             f"same --preset, --size, --seed, --categories and --kinds, or "
+                             f"start again")
         done[key] = saved["samples"]
     return done
 
