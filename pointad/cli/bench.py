@@ -67,7 +67,8 @@ def add_parser(verbs) -> None:
     make.add_argument("--resume", action="store_true",
                       help="continue a build that Ctrl-C, SIGTERM or a crash stopped: finished "
                            "categories are kept, the others built again (same bytes as an "
-                           "uninterrupted build; same --preset, --size and --seed)")
+                           "uninterrupted build; same --preset, --size, --seed, "
+                           "--categories and --kinds)")
     make.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
     add_parallel_arguments(make, what="categories (one task per category and layout)")
     make.set_defaults(run=run)
