@@ -155,7 +155,7 @@ def test_same_seed_same_scores(name, fitted, clouds):
 # training-free ones use their seed only where the data leave a choice (a subsample of a cloud
 # larger than a cap, a coreset tie), which these small clouds never reach.
 LEARNED = [n for n in NAMES if n in ("pnas-refiner", "pnas-offset", "uniad", "onenip", "pbas",
-                                     "fader", "hetnet", "pradot", "fused")]
+                                     "fader", "hetnet", "pradot", "fused", "mmae-lines")]
 
 
 @pytest.mark.parametrize("name", LEARNED)
