@@ -558,3 +558,22 @@ def test_egl_is_chosen_only_without_a_display_or_a_user_setting(monkeypatch):
     monkeypatch.setenv("DISPLAY", ":0")
     prepare_environment()
     assert "VTK_DEFAULT_OPENGL_WINDOW" not in os.environ
+
+
+def test_score_heatmap_faces_a_defect_on_a_thin_plate_from_above(monkeypatch):
+    """Dataset clouds carry no normals: the heatmap estimates them, so a defect on a plate's top
+    face is seen from above (the centroid-to-defect direction alone would look along the plate,
+    edge-on, as the first reports did on the realistic preset's thin parts)."""
+    import viz.heatmap as heatmap
+
+    rng = np.random.default_rng(0)
+    n = 3000
+    top = np.c_[rng.uniform(-50, 50, (n, 2)), np.full(n, 5.0)]
+    bottom = np.c_[rng.uniform(-50, 50, (n, 2)), np.full(n, -5.0)]
+    points = np.r_[top, bottom]
+    labels = np.zeros(len(points), dtype=bool)
+    labels[:n] = np.linalg.norm(top[:, :2] - [30.0, 0.0], axis=1) < 6
+    seen = []
+    monkeypatch.setattr(heatmap, "draw_points", lambda ax, p, c, d, **kw: seen.append(d))
+    heatmap.score_figure(points, labels.astype(float), labels=labels)
+    assert len(seen) == 2 and all(d[2] > 0.95 for d in seen), seen

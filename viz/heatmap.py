@@ -79,12 +79,26 @@ def before_after_figure(points, normals, sample, views=("defect",), *, zoom: boo
     return fig
 
 
+def _outward_normals(points: np.ndarray) -> np.ndarray | None:
+    """PCA normals (16 neighbours) turned away from the centroid: enough to face a defect on a
+    thin part from above, not edge-on (a scan's file carries no normals). None for a cloud too
+    small or degenerate for normals (the view then faces away from the centroid)."""
+    if len(points) < 16:
+        return None
+    try:
+        n = estimate_normals(points, k=16, orient="none")
+    except InputError:
+        return None
+    return n * np.where(((points - points.mean(axis=0)) * n).sum(axis=1) < 0, -1.0, 1.0)[:, None]
+
+
 def score_figure(points, scores, views=("defect",), *, labels=None, normals=None,
                  zoom: bool = False, title: str | None = None, panel_in: float = 3.4):
     """Rows = ``views``; columns = ground truth (label colours, when ``labels`` (N,) is given) and
     the anomaly-score heatmap (``scores`` (N,), bright = anomalous).
 
-    ``"defect"`` views face the labelled points, or the top 2% of scores without labels.
+    ``"defect"`` views face the labelled points, or the top 2% of scores without labels,
+    along their mean normal (``normals`` (N, 3), or estimated and turned away from the centroid).
     """
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import Normalize
@@ -104,6 +118,8 @@ def score_figure(points, scores, views=("defect",), *, labels=None, normals=None
         focus = lab
     else:
         focus = s >= np.quantile(s, 1.0 - FOCUS_TOP)
+    if normals is None and any(v in ("defect", "oblique") for v in views):
+        normals = _outward_normals(pts)
     crop = _crop(pts, focus) if zoom else None
     n_cols = 1 if lab is None else 2
     fig = new_figure(n_cols * panel_in + 0.6, len(views) * panel_in + 0.6)
