@@ -412,11 +412,3 @@ class MAE(MaskedSignalAutoencoder):
         super().__init__(segment_length, n_segments, mask_ratio, 0, dim, depth, heads,
                          mlp_ratio, steps, batch_size, lr, weight_decay, norm_floor, n_maskings,
                          aggregate, score_units, overlap, top_fraction, seed, device)
-
-    @property
-    def local_window(self) -> int:
-        return 0
-
-    @local_window.setter
-    def local_window(self, value) -> None:
-        pass
