@@ -231,3 +231,35 @@ def test_align_falls_back_to_own_frames_for_other_parts(bench):
     train = [s.points for c in CATEGORIES for s in load_dataset(bench / "real3d", c, "train")]
     det = detectors.create("uniad", **params).fit(train)
     assert det.align and det.template_ is None and det.frame_ is None and det.reference_ is None
+
+
+def test_partial_views_train_on_completed_cuts_of_the_training_clouds(bench, monkeypatch):
+    """partial_views=K: every training cloud also gives K single-view cuts, registered, rendered
+    and completed as a partial test scan is, so a good partial scan's seams look normal: its
+    points score lower than with the complete clouds only. Seeded: the same cuts every fit."""
+    from pointad.geometry.visibility import visible_from
+    params = {**SMALL["uniad"], "epochs": 10}
+    train = [s.points for s in load_dataset(bench / "real3d", "bottle", "train")]
+    good = next(s for s in load_dataset(bench / "real3d", "bottle", "test") if s.label == 0)
+    cut = good.points[visible_from(good.points, [1.0, 0.3, 0.2])]
+    seen = {}
+    cls = type(detectors.create("uniad"))
+    original = cls._train
+
+    def counting(self, features, view_of, clouds, renders):
+        seen[self.partial_views] = (len(features[0]), [len(c.points) for c in clouds])
+        return original(self, features, view_of, clouds, renders)
+
+    monkeypatch.setattr(cls, "_train", counting)
+    plain = detectors.create("uniad", **params).fit(train)
+    cuts = detectors.create("uniad", partial_views=3, **params).fit(train)
+    n_images, sizes = seen[3]
+    assert seen[0][0] == 3 * len(train)               # 3 views per complete cloud
+    assert len(sizes) > len(train) and n_images == 3 * len(sizes)
+    assert all(0 < n < len(train[0]) for n in sizes[len(train):])  # the cuts are partial
+    assert np.median(cuts.predict(cut).point_scores) < np.median(plain.predict(cut).point_scores)
+    again = detectors.create("uniad", partial_views=3, **params).fit(train)
+    np.testing.assert_array_equal(again.predict(cut).point_scores,
+                                  cuts.predict(cut).point_scores)
+    with pytest.raises(InputError, match="partial_views"):
+        detectors.create("pradot", partial_views=-1)

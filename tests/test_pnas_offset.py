@@ -192,3 +192,22 @@ def test_fit_refuses_clouds_too_small_for_a_patch():
                  sample_cloud("sphere", 800, seed=2).points[:50]])
     with pytest.raises(InputError, match="at least one training cloud"):
         det.fit([])
+
+
+def test_holes_score_the_rim_of_missing_surface(fitted):
+    """A hole moves no point, so no offset shows it; ``holes`` (opt-in) gives its rim the depth
+    of the surface the aligned training clouds have there (pointad.geometry.coverage)."""
+    test = sample_cloud("cylinder", N, seed=7)
+    result = apply("hole", test.points, test.normals, 0, fraction=0.03)
+    points, labels, _ = result.visible()
+    assert fitted.holes is False
+    without = fitted.predict(points).point_scores
+    fitted.holes = True
+    try:
+        with_holes = fitted.predict(points).point_scores
+    finally:
+        fitted.holes = False
+    assert auroc(labels, with_holes) > auroc(labels, without) + 0.05
+    assert np.median(with_holes[labels]) > 2.0 * np.median(without[labels])
+    away = ~labels & (with_holes == without)
+    assert away.mean() > 0.8  # far from the hole nothing changes

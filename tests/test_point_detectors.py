@@ -322,3 +322,37 @@ def test_partial_views_in_the_bank_make_a_one_sided_scan_of_a_thin_part_normal(m
         ratios[views] = (det.predict(part).point_scores[inner(part)].mean()
                          / det.predict(full).point_scores[inner(full)].mean())
     assert ratios[0] > 3.0 and ratios[4] < 0.5
+
+
+@pytest.mark.parametrize("method", ["raw", "patchcore-ms"])
+def test_holes_light_up_the_rim_of_missing_surface_not_an_unseen_side(method):
+    """A partial scan (one half of the part seen) with a hole: the hole's rim keeps the
+    surface's shape and its distance to the templates, so only ``holes`` (the missing surface
+    of the aligned templates, pointad.geometry.coverage) scores it; the unseen half, a large
+    uncovered region, scores nothing, and points away from the hole keep their scores."""
+    from pointad.geometry import point_spacing
+    from pointad.geometry.rotations import rotation_about
+    train = [_sphere(3000, s) for s in range(2)]
+    scan = _sphere(3000, 7)
+    spacing = point_spacing(train[0])
+    pole = np.array([0.0, 0.0, 6.0])
+    from_pole = np.linalg.norm(scan - pole, axis=1)
+    radius = 8 * spacing  # 1.5 % of the points: the realistic preset's holes are 0.5-5 %
+    scan = scan[(from_pole > radius) & (scan[:, 0] > -3.0)]   # the hole and the unseen side
+    from_pole = np.linalg.norm(scan - pole, axis=1)
+    rim, away = from_pole < radius + 1.5 * spacing, from_pole > radius + 8 * spacing
+    turned = scan @ rotation_about(np.array([1.0, 1.0, 0.0]) / np.sqrt(2), np.deg2rad(15)).T
+    params = dict(align_points=1500) if method == "raw" else dict(
+        fpfh_ks=[10, 20], n_groups=64, group_size=16, radius_scale=0.6, partial_views=0,
+        device="cpu")
+    scores = {}
+    for holes in (True, False):
+        det = detectors.create(method, holes=holes, **params).fit(train)
+        scores[holes] = (det.predict(turned).point_scores if method == "raw"
+                         else det._residual(turned))
+    unit = spacing if method == "raw" else 1.0  # raw in cloud units, the residual in spacings
+    assert np.median(scores[True][rim]) > 4.0 * unit
+    assert np.median(scores[False][rim]) < 1.5 * unit
+    # The unseen side's edge included: (almost) nothing changes away from the hole.
+    assert np.mean(scores[True][away] == scores[False][away]) > 0.99
+    assert auroc(rim, scores[True]) > auroc(rim, scores[False]) + 0.2

@@ -45,7 +45,7 @@ SKIP = {
         "five detector settings on a realistic benchmark (hours)",
     ".venv/bin/dask scheduler":
         "needs a dask scheduler and workers on other machines (A, /shared)",
-    "tools/report.py --preset depth":
+    "tools/report.py --preset depth --out results-depth":
         "tools/report.py: nine methods (seven of them train networks) on both layouts, per "
         "category and unified (about an hour on 2 cores)",
     "pnas eval -m uniad -d synthbench/real3d                 # one UniAD per category":
@@ -57,6 +57,9 @@ SKIP = {
     "--bench sb/mvtec3d --out results-signals":
         "tools/report_signals.py: three 1D methods trained on 400 ECGs and four 3D detectors "
         "(about 7 minutes)",
+    "--methods hetnet --out results-hetnet-cuts0":
+        "a realistic benchmark and two HetNet runs with renders of partial cuts (about half "
+        "an hour on 2 cores)",
     "det.fit(train_clouds)":
         "a fragment: train_clouds and points stand for the reader's data",
 }

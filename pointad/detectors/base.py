@@ -105,3 +105,20 @@ class Detector(ParamsMixin, ABC):
     @abstractmethod
     def _set_state(self, arrays: dict) -> None:
         """Restore the fitted state from ``_get_state``'s arrays."""
+
+
+def partial_cuts(clouds, n: int, seed: int, min_points: int) -> list[CloudInput]:
+    """``n`` single-view cuts of every unorganized cloud of ``clouds`` (hidden point removal
+    from seeded directions, :func:`pointad.geometry.single_view_cuts`; cloud i draws its
+    directions with ``seed + i``), each kept when it has ``min_points``: what a partial test
+    scan shows of a complete training cloud. Organized scans are single views already and give
+    none."""
+    from pointad.geometry import single_view_cuts
+
+    cuts = []
+    for i, cloud in enumerate(clouds):
+        if cloud.organized or not n:
+            continue
+        cuts += [CloudInput(points=cloud.points[seen])
+                 for seen in single_view_cuts(cloud.points, n, seed + i, min_points=min_points)]
+    return cuts

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from pointad.detectors.base import Detector
+from pointad.detectors.base import Detector, partial_cuts
 from pointad.device import resolve_device, seeded
 from pointad.errors import InputError
 from pointad.io import CloudInput
@@ -35,6 +35,7 @@ TEMPLATE_POINTS = 5000  # points of the registration template (align=True)
 # align=True: a training cloud whose trimmed registration residual exceeds this many template
 # point spacings is another part (a unified fit); the fit then renders every cloud in its own frame.
 MAX_TRAIN_RESIDUAL = 2.0
+MIN_CUT_POINTS = 16  # partial_views: a single-view cut with fewer points is not kept
 
 
 class DepthDetector(Detector):
@@ -73,6 +74,11 @@ class DepthDetector(Detector):
             cloud. A training cloud that does not register (trimmed residual over
             :data:`MAX_TRAIN_RESIDUAL` template spacings: another part, as in a unified fit)
             turns it off for that fit. ``False``: each cloud in its own principal frame.
+        partial_views: unorganized clouds only: also train on this many single-view cuts of
+            every training cloud (:func:`pointad.geometry.single_view_cuts`, seeded
+            directions), each registered, rendered and completed as a partial test scan is, so
+            the seams where a partial scan's own surface meets the painted template are seen
+            as normal in training. 0 (default): the complete training clouds only.
     """
 
     name = "depth-base"
@@ -81,7 +87,8 @@ class DepthDetector(Detector):
     def __init__(self, backbone: str = "geometric", weights=None, views: int = 6,
                  size: int = 128, epochs: int = 100, batch_size: int = 8, lr: float = 1e-4,
                  arch: str = "paper", seed: int = 0, device: str = "auto",
-                 progress: bool = True, depth: str = "box", align: bool = True):
+                 progress: bool = True, depth: str = "box", align: bool = True,
+                 partial_views: int = 0):
         if not isinstance(backbone, str):
             raise InputError(f"backbone must be a name, got {backbone!r}")
         self.backbone = backbone
@@ -99,6 +106,7 @@ class DepthDetector(Detector):
         from pointad.render import DEPTH_NORMS
         self.depth = check_choice(depth, "depth", DEPTH_NORMS)
         self.align = parse_bool(align, "align")
+        self.partial_views = check_number(partial_views, "partial_views", low=0, integer=True)
         self.template_ = self.frame_ = self.reference_ = None
         self.device = device
         self._device = resolve_device(device)
@@ -215,6 +223,9 @@ class DepthDetector(Detector):
             self.reference_ = renders[0]
             renders = [renders[0]] + [self.completed(r, c) for r, c in zip(renders[1:],
                                                                           clouds[1:])]
+        cuts = partial_cuts(clouds, self.partial_views, self.seed, MIN_CUT_POINTS)
+        clouds = clouds + cuts
+        renders = renders + [self.completed(self.render(c), c) for c in cuts]
         images = torch.cat([self.images(r) for r in renders])
         feats = self.features(images)
         view_of = torch.cat([torch.arange(r.n_views) for r in renders])

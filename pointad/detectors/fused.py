@@ -33,7 +33,7 @@ import json
 
 import numpy as np
 
-from pointad.detectors.base import Detector
+from pointad.detectors.base import Detector, partial_cuts
 from pointad.detectors.registry import create, detector_class, register
 from pointad.errors import InputError
 from pointad.geometry import single_view_cuts
@@ -133,12 +133,8 @@ class Fused(Detector):
         """The held-out clouds, whole and cut to single views."""
         out = []
         for i, cloud in enumerate(held):
-            out.append(cloud)
-            if cloud.organized or not self.calibration_views:
-                continue
-            out += [CloudInput(points=cloud.points[seen])
-                    for seen in single_view_cuts(cloud.points, self.calibration_views,
-                                                 self.seed + i, min_points=_MIN_CUT)]
+            out += [cloud] + partial_cuts([cloud], self.calibration_views, self.seed + i,
+                                          _MIN_CUT)
         return out
 
     def _fit(self, clouds):

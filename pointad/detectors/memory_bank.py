@@ -11,9 +11,8 @@ import math
 import numpy as np
 import torch
 
-from pointad.detectors.base import Detector
+from pointad.detectors.base import Detector, partial_cuts
 from pointad.device import resolve_device
-from pointad.geometry import single_view_cuts
 from pointad.io import CloudInput
 from pointad.ops import farthest_point_sampling, knn
 from pointad.params import ParamsMixin
@@ -127,18 +126,10 @@ class BankDetector(Detector):
         self._device = resolve_device(device)
 
     def _partial_views(self, clouds) -> list[CloudInput]:
-        """``partial_views`` single-view cuts of every unorganized training cloud, from seeded
-        directions (:func:`pointad.geometry.visible_from`): the bank then also holds what a
-        partial test scan shows of the part (one face of a thin wall, not both). Organized scans
-        are single views already and get none."""
-        views = []
-        for i, cloud in enumerate(clouds):
-            if cloud.organized or not self.partial_views:
-                continue
-            views += [CloudInput(points=cloud.points[seen])
-                      for seen in single_view_cuts(cloud.points, self.partial_views,
-                                                   self.seed + i, min_points=self.group_size)]
-        return views
+        """``partial_views`` single-view cuts of every unorganized training cloud
+        (:func:`pointad.detectors.base.partial_cuts`): the bank then also holds what a partial
+        test scan shows of the part (one face of a thin wall, not both)."""
+        return partial_cuts(clouds, self.partial_views, self.seed, self.group_size)
 
     def _memory_bank(self) -> MemoryBank:
         """An empty bank with this detector's settings."""

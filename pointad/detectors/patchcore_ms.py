@@ -10,7 +10,10 @@ nearest bank feature. With ``residual_weight`` > 0 a registration residual joins
 idea): the test cloud is aligned to every training template (PCA starts + coarse-to-fine ICP whose
 last correspondences stop at five spacings, so a partial view aligns on what it shows; the coarse
 stages first bring a pose of tens of degrees in) and each point's distance to the
-nearest aligned template point, in training spacings, is averaged over the group. Both terms are
+nearest aligned template point, in training spacings, is averaged over the group; with ``holes``
+a point on the rim of missing surface (a region of the aligned templates the scan lacks, small
+enough to be a hole rather than an unseen side, :func:`pointad.geometry.coverage`) takes the
+larger of that distance and the hole's depth. Both terms are
 divided by their 99th percentile on the training clouds scored leave-one-out (each cloud against
 the bank and the templates of the others), so they share one unit and ``residual_weight`` is their
 ratio. Points thrown off the surface (isolated: their ``outlier_k``-th neighbour farther than
@@ -37,9 +40,10 @@ from pointad.detectors.registry import register
 from pointad.errors import InputError
 from pointad.features import fpfh, fps_groups, group_mean, interpolate_to_points
 from pointad.geometry import estimate_normals, isolated, point_spacing
+from pointad.geometry.coverage import missing_from_templates
 from pointad.geometry.registration import align, nearest_template_points, subsample
 from pointad.ops import NeighbourIndex, knn
-from pointad.validation import check_number
+from pointad.validation import check_number, parse_bool
 
 
 def point_features(points: torch.Tensor, normal_k: int, fpfh_ks, organized: bool,
@@ -98,6 +102,8 @@ class PatchCoreMS(BankDetector):
         partial_views: the bank also holds this many single-view cuts (hidden point removal
             from seeded directions) of every unorganized training cloud: a partial test scan
             shows one face of a thin wall where the complete training scans have both.
+        holes: the residual also sees missing surface (with ``residual_weight`` > 0): a point
+            on the rim of a hole takes the larger of its distance and the hole's depth.
         seed: seed of the coreset's random projection and of the subsampling.
         device: "auto", "cpu" or "cuda".
     """
@@ -109,7 +115,8 @@ class PatchCoreMS(BankDetector):
                  max_bank: int = 50_000, top_k: int = 80, residual_weight: float = 1.0,
                  outlier_spacings: float = 0.0, outlier_k: int = 3,
                  max_template_points: int = 100_000, align_points: int = 4000,
-                 partial_views: int = 8, seed: int = 0, device: str = "auto"):
+                 partial_views: int = 8, holes: bool = False, seed: int = 0,
+                 device: str = "auto"):
         self.normal_k = check_number(normal_k, "normal_k", low=3, integer=True)
         self.fpfh_ks = check_sizes(fpfh_ks, "fpfh_ks", low=2)
         self.radius_scale = check_number(radius_scale, "radius_scale", low=0)
@@ -120,6 +127,7 @@ class PatchCoreMS(BankDetector):
         self.max_template_points = check_number(max_template_points, "max_template_points",
                                                 low=10, integer=True)
         self.align_points = check_number(align_points, "align_points", low=10, integer=True)
+        self.holes = parse_bool(holes, "holes")
         self._set_bank_params(n_groups, group_size, coreset_ratio, max_bank, seed, device,
                               partial_views)
 
@@ -147,6 +155,7 @@ class PatchCoreMS(BankDetector):
                                      self.max_template_points, self.seed + i)
                            for i, c in enumerate(clouds)]
         self._indexes = [NeighbourIndex(t) for t in self.templates_]
+        self._normals = None
 
     def _alignments(self, points: np.ndarray, which) -> list:
         """4 x 4 transforms of ``points`` onto the templates ``which`` (indices)."""
@@ -156,10 +165,17 @@ class PatchCoreMS(BankDetector):
 
     def _residual(self, points: np.ndarray, which=None, matrices=None) -> np.ndarray:
         """(N,) distance of each point to the nearest point of the aligned templates ``which``
-        (default: all), in training spacings; ``matrices``: their transforms, if known."""
+        (default: all), in training spacings; ``matrices``: their transforms, if known. With
+        ``holes``, the larger of that and the depth of the hole a point borders."""
         which = range(len(self.templates_)) if which is None else which
         matrices = self._alignments(points, which) if matrices is None else matrices
-        best = nearest_template_points(points, dict(zip(which, matrices)), self._indexes)[0]
+        moves = dict(zip(which, matrices))
+        best = nearest_template_points(points, moves, self._indexes)[0]
+        if self.holes:
+            if self._normals is None:  # the templates' normals, once (not saved: derived)
+                self._normals = [estimate_normals(t) for t in self.templates_]
+            best = np.maximum(best, missing_from_templates(points, moves, self.templates_,
+                                                           normals=self._normals))
         return best / self.spacing_
 
     def _residual_groups(self, g: Groups, residual: np.ndarray) -> torch.Tensor:
@@ -237,6 +253,7 @@ class PatchCoreMS(BankDetector):
         keys = sorted((k for k in arrays if k.startswith("template_")), key=lambda k: int(k[9:]))
         self.templates_ = [np.asarray(arrays[k], dtype=np.float64) for k in keys]
         self._indexes = [NeighbourIndex(t) for t in self.templates_]
+        self._normals = None
 
 
 def check_sizes(values, name: str, low: int) -> list:

@@ -31,8 +31,11 @@ ICP from the identity and the PCA starts, :func:`pointad.geometry.registration.a
 residual channel and covered by farthest-point-sampled patches; a point's score is the mean over
 the patches holding it of ``|offset| + label_weight * h * p`` (h: the median offset of the
 training defects, p: the predicted probability), in point spacings. Isolated stray returns take
-their nearest surface point's score; scores are averaged over the ``smooth_k`` nearest points and
-interpolated back to every input point. The object score is the largest mean point score over a
+their nearest surface point's score; scores are averaged over the ``smooth_k`` nearest points;
+with ``holes``, a point on the rim of surface the aligned training clouds have and the scan lacks
+(in a region small enough to be a hole, not a side the scanner did not see) scores at least the
+hole's depth in spacings (:mod:`pointad.geometry.coverage`); then they are interpolated back to
+every input point. The object score is the largest mean point score over a
 point and its ``object_k - 1`` nearest points.
 
 Scale: the default fits a category of 10k-20k-point clouds in minutes on a 2-core CPU. At paper
@@ -51,6 +54,7 @@ from pointad.device import resolve_device, seeded
 from pointad.errors import InputError
 from pointad.features import interpolate_to_points, local_patches
 from pointad.geometry import estimate_normals, isolated
+from pointad.geometry.coverage import missing_from_templates
 from pointad.geometry.registration import (
     align,
     nearest_template_points,
@@ -118,6 +122,10 @@ class PNASOffset(Detector):
         object_k: object score = the largest mean point score over a point and its
             ``object_k - 1`` nearest points (a defect is a region; a stray high score is not).
         max_points: clouds above this many points are subsampled (seeded) for fit and predict.
+        holes: with ``registration``, a point on the rim of missing surface (a small region of
+            the aligned training clouds the scan lacks, :mod:`pointad.geometry.coverage`)
+            scores at least the hole's depth in point spacings: a hole moves no point, so no
+            offset shows it.
         seed: every random draw. device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
     """
 
@@ -130,8 +138,8 @@ class PNASOffset(Detector):
                  context: int = 64, reach: int = 16, patches_per_copy: int = 48,
                  width: int = 32, neighbours: int = 10, steps: int = 500, batch_size: int = 32,
                  lr: float = 2e-3, label_weight: float = 1.0, smooth_k: int = 8,
-                 object_k: int = 64, max_points: int = 16384, seed: int = 0,
-                 device: str = "auto"):
+                 object_k: int = 64, max_points: int = 16384, holes: bool = False,
+                 seed: int = 0, device: str = "auto"):
         self.defects = defects
         self.exclude = exclude
         self._kinds = training_kinds(defects, exclude)
@@ -159,6 +167,7 @@ class PNASOffset(Detector):
         self.object_k = check_number(object_k, "object_k", low=1, integer=True)
         self.max_points = check_number(max_points, "max_points", low=self.patch_points,
                                        integer=True)
+        self.holes = parse_bool(holes, "holes")
         self.seed = check_seed(seed)
         self.device = device
         self._device = resolve_device(device)
@@ -356,6 +365,10 @@ class PNASOffset(Detector):
             return torch.as_tensor(x, dtype=torch.float32, device=self._device)
 
         scores = self._work_scores(tensor(work), spacing, tensor(_normals(work)), tensor(feats))
+        if self.registration and self.holes:
+            missing = missing_from_templates(work, matrices, self.templates_,
+                                             normals=self.template_normals_) / spacing
+            scores = torch.maximum(scores, tensor(missing))
         if len(work) < len(points):
             scores = interpolate_to_points(
                 torch.as_tensor(work, device=self._device), scores.double(),

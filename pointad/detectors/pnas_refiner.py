@@ -60,15 +60,15 @@ class PNASRefiner(PatchCoreMS):
                  max_bank: int = 50_000, top_k: int = 80, residual_weight: float = 0.0,
                  outlier_spacings: float = 0.0, outlier_k: int = 3,
                  max_template_points: int = 100_000, align_points: int = 4000,
-                 partial_views: int = 0, seed: int = 0, device: str = "auto",
-                 n_synthetic: int = 4, hidden: int = 64, epochs: int = 200, lr: float = 3e-3,
-                 context: int = 9, hole_rate: float = 0.5):
+                 partial_views: int = 0, holes: bool = False, seed: int = 0,
+                 device: str = "auto", n_synthetic: int = 4, hidden: int = 64,
+                 epochs: int = 200, lr: float = 3e-3, context: int = 9, hole_rate: float = 0.5):
         super().__init__(normal_k=normal_k, fpfh_ks=fpfh_ks, radius_scale=radius_scale,
                          n_groups=n_groups, group_size=group_size, coreset_ratio=coreset_ratio,
                          max_bank=max_bank, top_k=top_k, residual_weight=residual_weight,
                          outlier_spacings=outlier_spacings, outlier_k=outlier_k,
                          max_template_points=max_template_points, align_points=align_points,
-                         partial_views=partial_views,
+                         partial_views=partial_views, holes=holes,
                          seed=seed, device=device)
         self.n_synthetic = check_number(n_synthetic, "n_synthetic", low=1, integer=True)
         self.hidden = check_number(hidden, "hidden", low=1, integer=True)

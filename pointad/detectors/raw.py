@@ -2,7 +2,11 @@
 after rigid alignment (PCA pre-alignment + ICP).
 
 Every training cloud is a template; a test cloud is aligned to each, and a point's score is its
-smallest distance to any aligned template. The object score is the mean of the top
+smallest distance to any aligned template. With ``holes`` (opt-in) the other direction
+joins it: where the aligned templates have surface the scan lacks, in a region small enough to
+be a hole rather than a side the scanner did not see, the scan points on its rim score the
+region's depth (:func:`pointad.geometry.coverage.missing_from_templates`), so missing material,
+whose rim keeps the surface's shape and distance, is seen. The object score is the mean of the top
 ``top_fraction`` of point scores (a single max is hostage to one stray point).
 """
 from __future__ import annotations
@@ -11,6 +15,8 @@ import numpy as np
 
 from pointad.detectors.base import Detector
 from pointad.detectors.registry import register
+from pointad.geometry import estimate_normals
+from pointad.geometry.coverage import missing_from_templates
 from pointad.geometry.registration import align, nearest_template_points, subsample
 from pointad.ops import NeighbourIndex
 from pointad.validation import check_number, check_seed, parse_bool
@@ -29,6 +35,8 @@ class RawDistance(Detector):
             part's diameter first): partial views and poses of tens of degrees, where a fine
             ICP alone settles in a wrong minimum (off: fine ICP only, faster).
         top_fraction: object score = mean of this top fraction of point scores.
+        holes: also score the rims of missing surface (a point's score is the larger of its
+            distance and the depth of the hole it borders); off: distance only.
         seed: seed of the subsampling.
     """
 
@@ -36,7 +44,7 @@ class RawDistance(Detector):
 
     def __init__(self, max_template_points: int = 100_000, align_points: int = 4000,
                  icp_iterations: int = 30, pca: bool = True, coarse: bool = True,
-                 top_fraction: float = 0.01, seed: int = 0):
+                 top_fraction: float = 0.01, holes: bool = False, seed: int = 0):
         self.max_template_points = check_number(max_template_points, "max_template_points",
                                                 low=10, integer=True)
         self.align_points = check_number(align_points, "align_points", low=10, integer=True)
@@ -45,12 +53,14 @@ class RawDistance(Detector):
         self.coarse = parse_bool(coarse, "coarse")
         self.top_fraction = check_number(top_fraction, "top_fraction", low=0, high=1,
                                          low_open=True)
+        self.holes = parse_bool(holes, "holes")
         self.seed = check_seed(seed)
 
     def _fit(self, clouds):
         self.templates_ = [subsample(c.points, self.max_template_points, self.seed + i)
                            for i, c in enumerate(clouds)]
         self.indexes_ = [NeighbourIndex(t) for t in self.templates_]
+        self._normals = None
 
     def _predict(self, cloud):
         points = cloud.points
@@ -59,6 +69,11 @@ class RawDistance(Detector):
                              target_index=index, coarse=self.coarse)
                     for j, (template, index) in enumerate(zip(self.templates_, self.indexes_))}
         best = nearest_template_points(points, matrices, self.indexes_)[0]
+        if self.holes:
+            if self._normals is None:  # the templates' normals, once (not saved: derived)
+                self._normals = [estimate_normals(t) for t in self.templates_]
+            best = np.maximum(best, missing_from_templates(points, matrices, self.templates_,
+                                                           normals=self._normals))
         k = max(1, int(np.ceil(self.top_fraction * len(best))))
         return best, float(np.partition(best, len(best) - k)[len(best) - k:].mean())
 
@@ -71,3 +86,4 @@ class RawDistance(Detector):
             raise KeyError("template_0")  # a fitted raw detector has at least one template
         self.templates_ = [np.asarray(arrays[k], dtype=np.float64) for k in keys]
         self.indexes_ = [NeighbourIndex(t) for t in self.templates_]
+        self._normals = None

@@ -1,0 +1,109 @@
+"""Missing surface (pointad.geometry.coverage): holes found from the reference's side."""
+import numpy as np
+import pytest
+from scipy.spatial import cKDTree
+
+from pointad.geometry import point_spacing
+from pointad.geometry.coverage import local_spacing, missing_surface, uncovered_regions
+from pointad.geometry.rotations import rotation_about
+
+
+def plane(n, seed, size=60.0, noise=0.0):
+    rng = np.random.default_rng(seed)
+    return np.c_[rng.uniform(0, size, (n, 2)), rng.normal(0, noise, n) if noise else np.zeros(n)]
+
+
+def holed_partial_scan(seed=1, radius=5.0):
+    """A fresh sample of the 60 x 60 plane with a hole of ``radius`` at (30, 30), cut to x < 45
+    (the part x >= 45 unseen, a quarter of the plane)."""
+    scan = plane(3600, seed, noise=0.05)
+    r = np.linalg.norm(scan[:, :2] - 30.0, axis=1)
+    keep = (r > radius) & (scan[:, 0] < 45)
+    return scan[keep], r[keep]
+
+
+def test_local_spacing_is_the_point_spacing_and_follows_the_density():
+    uniform = plane(6000, 0)
+    assert np.median(local_spacing(uniform)) == pytest.approx(point_spacing(uniform), rel=0.1)
+    # Left half four times denser: its spacing half the right half's.
+    rng = np.random.default_rng(2)
+    mixed = np.r_[np.c_[rng.uniform(0, 30, 4000), rng.uniform(0, 60, 4000), np.zeros(4000)],
+                  np.c_[rng.uniform(30, 60, 1000), rng.uniform(0, 60, 1000), np.zeros(1000)]]
+    s = local_spacing(mixed)
+    left, right = np.median(s[mixed[:, 0] < 25]), np.median(s[mixed[:, 0] > 35])
+    assert right / left == pytest.approx(2.0, rel=0.15)
+
+
+def brute_regions(points, reference, gap, max_region, min_region):
+    """The obvious reference: kd-tree depths, spacing by definition, BFS over all pairs."""
+    tree = cKDTree(points)
+    depth, near = tree.query(reference)
+    d9 = tree.query(points, 9)[0][:, 8]
+    local = d9 * np.sqrt(np.log(2.0) / 8)
+    ref_spacing = np.median(cKDTree(reference).query(reference, 2)[0][:, 1])
+    unc = np.flatnonzero(depth > gap * np.maximum(local[near], ref_spacing))
+    pair = np.linalg.norm(reference[unc, None] - reference[None, unc], axis=2)
+    adjacent = pair <= 4.0 * ref_spacing
+    seen, regions = np.zeros(len(unc), bool), []
+    for start in range(len(unc)):
+        if seen[start]:
+            continue
+        stack, members = [start], []
+        seen[start] = True
+        while stack:
+            i = stack.pop()
+            members.append(i)
+            for j in np.flatnonzero(adjacent[i] & ~seen):
+                seen[j] = True
+                stack.append(j)
+        fewest = max(5, np.ceil(min_region * len(reference)))
+        if fewest <= len(members) <= max_region * len(reference):
+            regions.append(frozenset(unc[members].tolist()))
+    return set(regions), depth
+
+
+def test_uncovered_regions_match_a_brute_force_reference():
+    reference = plane(1500, 0, size=40.0)
+    scan = plane(1500, 1, size=40.0, noise=0.03)
+    r = np.linalg.norm(scan[:, :2] - [12.0, 15.0], axis=1)
+    r2 = np.linalg.norm(scan[:, :2] - [28.0, 25.0], axis=1)
+    scan = scan[(r > 3.5) & (r2 > 3.2) & (scan[:, 1] < 34)]
+    region, depth = uncovered_regions(scan, reference, gap=2.5, max_region=0.05,
+                                      min_region=0.004)
+    expected, expected_depth = brute_regions(scan, reference, 2.5, 0.05, 0.004)
+    got = {frozenset(np.flatnonzero(region == g).tolist()) for g in range(region.max() + 1)}
+    assert got == expected
+    assert len(got) == 2  # the two holes; the unseen strip y >= 34 is too large to be one
+    np.testing.assert_allclose(depth, expected_depth, rtol=1e-9)
+
+
+def test_a_hole_rim_scores_its_depth_and_the_unseen_side_does_not():
+    reference = plane(3600, 0)
+    scan, r = holed_partial_scan()
+    scores = missing_surface(scan, reference)
+    rim = r < 5.0 + 1.5
+    assert rim.sum() >= 20
+    assert np.median(scores[rim]) > 2.5  # a hole of radius 5 is deeper than 2.5 (mm)
+    assert np.all(scores[r > 9.0] == 0)  # away from the hole, the partial view's edge included
+    # A good scan of the same partial view: (nearly) nothing missing.
+    good = plane(3600, 3, noise=0.05)
+    good = good[good[:, 0] < 45]
+    assert np.mean(missing_surface(good, reference) > 0) < 0.01
+
+
+def test_missing_surface_moves_with_the_clouds():
+    reference = plane(3600, 0)
+    scan, _ = holed_partial_scan()
+    turn = rotation_about(np.array([1.0, 2.0, 0.5]) / np.linalg.norm([1.0, 2.0, 0.5]), 0.7)
+    shift = np.array([5.0, -3.0, 2.0])
+    moved = missing_surface(scan @ turn.T + shift, reference @ turn.T + shift)
+    np.testing.assert_allclose(moved, missing_surface(scan, reference), atol=1e-9)
+    # Units: scaled clouds give scaled depths.
+    np.testing.assert_allclose(missing_surface(scan * 3.0, reference * 3.0),
+                               3.0 * missing_surface(scan, reference), rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("kw", [dict(gap=0), dict(max_region=1.5), dict(rim=-1)])
+def test_missing_surface_rejects_bad_parameters(kw):
+    with pytest.raises(ValueError):
+        missing_surface(plane(100, 0), plane(100, 1), **kw)
