@@ -39,7 +39,7 @@ SKIP = {
     "    --methods raw,btf":
         "tools/report.py: four point detectors on both layouts of the default benchmark "
         "(hours on 2 cores)",
-    "tools/report.py --preset realistic":
+    "tools/report.py --preset realistic --out results-realistic":
         "builds the realistic benchmark and evaluates every detector on it (hours)",
     "--categories hex_bolt,mug,heatsink --out synthbench-s1-3":
         "five detector settings on a realistic benchmark (hours)",
@@ -60,6 +60,8 @@ SKIP = {
     "--methods hetnet --out results-hetnet-cuts0":
         "a realistic benchmark and two HetNet runs with renders of partial cuts (about half "
         "an hour on 2 cores)",
+    "--methods raw,patchcore-ms --param holes=true":
+        "tools/report.py: two detectors with holes on the realistic benchmark (40 minutes)",
     "det.fit(train_clouds)":
         "a fragment: train_clouds and points stand for the reader's data",
 }
