@@ -4,7 +4,8 @@ import pytest
 from scipy.spatial import cKDTree
 
 from pointad.geometry import point_spacing
-from pointad.geometry.coverage import local_spacing, missing_surface, uncovered_regions
+from pointad.geometry.coverage import (local_spacing, missing_from_templates, missing_surface,
+                                       uncovered_regions)
 from pointad.geometry.rotations import rotation_about
 
 
@@ -101,6 +102,27 @@ def test_missing_surface_moves_with_the_clouds():
     # Units: scaled clouds give scaled depths.
     np.testing.assert_allclose(missing_surface(scan * 3.0, reference * 3.0),
                                3.0 * missing_surface(scan, reference), rtol=1e-9, atol=1e-9)
+
+
+def test_missing_from_templates_needs_agreeing_templates():
+    """Each template sees the scan through its own transform; a point gets the value at least
+    ``agree`` of them give it. A template indexed beforehand gives the same values."""
+    from pointad.ops import NeighbourIndex
+    templates = [plane(3600, 0), plane(3600, 5), plane(3600, 6)]
+    scan, r = holed_partial_scan()
+    turn = rotation_about(np.array([0.0, 0.0, 1.0]), 0.4)
+    posed = scan @ turn.T + 7.0
+    inverse = np.eye(4)
+    inverse[:3, :3], inverse[:3, 3] = turn.T, -turn.T @ np.full(3, 7.0)
+    each = [missing_surface(scan, t) for t in templates]
+    matrices = {j: inverse for j in range(3)}
+    got = missing_from_templates(posed, matrices, templates, normals=[None] * 3)
+    np.testing.assert_allclose(got, np.sort(each, axis=0)[1], atol=1e-9)  # 2nd largest of 3
+    indexed = missing_from_templates(posed, matrices, templates, agree=1,
+                                     indexes=[NeighbourIndex(t) for t in templates])
+    np.testing.assert_allclose(indexed, np.max(each, axis=0), atol=1e-9)
+    assert np.median(got[r < 6.5]) > 2.5
+    assert np.all(missing_from_templates(posed, {}, templates) == 0)
 
 
 @pytest.mark.parametrize("kw", [dict(gap=0), dict(max_region=1.5), dict(rim=-1)])

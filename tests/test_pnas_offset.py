@@ -196,17 +196,20 @@ def test_fit_refuses_clouds_too_small_for_a_patch():
 
 def test_holes_score_the_rim_of_missing_surface(fitted):
     """A hole moves no point, so no offset shows it; ``holes`` (opt-in) gives its rim the depth
-    of the surface the aligned training clouds have there (pointad.geometry.coverage)."""
+    of the surface the aligned training clouds have there (pointad.geometry.coverage), in the
+    point scores only."""
     test = sample_cloud("cylinder", N, seed=7)
     result = apply("hole", test.points, test.normals, 0, fraction=0.03)
     points, labels, _ = result.visible()
     assert fitted.holes is False
-    without = fitted.predict(points).point_scores
+    plain = fitted.predict(points)
     fitted.holes = True
     try:
-        with_holes = fitted.predict(points).point_scores
+        holed = fitted.predict(points)
     finally:
         fitted.holes = False
+    without, with_holes = plain.point_scores, holed.point_scores
+    assert holed.score == plain.score  # point scores only: the object score is unchanged
     assert auroc(labels, with_holes) > auroc(labels, without) + 0.05
     assert np.median(with_holes[labels]) > 2.0 * np.median(without[labels])
     away = ~labels & (with_holes == without)

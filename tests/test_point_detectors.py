@@ -257,12 +257,12 @@ def test_patchcore_ms_residual_is_zero_on_a_template_and_grows_with_a_bump():
                            radius_scale=0.6, residual_weight=1.0, partial_views=0,
                            device="cpu").fit(train)
     assert det.residual_scale_ > 0 and det.bank_scale_ > 0
-    np.testing.assert_allclose(det._residual(train[0]), 0.0, atol=1e-6)
+    np.testing.assert_allclose(det._residual(train[0])[0], 0.0, atol=1e-6)
     bumped = train[0].copy()
     top = np.argsort(bumped[:, 2])[-40:]  # a cap around the +z pole, pushed outwards
     bumped[top] += 4 * det.spacing_ * bumped[top] / np.linalg.norm(bumped[top], axis=1)[:, None]
     turned = bumped @ rotation_about(np.array([1.0, 1.0, 0.0]), np.deg2rad(20)).T + 0.5
-    residual = det._residual(turned)
+    residual = det._residual(turned)[0]
     assert np.median(residual[top]) > 3.0
     assert np.median(np.delete(residual, top)) < 0.3
     # The bump also raises the scores there: the top point scores sit on it.
@@ -329,7 +329,9 @@ def test_holes_light_up_the_rim_of_missing_surface_not_an_unseen_side(method):
     """A partial scan (one half of the part seen) with a hole: the hole's rim keeps the
     surface's shape and its distance to the templates, so only ``holes`` (the missing surface
     of the aligned templates, pointad.geometry.coverage) scores it; the unseen half, a large
-    uncovered region, scores nothing, and points away from the hole keep their scores."""
+    uncovered region, scores nothing, and points away from the hole keep their scores. The
+    object score is the one without ``holes`` (a false hole on a good partial scan must not
+    decide the object)."""
     from pointad.geometry import point_spacing
     from pointad.geometry.rotations import rotation_about
     train = [_sphere(3000, s) for s in range(2)]
@@ -345,11 +347,14 @@ def test_holes_light_up_the_rim_of_missing_surface_not_an_unseen_side(method):
     params = dict(align_points=1500) if method == "raw" else dict(
         fpfh_ks=[10, 20], n_groups=64, group_size=16, radius_scale=0.6, partial_views=0,
         device="cpu")
-    scores = {}
+    scores, objects = {}, {}
     for holes in (True, False):
         det = detectors.create(method, holes=holes, **params).fit(train)
-        scores[holes] = (det.predict(turned).point_scores if method == "raw"
-                         else det._residual(turned))
+        result = det.predict(turned)
+        objects[holes] = result.score
+        scores[holes] = (result.point_scores if method == "raw"
+                         else det._residual(turned)[1])
+    assert objects[True] == objects[False]
     unit = spacing if method == "raw" else 1.0  # raw in cloud units, the residual in spacings
     assert np.median(scores[True][rim]) > 4.0 * unit
     assert np.median(scores[False][rim]) < 1.5 * unit

@@ -13,7 +13,9 @@ stages first bring a pose of tens of degrees in) and each point's distance to th
 nearest aligned template point, in training spacings, is averaged over the group; with ``holes``
 a point on the rim of missing surface (a region of the aligned templates the scan lacks, small
 enough to be a hole rather than an unseen side, :func:`pointad.geometry.coverage`) takes the
-larger of that distance and the hole's depth. Both terms are
+larger of that distance and the hole's depth in its point score (not in the object score, which
+stays that of ``holes=False``: a pocket a partial scan could not see into can pass for a hole,
+and one such region on a good scan would decide the object). Both terms are
 divided by their 99th percentile on the training clouds scored leave-one-out (each cloud against
 the bank and the templates of the others), so they share one unit and ``residual_weight`` is their
 ratio. Points thrown off the surface (isolated: their ``outlier_k``-th neighbour farther than
@@ -103,7 +105,8 @@ class PatchCoreMS(BankDetector):
             from seeded directions) of every unorganized training cloud: a partial test scan
             shows one face of a thin wall where the complete training scans have both.
         holes: the residual also sees missing surface (with ``residual_weight`` > 0): a point
-            on the rim of a hole takes the larger of its distance and the hole's depth.
+            on the rim of a hole takes the larger of its distance and the hole's depth. Point
+            scores only: the object score is that of ``holes=False``.
         seed: seed of the coreset's random projection and of the subsampling.
         device: "auto", "cpu" or "cuda".
     """
@@ -163,20 +166,23 @@ class PatchCoreMS(BankDetector):
                       iterations=30, seed=self.seed, target_index=self._indexes[j], coarse=True)
                 for j in which]
 
-    def _residual(self, points: np.ndarray, which=None, matrices=None) -> np.ndarray:
-        """(N,) distance of each point to the nearest point of the aligned templates ``which``
-        (default: all), in training spacings; ``matrices``: their transforms, if known. With
-        ``holes``, the larger of that and the depth of the hole a point borders."""
+    def _residual(self, points: np.ndarray, which=None,
+                  matrices=None) -> tuple[np.ndarray, np.ndarray]:
+        """``(distance, with_holes)``, each (N,) in training spacings: each point's distance to
+        the nearest point of the aligned templates ``which`` (default: all; ``matrices``: their
+        transforms, if known) and, with ``holes``, the larger of that and the depth of the hole
+        the point borders (without: the distance again)."""
         which = range(len(self.templates_)) if which is None else which
         matrices = self._alignments(points, which) if matrices is None else matrices
         moves = dict(zip(which, matrices))
-        best = nearest_template_points(points, moves, self._indexes)[0]
-        if self.holes:
-            if self._normals is None:  # the templates' normals, once (not saved: derived)
-                self._normals = [estimate_normals(t) for t in self.templates_]
-            best = np.maximum(best, missing_from_templates(points, moves, self.templates_,
-                                                           normals=self._normals))
-        return best / self.spacing_
+        best = nearest_template_points(points, moves, self._indexes)[0] / self.spacing_
+        if not self.holes:
+            return best, best
+        if self._normals is None:  # the templates' normals, once (not saved: derived)
+            self._normals = [estimate_normals(t) for t in self.templates_]
+        missing = missing_from_templates(points, moves, self.templates_, normals=self._normals,
+                                         indexes=self._indexes)
+        return best, np.maximum(best, missing / self.spacing_)
 
     def _residual_groups(self, g: Groups, residual: np.ndarray) -> torch.Tensor:
         r = torch.as_tensor(residual, dtype=torch.float64, device=self._device)
@@ -206,7 +212,7 @@ class PatchCoreMS(BankDetector):
                 d_all.append(loo.patch_scores(g.features)[0].double())
                 pts = g.points.cpu().numpy()
                 aligned[i] = (others, self._alignments(pts, others))
-                r_all.append(self._residual_groups(g, self._residual(pts, *aligned[i])))
+                r_all.append(self._residual_groups(g, self._residual(pts, *aligned[i])[0]))
             self.bank_scale_ = float(torch.quantile(torch.cat(d_all), 0.99).clamp(min=1e-12))
             self.residual_scale_ = float(torch.quantile(torch.cat(r_all), 0.99).clamp(min=1e-12))
         return grouped, masks, aligned
@@ -215,30 +221,35 @@ class PatchCoreMS(BankDetector):
         self._fit_common(clouds)
 
     def _test_groups(self, cloud):
-        """``(groups of the inliers, their normalised residual (G,) or None, all points (N, 3)
-        tensor)`` of a test cloud."""
+        """``(groups of the inliers, their normalised residuals or None, all points (N, 3)
+        tensor)`` of a test cloud; the residuals: ``(distance, with_holes)``, (G,) each (equal
+        without ``holes``)."""
         points = np.asarray(cloud.points, dtype=np.float64)
         keep = self._inliers(points)
         g = self._groups(cloud, None if keep.all() else points[keep])
-        residual = None
+        residuals = None
         if self.residual_weight > 0:
-            residual = self._residual_groups(g, self._residual(g.points.cpu().numpy()))
-            residual = residual / self.residual_scale_
-        return g, residual, torch.as_tensor(points, dtype=torch.float64, device=self._device)
+            residuals = tuple(self._residual_groups(g, r) / self.residual_scale_
+                              for r in self._residual(g.points.cpu().numpy()))
+        return g, residuals, torch.as_tensor(points, dtype=torch.float64, device=self._device)
 
-    def _finish(self, g: Groups, group_scores: torch.Tensor, points: torch.Tensor):
-        """Point scores (interpolated from the group scores) and the object score."""
+    def _finish(self, g: Groups, group_scores: torch.Tensor, points: torch.Tensor,
+                object_groups: torch.Tensor | None = None):
+        """Point scores (interpolated from the group scores) and the object score (the top
+        point scores of ``object_groups`` when given, else of ``group_scores``)."""
         point_scores = interpolate_to_points(g.centres, group_scores.double(), points)
-        k = min(self.top_k, point_scores.shape[0])
-        score = torch.topk(point_scores, k).values.mean()
+        ranked = point_scores if object_groups is None else interpolate_to_points(
+            g.centres, object_groups.double(), points)
+        score = torch.topk(ranked, min(self.top_k, ranked.shape[0])).values.mean()
         return point_scores.cpu().numpy(), float(score)
 
     def _predict(self, cloud):
-        g, residual, points = self._test_groups(cloud)
+        g, residuals, points = self._test_groups(cloud)
         scores = self.memory_.patch_scores(g.features)[0].double()
-        if residual is not None:
-            scores = scores / self.bank_scale_ + self.residual_weight * residual
-        return self._finish(g, scores, points)
+        if residuals is None:
+            return self._finish(g, scores, points)
+        base, full = (scores / self.bank_scale_ + self.residual_weight * r for r in residuals)
+        return self._finish(g, full, points, base if self.holes else None)
 
     def _get_state(self):
         state = {**self.memory_.get_state(), "spacing": np.array(self.spacing_),

@@ -36,7 +36,8 @@ with ``holes``, a point on the rim of surface the aligned training clouds have a
 (in a region small enough to be a hole, not a side the scanner did not see) scores at least the
 hole's depth in spacings (:mod:`pointad.geometry.coverage`); then they are interpolated back to
 every input point. The object score is the largest mean point score over a
-point and its ``object_k - 1`` nearest points.
+point and its ``object_k - 1`` nearest points, without the hole channel (a pocket a partial
+scan could not see into can pass for a hole, and one such region would decide the object).
 
 Scale: the default fits a category of 10k-20k-point clouds in minutes on a 2-core CPU. At paper
 scale on a GPU: ``--param steps=20000 --param batch_size=128 --param width=64 --param
@@ -125,7 +126,7 @@ class PNASOffset(Detector):
         holes: with ``registration``, a point on the rim of missing surface (a small region of
             the aligned training clouds the scan lacks, :mod:`pointad.geometry.coverage`)
             scores at least the hole's depth in point spacings: a hole moves no point, so no
-            offset shows it.
+            offset shows it. Point scores only: the object score is that of ``holes=False``.
         seed: every random draw. device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
     """
 
@@ -364,18 +365,22 @@ class PNASOffset(Detector):
         def tensor(x):
             return torch.as_tensor(x, dtype=torch.float32, device=self._device)
 
+        def to_points(x):
+            if len(work) < len(points):
+                x = interpolate_to_points(torch.as_tensor(work, device=self._device), x.double(),
+                                          torch.as_tensor(points, device=self._device))
+            return x.double().cpu().numpy()
+
         scores = self._work_scores(tensor(work), spacing, tensor(_normals(work)), tensor(feats))
+        _, near = knn(points, points, min(self.object_k, len(points)))
+        point_scores = to_points(scores)
+        score = float(point_scores[near].mean(axis=1).max())  # the hole channel stays out
         if self.registration and self.holes:
             missing = missing_from_templates(work, matrices, self.templates_,
-                                             normals=self.template_normals_) / spacing
-            scores = torch.maximum(scores, tensor(missing))
-        if len(work) < len(points):
-            scores = interpolate_to_points(
-                torch.as_tensor(work, device=self._device), scores.double(),
-                torch.as_tensor(points, device=self._device))
-        scores = scores.double().cpu().numpy()
-        _, near = knn(points, points, min(self.object_k, len(points)))
-        return scores, float(scores[near].mean(axis=1).max())
+                                             normals=self.template_normals_,
+                                             indexes=self._indexes) / spacing
+            point_scores = to_points(torch.maximum(scores, tensor(missing)))
+        return point_scores, score
 
     def _work_scores(self, pts: torch.Tensor, spacing: float, normals: torch.Tensor,
                      feats: torch.Tensor) -> torch.Tensor:

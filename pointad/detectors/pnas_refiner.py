@@ -167,7 +167,7 @@ class PNASRefiner(PatchCoreMS):
         (its alignments ``aligned`` from the fit), or zeros without a residual."""
         if aligned is None or self.residual_weight == 0:
             return torch.zeros(g.centres.shape[0], dtype=torch.float64, device=self._device)
-        res = self._residual(g.points.cpu().numpy(), *aligned)
+        res = self._residual(g.points.cpu().numpy(), *aligned)[1]
         return self._residual_groups(g, res) / self.residual_scale_
 
     def _synthetic(self, cloud, rng: np.random.Generator, hole: bool | None = None):
@@ -198,11 +198,12 @@ class PNASRefiner(PatchCoreMS):
         return base + weight * p
 
     def _predict(self, cloud):
-        g, residual, points = self._test_groups(cloud)
+        g, residuals, points = self._test_groups(cloud)
         _, x = self._inputs(g, self.memory_.bank)
-        if residual is None:
-            residual = torch.zeros(len(x), dtype=torch.float64, device=self._device)
-        return self._finish(g, self._combine(x, residual, self.weight_), points)
+        if residuals is None:
+            residuals = (torch.zeros(len(x), dtype=torch.float64, device=self._device),) * 2
+        base, full = (self._combine(x, r, self.weight_) for r in residuals)
+        return self._finish(g, full, points, base if self.holes else None)
 
     def _get_state(self):
         state = {**super()._get_state(), "scale": self.scale_.cpu().numpy(),

@@ -7,7 +7,9 @@ joins it: where the aligned templates have surface the scan lacks, in a region s
 be a hole rather than a side the scanner did not see, the scan points on its rim score the
 region's depth (:func:`pointad.geometry.coverage.missing_from_templates`), so missing material,
 whose rim keeps the surface's shape and distance, is seen. The object score is the mean of the top
-``top_fraction`` of point scores (a single max is hostage to one stray point).
+``top_fraction`` of the distances (a single max is hostage to one stray point); the hole channel
+stays out of it, as it does with every detector's ``holes``: on a good partial scan a pocket the
+scanner could not see into can pass for a hole, and one such region would decide the object.
 """
 from __future__ import annotations
 
@@ -36,7 +38,8 @@ class RawDistance(Detector):
             ICP alone settles in a wrong minimum (off: fine ICP only, faster).
         top_fraction: object score = mean of this top fraction of point scores.
         holes: also score the rims of missing surface (a point's score is the larger of its
-            distance and the depth of the hole it borders); off: distance only.
+            distance and the depth of the hole it borders); off: distance only. Point scores
+            only: the object score is that of ``holes=False``.
         seed: seed of the subsampling.
     """
 
@@ -69,13 +72,14 @@ class RawDistance(Detector):
                              target_index=index, coarse=self.coarse)
                     for j, (template, index) in enumerate(zip(self.templates_, self.indexes_))}
         best = nearest_template_points(points, matrices, self.indexes_)[0]
+        k = max(1, int(np.ceil(self.top_fraction * len(best))))
+        score = float(np.partition(best, len(best) - k)[len(best) - k:].mean())
         if self.holes:
             if self._normals is None:  # the templates' normals, once (not saved: derived)
                 self._normals = [estimate_normals(t) for t in self.templates_]
-            best = np.maximum(best, missing_from_templates(points, matrices, self.templates_,
-                                                           normals=self._normals))
-        k = max(1, int(np.ceil(self.top_fraction * len(best))))
-        return best, float(np.partition(best, len(best) - k)[len(best) - k:].mean())
+            best = np.maximum(best, missing_from_templates(
+                points, matrices, self.templates_, normals=self._normals, indexes=self.indexes_))
+        return best, score
 
     def _get_state(self):
         return {f"template_{i}": t for i, t in enumerate(self.templates_)}

@@ -41,8 +41,8 @@ def local_spacing(points: np.ndarray, index=None) -> np.ndarray:
 
 def uncovered_regions(points: np.ndarray, reference: np.ndarray, *, gap: float = 2.5,
                       max_region: float = 0.05, min_region: float = 0.002,
-                      min_facing: float = 0.7, normals=None,
-                      index=None) -> tuple[np.ndarray, np.ndarray]:
+                      min_facing: float = 0.7, normals=None, index=None,
+                      reference_index=None, spacing=None) -> tuple[np.ndarray, np.ndarray]:
     """The small regions of ``reference`` that (N, 3) ``points`` do not cover.
 
     ``reference``: (M, 3) a complete cloud of the part, registered with ``points``. A reference
@@ -56,7 +56,9 @@ def uncovered_regions(points: np.ndarray, reference: np.ndarray, *, gap: float =
     reference points within 4 spacings of it) is at least ``min_facing`` (-1: no test). A hole
     in a face faces the way the face does; the wall of a bore or a pocket the scanner could not
     see into, which a partial scan misses in a good part, is turned away from its rim.
-    ``index``: a :class:`pointad.ops.NeighbourIndex` of ``points`` when one exists.
+    ``index``, ``reference_index``: a :class:`pointad.ops.NeighbourIndex` of ``points``, one of
+    ``reference``, when they exist; ``spacing``: the (N,) :func:`local_spacing` of ``points``
+    when known (it does not change when they move rigidly).
 
     Returns ``(region (M,) int, depth (M,) float)``: the kept region of each reference point
     (0, 1, ...; -1 for a covered point or one of a region not kept), and every reference
@@ -75,9 +77,11 @@ def uncovered_regions(points: np.ndarray, reference: np.ndarray, *, gap: float =
     pts = as_points(points, min_points=2)
     ref = as_points(reference, min_points=2, name="reference")
     index = NeighbourIndex(pts) if index is None else index
+    reference_index = NeighbourIndex(ref) if reference_index is None else reference_index
+    spacing = local_spacing(pts, index) if spacing is None else spacing
     depth, near = (a[:, 0] for a in index.query(ref, 1))
-    ref_spacing = point_spacing(ref)
-    scale = np.maximum(local_spacing(pts, index)[near], ref_spacing)
+    ref_spacing = point_spacing(ref, reference_index)
+    scale = np.maximum(spacing[near], ref_spacing)
     uncovered = np.flatnonzero(depth > gap * scale)
     region = np.full(len(ref), -1, dtype=np.int64)
     fewest = max(5, int(np.ceil(min_region * len(ref))))
@@ -97,9 +101,8 @@ def uncovered_regions(points: np.ndarray, reference: np.ndarray, *, gap: float =
         from pointad.geometry.normals import estimate_normals
         normals = estimate_normals(ref) if normals is None else np.asarray(normals)
         covered = depth <= gap * scale
-        ref_index = NeighbourIndex(ref)
         for c in np.flatnonzero(small):
-            small[c] = _facing(normals, uncovered[label == c], covered, ref_index, ref,
+            small[c] = _facing(normals, uncovered[label == c], covered, reference_index, ref,
                                _LINK * ref_spacing, min_facing)
     number = np.cumsum(small) - 1  # kept regions numbered 0, 1, ... in label order
     inside = small[label]
@@ -127,7 +130,7 @@ def _facing(normals: np.ndarray, members: np.ndarray, covered: np.ndarray, ref_i
 def missing_surface(points: np.ndarray, reference: np.ndarray, *, gap: float = 2.5,
                     max_region: float = 0.05, min_region: float = 0.002,
                     min_facing: float = 0.7, rim: float = 4.0, normals=None,
-                    index=None) -> np.ndarray:
+                    index=None, reference_index=None, spacing=None) -> np.ndarray:
     """(N,) how much surface is missing next to each of (N, 3) ``points``, in their unit.
 
     ``reference``: (M, 3) a complete cloud of the part, registered with ``points``. Each
@@ -139,16 +142,19 @@ def missing_surface(points: np.ndarray, reference: np.ndarray, *, gap: float = 2
     uncovered region get 0. So the rim of a hole of radius r scores about r, as a bump of height
     r scores in a point-to-reference distance. The defaults (``gap`` 2.5, ``rim`` 4,
     ``max_region`` 0.05, ``min_region`` 0.002, ``min_facing`` 0.7) were chosen on a ``--seed 1``
-    build of the realistic preset.
+    build of the realistic preset. ``index``, ``reference_index``, ``spacing``: as in
+    :func:`uncovered_regions`.
     """
     from pointad.ops import NeighbourIndex
 
     check_number(rim, "rim", low=0)
     pts = as_points(points, min_points=2)
     index = NeighbourIndex(pts) if index is None else index
+    spacing = local_spacing(pts, index) if spacing is None else spacing
     region, depth = uncovered_regions(pts, reference, gap=gap, max_region=max_region,
                                       min_region=min_region, min_facing=min_facing,
-                                      normals=normals, index=index)
+                                      normals=normals, index=index,
+                                      reference_index=reference_index, spacing=spacing)
     kept = region >= 0
     if not kept.any():
         return np.zeros(len(pts))
@@ -158,16 +164,17 @@ def missing_surface(points: np.ndarray, reference: np.ndarray, *, gap: float = 2
     np.maximum.at(deepest, hole_region, hole_depth)
     k = min(16, len(holes))
     dist, nbr = NeighbourIndex(holes).query(pts, k)
-    reach = hole_depth[nbr] + rim * local_spacing(pts, index)[:, None]
+    reach = hole_depth[nbr] + rim * spacing[:, None]
     return np.where(dist <= reach, deepest[hole_region[nbr]], 0.0).max(axis=1)
 
 
 def missing_from_templates(points: np.ndarray, matrices: dict, templates, *, normals=None,
-                           agree: int = 2, **kw) -> np.ndarray:
+                           indexes=None, agree: int = 2, **kw) -> np.ndarray:
     """(N,) :func:`missing_surface` of (N, 3) ``points`` against several complete templates, in
     the points' unit. ``matrices`` maps a template's position in ``templates`` to the 4 x 4
     transform taking ``points`` onto it (:func:`pointad.geometry.registration.align`);
-    ``normals``: the templates' outward normals, in the same order (estimated when None). A
+    ``normals``: the templates' outward normals, in the same order (estimated when None);
+    ``indexes``: a :class:`pointad.ops.NeighbourIndex` of each, when they exist. A
     point gets the largest value that at least ``agree`` of the templates give it (the
     ``agree``-th largest; all of them when there are fewer): one template a hole merges into an
     unseen side of cannot hide it, one the scan is badly aligned to cannot make one. ``kw``:
@@ -176,11 +183,15 @@ def missing_from_templates(points: np.ndarray, matrices: dict, templates, *, nor
     from pointad.ops import NeighbourIndex
 
     check_number(agree, "agree", low=1, integer=True)
+    points = np.asarray(points, dtype=np.float64)
+    spacing = local_spacing(points) if matrices else None  # the same in every rigid pose
     values = []
     for j, matrix in matrices.items():
-        moved = transform(np.asarray(points, dtype=np.float64), matrix)
-        values.append(missing_surface(moved, templates[j], index=NeighbourIndex(moved),
-                                      normals=None if normals is None else normals[j], **kw))
+        moved = transform(points, matrix)
+        values.append(missing_surface(
+            moved, templates[j], index=NeighbourIndex(moved), spacing=spacing,
+            normals=None if normals is None else normals[j],
+            reference_index=None if indexes is None else indexes[j], **kw))
     if not values:
         return np.zeros(len(points))
     stacked = np.sort(np.asarray(values), axis=0)

@@ -20,16 +20,19 @@ def object_diameter(points: np.ndarray) -> float:
     return float(2.0 * np.sqrt(max_sq_distance(points, column_mean(points))))
 
 
-def point_spacing(points: np.ndarray) -> float:
+def point_spacing(points: np.ndarray, index=None) -> float:
     """Median distance from a point to its nearest neighbour (same unit as points).
 
     ``points``: (N, 3). Measured on an evenly strided subset of at most 20,000 query points against
-    the whole cloud, so it is deterministic and O(N log N).
+    the whole cloud, so it is deterministic and O(N log N). ``index``: a
+    :class:`pointad.ops.NeighbourIndex` of ``points`` when one exists.
     """
     stride = max(1, len(points) // _SPACING_SAMPLE)
     from pointad.ops import NeighbourIndex  # torch on first use: pointad.geometry stays light
 
-    dist = NeighbourIndex(np.asarray(points, dtype=np.float64)).query(points[::stride], 2)[0]
+    points = np.asarray(points, dtype=np.float64)
+    index = NeighbourIndex(points) if index is None else index
+    dist = index.query(points[::stride], 2)[0]
     positive = dist[:, 1][dist[:, 1] > 0]
     return float(np.median(positive)) if positive.size else 0.0
 
