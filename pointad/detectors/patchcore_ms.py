@@ -166,17 +166,17 @@ class PatchCoreMS(BankDetector):
                       iterations=30, seed=self.seed, target_index=self._indexes[j], coarse=True)
                 for j in which]
 
-    def _residual(self, points: np.ndarray, which=None,
-                  matrices=None) -> tuple[np.ndarray, np.ndarray]:
+    def _residual(self, points: np.ndarray, which=None, matrices=None,
+                  holes: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """``(distance, with_holes)``, each (N,) in training spacings: each point's distance to
         the nearest point of the aligned templates ``which`` (default: all; ``matrices``: their
-        transforms, if known) and, with ``holes``, the larger of that and the depth of the hole
-        the point borders (without: the distance again)."""
+        transforms, if known) and, with the detector's ``holes`` (and ``holes`` here), the larger
+        of that and the depth of the hole the point borders (without: the distance again)."""
         which = range(len(self.templates_)) if which is None else which
         matrices = self._alignments(points, which) if matrices is None else matrices
         moves = dict(zip(which, matrices))
         best = nearest_template_points(points, moves, self._indexes)[0] / self.spacing_
-        if not self.holes:
+        if not (self.holes and holes):
             return best, best
         if self._normals is None:  # the templates' normals, once (not saved: derived)
             self._normals = [estimate_normals(t) for t in self.templates_]
@@ -212,7 +212,8 @@ class PatchCoreMS(BankDetector):
                 d_all.append(loo.patch_scores(g.features)[0].double())
                 pts = g.points.cpu().numpy()
                 aligned[i] = (others, self._alignments(pts, others))
-                r_all.append(self._residual_groups(g, self._residual(pts, *aligned[i])[0]))
+                distance = self._residual(pts, *aligned[i], holes=False)[0]
+                r_all.append(self._residual_groups(g, distance))
             self.bank_scale_ = float(torch.quantile(torch.cat(d_all), 0.99).clamp(min=1e-12))
             self.residual_scale_ = float(torch.quantile(torch.cat(r_all), 0.99).clamp(min=1e-12))
         return grouped, masks, aligned
