@@ -174,6 +174,26 @@ def test_onenip_synthetic_defects_are_pixel_aligned_and_labelled(bench):
         assert set(np.unique(m.numpy())) <= {0.0, 1.0}
 
 
+def test_onenip_synthetic_defects_of_a_partial_cloud_are_completed_as_its_clean_render(bench):
+    """With align, a partial training cloud's clean render is completed from the template's; its
+    synthetic-defect render must be too, or every unseen side differs from the clean image and
+    the network learns to call that normal. Away from the defect the tokens agree."""
+    from pointad.io import CloudInput
+    det = detectors.create("onenip", **{**SMALL["onenip"], "n_synthetic": 2})
+    cin = as_cloud_input(load_dataset(bench / "real3d", "bottle", "train")[0])
+    det._set_template(cin)
+    det.reference_ = det.render(cin)
+    cut = CloudInput(cin.points[cin.points[:, 0] > np.median(cin.points[:, 0])])  # one side
+    clean = det.completed(det.render(cut), cut)
+    det.mean_, det.std_ = torch.zeros(1, 33, 1, 1), torch.ones(1, 33, 1, 1)
+    tokens, masks = det._synthetic([cut], [clean])
+    for view, clean_tokens in enumerate(det._tokens(clean)):
+        near = torch.nn.functional.max_pool2d(masks[view][:, None], 8)[:, 0] > 0  # token cells
+        diff = (tokens[view] - clean_tokens[None]).abs().mean(dim=1)
+        assert near.any() and (~near).any()
+        assert float(diff[~near].mean()) < 0.25 * float(diff[near].mean())
+
+
 def test_align_renders_every_cloud_in_the_template_pose(bench, tmp_path):
     """align=True: a test cloud turned by a random rotation is registered back onto the first
     training cloud and rendered in its frame, so it scores like the unturned cloud; the pose

@@ -5,8 +5,8 @@ normal prompt image, and a synthetic-anomaly version of it is restored to its cl
 (:mod:`pointad.models2d.onenip`). Instead of OneNIP's CutPaste/DTD textures, the synthetic
 anomalies are geometric: :class:`pointad.synthesis.PNAS` defects (parameters drawn per defect,
 seeded) on the training cloud, rendered in the clean render's frame so the images are
-pixel-aligned, with the per-point labels mapped to pixels through ``DepthRender.index`` as the
-refiner's masks.
+pixel-aligned (and completed as the clean render is, with ``align``), with the per-point labels
+mapped to pixels through ``DepthRender.index`` as the refiner's masks.
 
 Prompt: OneNIP picks a random normal image of the same class. Here the prompt of an image is a
 training image of the same view, nearest in (standardised) feature space, so in unified mode it is
@@ -87,7 +87,8 @@ class OneNIP(ReconstructionDetector):
                     cloud.points, seed=int(rng.integers(2**31 - 1)),
                     grid=(cloud.grid_shape, cloud.grid_index) if cloud.organized else None)
                 defective = CloudInput(sample.points, cloud.grid_shape, cloud.grid_index)
-                rendered = self.render(defective, frame=clean.frame)
+                # completed as its clean render was, so only the defect tells them apart
+                rendered = self.completed(self.render(defective, frame=clean.frame), defective)
                 per_t.append(self._tokens(rendered))
                 m = torch.from_numpy(pixel_masks(sample.labels, rendered.index))
                 per_m.append(resize_nearest(m[:, None], self.size)[:, 0])
