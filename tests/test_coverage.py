@@ -4,8 +4,12 @@ import pytest
 from scipy.spatial import cKDTree
 
 from pointad.geometry import point_spacing
-from pointad.geometry.coverage import (local_spacing, missing_from_templates, missing_surface,
-                                       uncovered_regions)
+from pointad.geometry.coverage import (
+    local_spacing,
+    missing_from_templates,
+    missing_surface,
+    uncovered_regions,
+)
 from pointad.geometry.rotations import rotation_about
 
 
