@@ -61,7 +61,10 @@ SKIP = {
         "a realistic benchmark and two HetNet runs with renders of partial cuts (about half "
         "an hour on 2 cores)",
     "--methods raw,patchcore-ms --param holes=true":
-        "tools/report.py: two detectors with holes on the realistic benchmark (40 minutes)",
+        "tools/report.py: two detectors with holes on the realistic benchmark (30 minutes)",
+    "--out results-realistic-depth":
+        "tools/report.py: seven depth-method and fused fits on the realistic benchmark "
+        "(about two hours on 2 cores)",
     "det.fit(train_clouds)":
         "a fragment: train_clouds and points stand for the reader's data",
 }
