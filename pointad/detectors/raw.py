@@ -36,7 +36,7 @@ class RawDistance(Detector):
         coarse: coarse-to-fine ICP from each start (correspondences up to 20 % and 5 % of the
             part's diameter first): partial views and poses of tens of degrees, where a fine
             ICP alone settles in a wrong minimum (off: fine ICP only, faster).
-        top_fraction: object score = mean of this top fraction of point scores.
+        top_fraction: object score = mean of this top fraction of the distances.
         holes: also score the rims of missing surface (a point's score is the larger of its
             distance and the depth of the hole it borders); off: distance only. Point scores
             only: the object score is that of ``holes=False``.
