@@ -238,6 +238,16 @@ def test_align_is_the_default_and_completes_partial_scans(bench):
     cut = good.points[visible_from(good.points, [1.0, 0.3, 0.2])]
     det = detectors.create("uniad", **params).fit(train)
     assert det.reference_ is not None and det.reference_.n_views == 3
+    # seam_guard (default 3): the scan's pixels next to the painted sides show no point.
+    posed = det.posed(as_cloud_input(cut))
+    rendered = det.render(posed)
+    guarded = det.completed(rendered, posed)
+    det.seam_guard = 0
+    plain = det.completed(rendered, posed)
+    det.seam_guard = 3
+    assert ((plain.index >= 0) & (guarded.index < 0)).sum() > 10
+    assert ((guarded.index >= 0) <= (plain.index >= 0)).all()
+    assert np.array_equal(guarded.images, plain.images)
     completed = det.predict(cut).point_scores
     det.reference_ = None          # the same registered render, not completed
     raw = det.predict(cut).point_scores
@@ -283,3 +293,5 @@ def test_partial_views_train_on_completed_cuts_of_the_training_clouds(bench, mon
                                   cuts.predict(cut).point_scores)
     with pytest.raises(InputError, match="partial_views"):
         detectors.create("pradot", partial_views=-1)
+    with pytest.raises(InputError, match="seam_guard"):
+        detectors.create("hetnet", seam_guard=1.5)

@@ -368,9 +368,21 @@ def test_partial_scan_is_completed_from_the_reference(blob):
     away, toward = np.argmin(cameras @ scanner), np.argmax(cameras @ scanner)
     assert fill[away].sum() > 0.5 * reference.valid[away].sum()
     assert fill[toward].sum() < 0.1 * reference.valid[toward].sum()
-    assert (done.index[fill] == -1).all() and (done.index[~fill] == partial.index[~fill]).all()
+    # The painted pixels and the seam (the scan's pixels within `guard` pixels of them, their
+    # image kept) show no point; the rest is the scan's render as it was.
+    from scipy import ndimage
+    seam = ndimage.binary_dilation(fill, np.ones((1, 3, 3), dtype=bool), iterations=3) & ~fill
+    assert (partial.index[seam] >= 0).sum() > 20
+    assert (done.index[fill | seam] == -1).all()
+    keep = ~(fill | seam)
+    assert (done.index[keep] == partial.index[keep]).all()
+    assert np.array_equal(done.images.transpose(1, 0, 2, 3)[:, seam],
+                          partial.images.transpose(1, 0, 2, 3)[:, seam])
     assert np.array_equal(done.images[toward][:, ~fill[toward]],
                           partial.images[toward][:, ~fill[toward]])
+    plain = complete(partial, reference, cut, guard=0)   # no seam: only the painted pixels
+    assert np.array_equal(plain.images, done.images)
+    assert (plain.index[fill] == -1).all() and (plain.index[~fill] == partial.index[~fill]).all()
     assert (done.seen <= partial.seen).all() and done.seen.any()
     scores = to_points(np.ones((6, 64, 64)), done)
     assert np.isfinite(scores).all()          # unseen points take their nearest seen point's

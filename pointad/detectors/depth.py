@@ -28,6 +28,7 @@ from pointad.detectors.base import Detector, partial_cuts
 from pointad.device import resolve_device, seeded
 from pointad.errors import InputError
 from pointad.io import CloudInput
+from pointad.render.completion import GUARD_PIXELS
 from pointad.validation import check_choice, check_number, check_seed, parse_bool
 
 VIEW_CHOICES = (1, 3, 6)
@@ -79,6 +80,9 @@ class DepthDetector(Detector):
             directions), each registered, rendered and completed as a partial test scan is, so
             the seams where a partial scan's own surface meets the painted template are seen
             as normal in training. 0 (default): the complete training clouds only.
+        seam_guard: ``align`` only: the scan's pixels within this many pixels of a painted
+            (unseen) region are not scored, the seam where two samplings of the part meet
+            (:func:`pointad.render.completion.complete`; 0: every scan pixel is scored).
     """
 
     name = "depth-base"
@@ -88,7 +92,7 @@ class DepthDetector(Detector):
                  size: int = 128, epochs: int = 100, batch_size: int = 8, lr: float = 1e-4,
                  arch: str = "paper", seed: int = 0, device: str = "auto",
                  progress: bool = True, depth: str = "box", align: bool = True,
-                 partial_views: int = 0):
+                 partial_views: int = 0, seam_guard: int = GUARD_PIXELS):
         if not isinstance(backbone, str):
             raise InputError(f"backbone must be a name, got {backbone!r}")
         self.backbone = backbone
@@ -107,6 +111,7 @@ class DepthDetector(Detector):
         self.depth = check_choice(depth, "depth", DEPTH_NORMS)
         self.align = parse_bool(align, "align")
         self.partial_views = check_number(partial_views, "partial_views", low=0, integer=True)
+        self.seam_guard = check_number(seam_guard, "seam_guard", low=0, integer=True)
         self.template_ = self.frame_ = self.reference_ = None
         self.device = device
         self._device = resolve_device(device)
@@ -167,7 +172,7 @@ class DepthDetector(Detector):
         if self.reference_ is None or cloud.organized:
             return rendered
         from pointad.render.completion import complete
-        return complete(rendered, self.reference_, cloud.points)
+        return complete(rendered, self.reference_, cloud.points, guard=self.seam_guard)
 
     def images(self, rendered) -> torch.Tensor:
         """(V, 5, size, size) float32 network input of a render (nearest resize when needed)."""

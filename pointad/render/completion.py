@@ -11,6 +11,15 @@ surface there. A large such region, or one that reaches the reference's silhouet
 the scanner did not see; :func:`complete` paints the reference's pixels into it and takes its
 pixels away from the points behind them (they are scored by the views that see them). Small
 regions inside the silhouette are kept as they are: a hole or a deep dent looks the same.
+
+Where the scan's own surface meets the painted one, the image joins two samplings (and two
+instances) of the part: a step no training image has, which every feature whose receptive
+field reaches it sees. The scan's pixels within ``guard`` pixels of a painted region keep their
+image but show no point either, so that seam is scored by no view (its points take the scores
+of the views that see them away from it, or of their nearest scored point). On realistic
+partial scans (``pnas bench make --preset realistic --size small --seed 3``, 128-px renders, 6
+views) a guard of 3 pixels raised HetNet's I-AUROC / P-AUROC from 0.539 / 0.663 to 0.555 /
+0.687 and PRADOT's from 0.664 / 0.609 to 0.688 / 0.633.
 """
 from __future__ import annotations
 
@@ -22,6 +31,7 @@ from pointad.validation import check_number
 
 GAP_SPACINGS = 8.0   # deeper than the benchmark's deepest dent (5 point spacings)
 MIN_AREA = 0.1       # a region this large (fraction of the reference's silhouette) is unseen
+GUARD_PIXELS = 3     # the scan's pixels this close to a painted region are not scored (the seam)
 
 
 def pixel_heights(rendered) -> np.ndarray:
@@ -68,21 +78,32 @@ def unseen_regions(rendered, reference, *, gap: float = GAP_SPACINGS,
     return out
 
 
-def complete(rendered, reference, points: np.ndarray, **kw):
+def complete(rendered, reference, points: np.ndarray, *, guard: int = GUARD_PIXELS, **kw):
     """``rendered`` with its :func:`unseen_regions` painted from ``reference``: there the
     images are the reference's and ``index`` is -1 (no point is shown), ``valid``, ``seen`` and
-    ``nearest_seen`` follow. ``points``: the (N, 3) cloud ``rendered`` was made of (for the
-    nearest seen point of the points no view shows any more). Returns a new render (the input
-    is not changed); ``rendered`` itself when nothing is unseen."""
+    ``nearest_seen`` follow. The pixels within ``guard`` pixels (chessboard distance, same
+    view) of a painted one keep the scan's image but show no point either: the seam (module
+    docstring); when that would leave no point shown at all, only the painted pixels show none.
+    ``points``: the (N, 3) cloud ``rendered`` was made of (for the nearest seen point of the
+    points no view shows any more). ``kw``: ``gap`` and ``min_area`` of
+    :func:`unseen_regions`. Returns a new render (the input is not changed); ``rendered``
+    itself when nothing is unseen."""
     from dataclasses import replace
 
     from pointad.render.depth_render import _nearest_seen
 
+    check_number(guard, "guard", low=0, integer=True)
     fill = unseen_regions(rendered, reference, **kw)
     if not fill.any():
         return rendered
     images = np.where(fill[:, None], reference.images, rendered.images)
-    index = np.where(fill, -1, rendered.index)
+    hidden = fill
+    if guard:
+        hidden = ndimage.binary_dilation(fill, structure=np.ones((1, 3, 3), dtype=bool),
+                                         iterations=guard)
+        if not (rendered.index[~hidden] >= 0).any():
+            hidden = fill
+    index = np.where(hidden, -1, rendered.index)
     valid = index >= 0
     seen = np.zeros(rendered.n_points, dtype=bool)
     seen[index[valid]] = True
