@@ -65,6 +65,9 @@ SKIP = {
     "--out results-realistic-depth":
         "tools/report.py: seven depth-method and fused fits on the realistic benchmark "
         "(about two hours on 2 cores)",
+    "--out results-seam0":
+        "tools/report.py: HetNet and PRADOT with and without the seam guard on a realistic "
+        "benchmark (about 40 minutes on 2 cores)",
     "det.fit(train_clouds)":
         "a fragment: train_clouds and points stand for the reader's data",
 }
