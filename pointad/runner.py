@@ -376,7 +376,7 @@ def score_category(detector, method: str, root, category: str, *, n_train: int, 
         detector, root, category, data_format=data_format, dataset_options=dataset_options,
         progress=progress, desc=f"{method} {category}", executor=executor,
         check_stop=check_stop)
-    notes: list = []
+    notes: list = list(detector.fit_notes())
     undefined: dict = {}
     metrics = category_metrics(samples, predictions, notes=notes, undefined=undefined,
                                **metric_options)

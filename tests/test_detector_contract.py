@@ -134,6 +134,9 @@ def test_save_load_gives_identical_scores(name, fitted, clouds, tmp_path):
     again = loaded.predict(clouds[1])
     assert np.array_equal(again.point_scores, first.point_scores)
     assert again.score == first.score
+    # What the fit chose (the runner's notes) is part of the saved state.
+    assert all(isinstance(n, str) for n in det.fit_notes())
+    assert loaded.fit_notes() == det.fit_notes()
     # Predicting twice with the same detector changes nothing either.
     assert np.array_equal(det.predict(clouds[1]).point_scores, first.point_scores)
 

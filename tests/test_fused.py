@@ -195,3 +195,5 @@ def test_pnas_eval_runs_fused_with_json_part_parameters(tmp_path, capsys):
     results = json.loads((tmp_path / "out" / "fused_real3d.json").read_text())
     assert results["params"]["point_params"] == RAW and results["params"]["weight"] == 0.5
     assert results["categories"][0]["P-AUROC"] is not None
+    # What the fit chose is recorded with the category's notes.
+    assert "fused: point weight 0.5 (fixed)" in results["notes"]["box"]

@@ -66,6 +66,12 @@ class Detector(ParamsMixin, ABC):
         return Prediction(point_scores=np.asarray(point_scores, dtype=np.float64),
                           score=float(score))
 
+    def fit_notes(self) -> list[str]:
+        """What the fit chose from the data that its parameters do not say (a weight picked on
+        held-out or synthetic defects), one line each; the runner records them in a result's
+        per-category notes. Default: nothing."""
+        return []
+
     def save(self, path, *, overwrite: bool = False) -> Path:
         """Write the fitted detector to one ``.npz`` file (atomic, no silent overwrite)."""
         if not getattr(self, "fitted_", False):

@@ -212,6 +212,11 @@ class Fused(Detector):
         return float(min((w for w, v in zip(WEIGHT_GRID, values) if v >= best - 1e-12),
                          key=lambda w: abs(w - 0.5)))
 
+    def fit_notes(self) -> list[str]:
+        """The weight of the point part (``auto``'s choice, or the fixed one)."""
+        how = "chosen on synthetic defects" if self.weight == "auto" else "fixed"
+        return [f"fused: point weight {self.weight_:g} ({how})"]
+
     # Predict --------------------------------------------------------------------------------
     def normalised(self, cloud) -> dict:
         """``{part: (normalised point scores (N,), normalised object score)}`` of one cloud:

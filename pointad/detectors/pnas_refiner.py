@@ -162,6 +162,10 @@ class PNASRefiner(PatchCoreMS):
             if scores[best] >= scores[0.0] + _MARGIN:
                 self.weight_ = best
 
+    def fit_notes(self) -> list[str]:
+        """The network's weight the held-out check kept (0: the plain bank)."""
+        return [f"pnas-refiner: network weight {self.weight_:g} (0 = the plain bank)"]
+
     def _loo_residual(self, g, aligned):
         """Normalised residual (G,) of a training cloud's groups against the other templates
         (its alignments ``aligned`` from the fit), or zeros without a residual."""
