@@ -33,7 +33,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from pointad.detectors.depth import DepthDetector, pooled_max, standardize_stats
+from pointad.detectors.depth import GUARD_PIXELS, DepthDetector, pooled_max, standardize_stats
 from pointad.detectors.registry import register
 from pointad.errors import InputError
 from pointad.models2d.fader import (
@@ -77,7 +77,7 @@ class FADeR(DepthDetector):
     def __init__(self, views: int = 6, size: int = 128, epochs: int = 100, batch_size: int = 8,
                  lr: float = 1e-3, arch: str = "paper", seed: int = 0, device: str = "auto",
                  progress: bool = True, depth: str = "box", align: bool = True,
-                 partial_views: int = 0, seam_guard: int = 3,
+                 partial_views: int = 0, seam_guard: int = GUARD_PIXELS,
                  attenuation: bool = True, mask_ratio: float = 0.3, patch: int = 8,
                  mosaic: int = 8):
         super().__init__(views=views, size=size, epochs=epochs, batch_size=batch_size, lr=lr,

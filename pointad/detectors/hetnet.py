@@ -29,7 +29,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from pointad.detectors.depth import DepthDetector, pooled_max, standardize_stats
+from pointad.detectors.depth import GUARD_PIXELS, DepthDetector, pooled_max, standardize_stats
 from pointad.detectors.registry import register
 from pointad.errors import InputError
 from pointad.models2d import hetnet as net
@@ -62,7 +62,7 @@ class HetNet(DepthDetector):
                  size: int = 128, epochs: int = 100, batch_size: int = 8, lr: float = 1e-3,
                  arch: str = "paper", seed: int = 0, device: str = "auto",
                  progress: bool = True, depth: str = "box", align: bool = True,
-                 partial_views: int = 0, seam_guard: int = 3,
+                 partial_views: int = 0, seam_guard: int = GUARD_PIXELS,
                  teacher2: str = "geometric", teacher2_weights=None, strides=(4, 8, 16),
                  noise: float = 1.0, mask_area=(0.05, 0.2)):
         super().__init__(backbone=backbone, weights=weights, views=views, size=size,

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from pointad.detectors.depth import pooled_max, resize_nearest
+from pointad.detectors.depth import GUARD_PIXELS, pooled_max, resize_nearest
 from pointad.detectors.registry import register
 from pointad.detectors.uniad import ReconstructionDetector
 from pointad.io import CloudInput
@@ -60,7 +60,7 @@ class OneNIP(ReconstructionDetector):
                  size: int = 128, epochs: int = 100, batch_size: int = 8, lr: float = 1e-4,
                  arch: str = "paper", seed: int = 0, device: str = "auto",
                  progress: bool = True, depth: str = "box", align: bool = True,
-                 partial_views: int = 0, seam_guard: int = 3,
+                 partial_views: int = 0, seam_guard: int = GUARD_PIXELS,
                  stride: int = 16, jitter: float = 20.0, window=None, n_synthetic: int = 4):
         super().__init__(backbone=backbone, weights=weights, views=views, size=size,
                          epochs=epochs, batch_size=batch_size, lr=lr, arch=arch, seed=seed,

@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from pointad.detectors.depth import DepthDetector, standardize_stats
+from pointad.detectors.depth import GUARD_PIXELS, DepthDetector, standardize_stats
 from pointad.detectors.registry import register
 from pointad.errors import InputError
 from pointad.models2d.pbas import PRESETS, PBASModel, patch_embed
@@ -46,7 +46,7 @@ class PBAS(DepthDetector):
                  size: int = 128, epochs: int = 300, batch_size: int = 8, lr: float = 1e-4,
                  arch: str = "paper", seed: int = 0, device: str = "auto",
                  progress: bool = True, depth: str = "box", align: bool = True,
-                 partial_views: int = 0, seam_guard: int = 3,
+                 partial_views: int = 0, seam_guard: int = GUARD_PIXELS,
                  strides=(8, 16), k: float = 0.25):
         super().__init__(backbone=backbone, weights=weights, views=views, size=size,
                          epochs=epochs, batch_size=batch_size, lr=lr, arch=arch, seed=seed,

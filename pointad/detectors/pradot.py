@@ -25,7 +25,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from pointad.detectors.depth import DepthDetector, standardize_stats
+from pointad.detectors.depth import GUARD_PIXELS, DepthDetector, standardize_stats
 from pointad.detectors.registry import register
 from pointad.errors import InputError
 from pointad.models2d.pradot import DISTANCES, Prototypes
@@ -74,7 +74,7 @@ class PRADOT(DepthDetector):
     def __init__(self, backbone: str = "geometric", weights=None, views: int = 6,
                  size: int = 128, epochs: int = 10, batch_size: int = 8, seed: int = 0,
                  device: str = "auto", progress: bool = True, depth: str = "box",
-                 align: bool = True, partial_views: int = 0, seam_guard: int = 3,
+                 align: bool = True, partial_views: int = 0, seam_guard: int = GUARD_PIXELS,
                  strides=(8, 16), alphas=(0.0, 0.3),
                  n_prototypes: float = 1, momentum: float = 0.95, reg: float = 0.01,
                  iterations: int = 100, distance: str = "sqeuclidean"):

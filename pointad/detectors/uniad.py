@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 
-from pointad.detectors.depth import DepthDetector, pooled_max, standardize_stats
+from pointad.detectors.depth import GUARD_PIXELS, DepthDetector, pooled_max, standardize_stats
 from pointad.detectors.registry import register
 from pointad.errors import InputError
 from pointad.models2d.state import load_state_arrays, state_arrays
@@ -33,7 +33,7 @@ class ReconstructionDetector(DepthDetector):
                  size: int = 128, epochs: int = 100, batch_size: int = 8, lr: float = 1e-4,
                  arch: str = "paper", seed: int = 0, device: str = "auto",
                  progress: bool = True, depth: str = "box", align: bool = True,
-                 partial_views: int = 0, seam_guard: int = 3,
+                 partial_views: int = 0, seam_guard: int = GUARD_PIXELS,
                  stride: int = 16, jitter: float = 20.0, window=None):
         super().__init__(backbone=backbone, weights=weights, views=views, size=size,
                          epochs=epochs, batch_size=batch_size, lr=lr, arch=arch, seed=seed,
