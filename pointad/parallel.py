@@ -136,7 +136,9 @@ def open_executor(workers: int | None = None, scheduler: str | None = None, *,
                                                processes=True, dashboard_address=None,
                                                env=dict(SINGLE_THREAD_ENV),
                                                resources=resources or None,
-                                               silence_logs=logging.ERROR)
+                                               # A worker's heartbeat error when the
+                                               # scheduler closes first is a traceback:
+                                               silence_logs=logging.CRITICAL + 1)
                     except Exception as exc:  # Dask's failure: one line, not its traceback
                         reason = " ".join(str(exc).split())[:300] or type(exc).__name__
                         raise InputError(f"--workers {workers}: the local Dask cluster did not "

@@ -98,6 +98,20 @@ def test_generate_with_local_workers(inputs, tmp_path, capsys):
     assert sorted(out_p.replace("/p/", "/s/").splitlines()) == sorted(out.splitlines())
 
 
+def test_a_local_clusters_workers_keep_their_logs_off_stderr(capfd):
+    """A worker logs an error when the scheduler goes first at shutdown (its heartbeat finds
+    the connection closed), with a traceback, in the middle of the verb's one-line report:
+    the workers of ``--workers`` log nothing to stderr; failures reach the verb as results."""
+    import logging
+
+    with open_executor(workers=1) as executor:
+        log = logging.getLogger("distributed.worker")
+        executor.submit(log.error, "pointad-test: heartbeat failed").result()
+        executor.submit(log.critical, "pointad-test: critical").result()
+    err = capfd.readouterr().err
+    assert "pointad-test" not in err, err
+
+
 def test_bench_make_on_the_cluster_writes_the_bytes_of_a_serial_build(cluster, tmp_path,
                                                                       capsys):
     args = ["bench", "make", "--size", "small", "--categories", "bottle,pipe_elbow",
