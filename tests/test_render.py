@@ -383,6 +383,13 @@ def test_partial_scan_is_completed_from_the_reference(blob):
     plain = complete(partial, reference, cut, guard=0)   # no seam: only the painted pixels
     assert np.array_equal(plain.images, done.images)
     assert (plain.index[fill] == -1).all() and (plain.index[~fill] == partial.index[~fill]).all()
+    # A seam as wide as the views (every view has painted pixels) would show no point at all:
+    # then only the painted pixels show none, as without a guard.
+    assert fill.any(axis=(1, 2)).all()
+    wide = complete(partial, reference, cut, guard=64)
+    assert np.array_equal(wide.index, plain.index) and np.array_equal(wide.images, plain.images)
+    assert (complete(partial, reference, cut, guard=10).index >= 0).sum() \
+        < (done.index >= 0).sum() < (plain.index >= 0).sum()
     assert (done.seen <= partial.seen).all() and done.seen.any()
     scores = to_points(np.ones((6, 64, 64)), done)
     assert np.isfinite(scores).all()          # unseen points take their nearest seen point's
