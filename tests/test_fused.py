@@ -54,7 +54,9 @@ def test_the_mix_is_the_weighted_sum_of_the_normalised_scores(kept, clouds):
     assert 0 <= w <= 1 and w in np.round(np.linspace(0, 1, 11), 10)
     mix = w * parts["point"][0] + (1 - w) * parts["depth"][0]
     np.testing.assert_allclose(pred.point_scores, mix)
-    assert pred.score == pytest.approx(w * parts["point"][1] + (1 - w) * parts["depth"][1])
+    v = kept.object_weight_
+    assert 0 <= v <= 1 and v in np.round(np.linspace(0, 1, 11), 10)
+    assert pred.score == pytest.approx(v * parts["point"][1] + (1 - v) * parts["depth"][1])
     # Each part's normalised scores are an increasing affine map of its own scores.
     raw = kept.parts_["point"].predict(test)
     level, spread = kept.level_["point"], kept.spread_["point"]
@@ -75,11 +77,35 @@ def test_weight_zero_or_one_ranks_as_one_part(clouds, weight):
 
 
 def test_refit_fits_the_parts_on_every_training_cloud(clouds, kept):
-    refitted = fused(calibration_views=2, refit=True).fit(clouds[0])
+    refitted = fused(calibration_views=2, refit=True, splits=1).fit(clouds[0])
     assert refitted.level_ == kept.level_ and refitted.spread_ == kept.spread_
     assert refitted.weight_ == kept.weight_
     assert len(refitted.parts_["point"].templates_) == 3
     assert len(kept.parts_["point"].templates_) == 2
+
+
+def test_cross_fitting_pools_the_scale_of_every_held_out_cloud(clouds):
+    """splits="all" with a refit: each training cloud is held out once, the parts fitted on the
+    other two score it (whole and cut), and the scale is that of all their scores pooled."""
+    train = [as_cloud_input(c) for c in clouds[0]]
+    det = fused(calibration_views=1, weight=0.5, refit=True).fit(clouds[0])
+    assert det._held_out(3, True) == [[2], [1], [0]]
+    assert det._held_out(3, False) == [[2]]
+    assert fused(splits=2)._held_out(3, True) == [[2], [1]]
+    assert fused(holdout=2)._held_out(5, True) == [[3, 4], [1, 2]]
+    for part in ("point", "depth"):
+        pooled = []
+        for s, i in enumerate((2, 1, 0)):
+            fit = det._new(part).fit([c for j, c in enumerate(train) if j != i])
+            pooled += [fit.predict(c).point_scores
+                       for c in det._calibration_clouds([train[i]], first=s)]
+        pooled = np.concatenate(pooled)
+        level = np.median(pooled)
+        assert det.level_[part] == pytest.approx(level)
+        assert det.spread_[part] == pytest.approx(np.quantile(pooled, det.quantile) - level)
+    assert len(det.parts_["point"].templates_) == 3
+    one = fused(calibration_views=1, weight=0.5, refit=True, splits=1).fit(clouds[0])
+    assert one.level_ != det.level_
 
 
 def test_auto_refit_keeps_a_one_cloud_calibration_fit(clouds):
@@ -97,10 +123,45 @@ def test_auto_refit_keeps_a_one_cloud_calibration_fit(clouds):
 def test_save_load_keeps_both_parts_and_the_scale(kept, clouds, tmp_path):
     loaded = detectors.load(kept.save(tmp_path / "f.npz"))
     assert loaded.level_ == kept.level_ and loaded.spread_ == kept.spread_
-    assert loaded.weight_ == kept.weight_
+    assert loaded.weight_ == kept.weight_ and loaded.object_weight_ == kept.object_weight_
+    # A detector saved before object weights existed mixed its object scores as its points.
+    state = {k: v for k, v in kept._get_state().items() if k != "object_weight"}
+    old = type(kept).from_state(kept.get_params(), state)
+    assert old.object_weight_ == kept.weight_
     a, b = kept.predict(clouds[1]), loaded.predict(clouds[1])
     assert np.array_equal(a.point_scores, b.point_scores) and a.score == b.score
     assert loaded.parts_["depth"].get_params() == kept.parts_["depth"].get_params()
+
+
+def test_auto_object_weight_follows_the_part_that_ranks_the_defective_copies():
+    """Object scores: the part whose scores put the synthetic copies above the normal held-out
+    clouds gets the weight (ties: nearest the point weight); a fixed one is kept; with a fixed
+    point weight, "auto" is that weight."""
+    rng = np.random.default_rng(1)
+    normal, copies = rng.normal(size=12), rng.normal(size=16) + 3.0
+    det = fused()
+    det.weight_ = 0.5
+    objects = {"point": (normal, copies), "depth": (rng.normal(size=12), rng.normal(size=16))}
+    chosen = det._choose_object_weight(objects)
+    y = np.r_[np.zeros(12), np.ones(16)]
+    mixed = {w: auroc(y, np.r_[w * normal + (1 - w) * objects["depth"][0],
+                              w * copies + (1 - w) * objects["depth"][1]])
+             for w in np.round(np.linspace(0, 1, 11), 10)}
+    best = max(mixed.values())
+    assert chosen >= 0.7 and mixed[chosen] == best > 0.95
+    assert min(w for w, v in mixed.items() if v == best) == chosen   # the best nearest 0.5
+    flipped = {"point": objects["depth"], "depth": objects["point"]}
+    assert det._choose_object_weight(flipped) == pytest.approx(1 - chosen)
+    both = {"point": (normal, copies), "depth": (normal, copies)}
+    assert det._choose_object_weight(both) == 0.5        # every weight ties: the point weight's
+    assert fused(object_weight=0.3)._choose_object_weight(objects) == 0.3
+    same = fused(object_weight="point")
+    same.weight_ = 0.1
+    assert same._choose_object_weight(objects) == 0.1
+    fixed = fused(weight=0.2)
+    fixed.weight_ = 0.2
+    assert fixed._choose_object_weight(objects) == 0.2
+    assert det._choose_object_weight({p: (n, c[:0]) for p, (n, c) in objects.items()}) == 0.5
 
 
 def test_auto_weight_follows_the_part_that_finds_the_synthetic_defects():
@@ -162,9 +223,12 @@ def test_the_seed_reaches_the_parts_unless_they_set_their_own():
     ({"point_params": {"x": object()}}, "point_params"),
     ({"weight": 1.5}, "weight"),
     ({"weight": "best"}, "weight"),
+    ({"object_weight": -0.1}, "object_weight"),
     ({"defects": "no_such_kind"}, "no_such_kind"),
     ({"n_synthetic": 0}, "n_synthetic"),
     ({"holdout": 0}, "holdout"),
+    ({"splits": 0}, "splits"),
+    ({"splits": "some"}, "splits"),
     ({"quantile": 1.0}, "quantile"),
     ({"calibration_views": -1}, "calibration_views"),
 ])

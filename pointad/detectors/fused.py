@@ -15,6 +15,14 @@ divides by a leave-one-out quantile of its training clouds, which a one-cloud fi
 have: its held-out scores were 40 times its refit's on the small benchmark). So ``refit="auto"``
 (the default) refits only when the calibration fits had at least two training clouds.
 
+Cross-fitting: when the parts are refitted, the calibration fits are throw-away, so one held-out
+group of clouds would leave the scale and the weight to a few clouds' scores. With ``splits``
+(default ``"all"``) every group of ``holdout`` clouds is held out in turn (the last ``holdout``
+first, then the ``holdout`` before them, ...), both detectors are fitted on the rest of each
+split, and the normal scores and the synthetic copies of every split are pooled: the scale and
+the weight come from every training cloud, at ``splits`` fits of each part before the refit.
+Every calibration fit has the same number of clouds, so one scale holds for all of them.
+
 The weight: a number, or ``"auto"`` (the default): learned from synthetic defects on the
 training clouds, no real defect needed. ``n_synthetic`` defective copies of each held-out cloud
 (kinds drawn from ``defects`` minus ``exclude``, :func:`pointad.synthesis.defects.training_kinds`;
@@ -58,12 +66,18 @@ class Fused(Detector):
         depth_params: parameters of the depth detector.
         weight: weight of the point detector's normalised scores (the depth detector's is
             ``1 - weight``), or ``"auto"``: chosen on synthetic defects (module docstring).
+        object_weight: the same for the object scores: a number, ``"point"`` (the point
+            scores' weight), or ``"auto"``: chosen on the synthetic copies against the held-out
+            normal clouds when ``weight`` is ``"auto"``, else ``weight``.
         defects, exclude: ``"auto"``: the kinds of the synthetic defects (a mix name of
             :data:`pointad.synthesis.defects.MIXES` or comma-separated kinds) and those left
             out (a benchmark's test kinds).
         n_synthetic: ``"auto"``: defective copies of each held-out cloud.
         holdout: training clouds held out to calibrate the two scales (at least 1; fit then
             needs ``holdout + 1`` clouds).
+        splits: calibration splits when the parts are refitted (module docstring): ``"all"``
+            (every group of ``holdout`` clouds held out once: cross-fitting) or at most this
+            many; one when the calibration fit is kept.
         calibration_views: single-view cuts of each held-out cloud scored next to the whole
             cloud (0: whole clouds only).
         quantile: the normal upper quantile that normalises to 1.
@@ -77,19 +91,25 @@ class Fused(Detector):
 
     def __init__(self, point: str = "patchcore-ms", depth: str = "uniad",
                  point_params: dict | None = None, depth_params: dict | None = None,
-                 weight: float | str = "auto", defects: str = "mix", exclude: str = "",
-                 n_synthetic: int = 4, holdout: int = 1, calibration_views: int = 2,
-                 quantile: float = 0.99, refit: bool | str = "auto", seed: int = 0):
+                 weight: float | str = "auto", object_weight: float | str = "auto",
+                 defects: str = "mix", exclude: str = "",
+                 n_synthetic: int = 4, holdout: int = 1, splits: int | str = "all",
+                 calibration_views: int = 2, quantile: float = 0.99,
+                 refit: bool | str = "auto", seed: int = 0):
         self.point = self._part_name(point, "point")
         self.depth = self._part_name(depth, "depth")
         self.point_params = self._part_params(point_params, "point_params")
         self.depth_params = self._part_params(depth_params, "depth_params")
         self.weight = weight if weight == "auto" else check_number(weight, "weight", low=0,
                                                                     high=1)
+        self.object_weight = (object_weight if object_weight in ("auto", "point") else
+                              check_number(object_weight, "object_weight", low=0, high=1))
         self.defects, self.exclude = defects, exclude
         self._kinds = training_kinds(defects, exclude)
         self.n_synthetic = check_number(n_synthetic, "n_synthetic", low=1, integer=True)
         self.holdout = check_number(holdout, "holdout", low=1, integer=True)
+        self.splits = splits if splits == "all" else check_number(splits, "splits", low=1,
+                                                                  integer=True)
         self.calibration_views = check_number(calibration_views, "calibration_views", low=0,
                                               integer=True)
         self.quantile = check_number(quantile, "quantile", low=0.5, high=1, high_open=True)
@@ -129,29 +149,59 @@ class Fused(Detector):
         return create(name, **params)
 
     # Fit ----------------------------------------------------------------------------------
-    def _calibration_clouds(self, held: list) -> list:
-        """The held-out clouds, whole and cut to single views."""
+    def _calibration_clouds(self, held: list, first: int = 0) -> list:
+        """The held-out clouds, whole and cut to single views (``first``: the index of
+        ``held[0]`` among all the held-out clouds of the fit, for the cuts' seeds)."""
         out = []
-        for i, cloud in enumerate(held):
+        for i, cloud in enumerate(held, start=first):
             out += [cloud] + partial_cuts([cloud], self.calibration_views, self.seed + i,
                                           _MIN_CUT)
         return out
+
+    def _held_out(self, n: int, refit: bool) -> list[list[int]]:
+        """The calibration splits of ``n`` training clouds: per split, the indices held out (the
+        last ``holdout`` clouds first, then the ``holdout`` before them, ...); one split when
+        the calibration fit is kept (``refit`` False)."""
+        count = n // self.holdout if self.splits == "all" else self.splits
+        count = min(count, n // self.holdout) if refit else 1
+        return [list(range(n - self.holdout * (s + 1), n - self.holdout * s))
+                for s in range(count)]
 
     def _fit(self, clouds):
         if len(clouds) <= self.holdout:
             raise InputError(f"fused needs at least holdout + 1 = {self.holdout + 1} training "
                              f"clouds (it calibrates on {self.holdout} held out), got "
                              f"{len(clouds)}")
-        keep, held = clouds[:-self.holdout], clouds[-self.holdout:]
-        calibration = self._calibration_clouds(held)
-        synthetic = self._synthetic(held) if self.weight == "auto" else []
-        refit = len(keep) >= 2 if self.refit == "auto" else self.refit
+        n_keep = len(clouds) - self.holdout
+        refit = n_keep >= 2 if self.refit == "auto" else self.refit
+        # Raw point scores and object scores of the normal held-out clouds and of the copies.
+        normal: dict = {part: [] for part in PARTS}
+        raw: dict = {part: [] for part in PARTS}
+        objects: dict = {part: ([], []) for part in PARTS}
+        labels: list = []
+        kept = {}
+        for s, held_ids in enumerate(self._held_out(len(clouds), refit)):
+            held = [clouds[i] for i in held_ids]
+            keep = [c for i, c in enumerate(clouds) if i not in held_ids]
+            first = s * self.holdout
+            calibration = self._calibration_clouds(held, first)
+            synthetic = self._synthetic(held, first) if self.weight == "auto" else []
+            labels += [y for _, y in synthetic]
+            for part in PARTS:
+                det = self._new(part).fit(keep)
+                for out, clouds_in, objs in ((normal, calibration, objects[part][0]),
+                                             (raw, [copy for copy, _ in synthetic],
+                                              objects[part][1])):
+                    preds = [det.predict(c) for c in clouds_in]
+                    out[part] += [p.point_scores for p in preds]
+                    objs += [p.score for p in preds]
+                if not refit:
+                    kept[part] = det
         self.parts_ = {}
         self.level_, self.spread_ = {}, {}
-        on_synthetic = {}
+        on_synthetic, on_objects = {}, {}
         for part in PARTS:
-            det = self._new(part).fit(keep)
-            scores = np.concatenate([det.predict(c).point_scores for c in calibration])
+            scores = np.concatenate(normal[part])
             scores = scores[np.isfinite(scores)]
             if not len(scores):
                 raise InputError(f"fused: the {getattr(self, part)} detector gave no finite "
@@ -161,20 +211,22 @@ class Fused(Detector):
             if not spread > 0:  # a flat detector: its own scale, never a division by zero
                 spread = float(np.std(scores)) or 1.0
             self.level_[part], self.spread_[part] = level, spread
-            on_synthetic[part] = [(det.predict(copy).point_scores - level) / spread
-                                  for copy, _ in synthetic]
-            self.parts_[part] = self._new(part).fit(clouds) if refit else det
-        self.weight_ = self._choose_weight(on_synthetic, [labels for _, labels in synthetic])
+            on_synthetic[part] = [(r - level) / spread for r in raw[part]]
+            on_objects[part] = [(np.asarray(o) - level) / spread for o in objects[part]]
+            self.parts_[part] = self._new(part).fit(clouds) if refit else kept[part]
+        self.weight_ = self._choose_weight(on_synthetic, labels)
+        self.object_weight_ = self._choose_object_weight(on_objects)
 
-    def _synthetic(self, held: list) -> list:
+    def _synthetic(self, held: list, first: int = 0) -> list:
         """``[(cloud, labels)]``: ``n_synthetic`` defective copies of each held-out cloud
         (seeded; a :class:`CloudInput` that keeps an organized scan's pixel grid), every other
-        copy of an unorganized cloud cut to a single view."""
+        copy of an unorganized cloud cut to a single view (``first``: as in
+        :meth:`_calibration_clouds`)."""
         from pointad.geometry import estimate_normals
 
         mix = DefectMix(list(self._kinds), fraction=_DEFECT_FRACTION)
         out = []
-        for i, cloud in enumerate(held):
+        for i, cloud in enumerate(held, start=first):
             normals = estimate_normals(cloud.points)
             for j in range(self.n_synthetic):
                 seed = self.seed + 1000 * (i + 1) + j
@@ -212,10 +264,41 @@ class Fused(Detector):
         return float(min((w for w, v in zip(WEIGHT_GRID, values) if v >= best - 1e-12),
                          key=lambda w: abs(w - 0.5)))
 
+    def _choose_object_weight(self, objects: dict) -> float:
+        """The fixed ``object_weight``; ``"auto"``: ``weight_`` when the weight is fixed, else
+        the grid weight whose mix of the normalised object scores (``{part: (normal (M,),
+        synthetic (K,))}``) ranks the synthetic copies above the normal held-out clouds best
+        (object AUROC; ties: the one nearest ``weight_``)."""
+        from pointad.metrics import auroc
+
+        if self.object_weight == "point":
+            return self.weight_
+        if self.object_weight != "auto":
+            return float(self.object_weight)
+        normal, copies = (np.stack([np.asarray(objects[p][k], dtype=np.float64)
+                                    for p in PARTS]) for k in (0, 1))
+        if self.weight != "auto" or not copies.shape[1] or not normal.shape[1]:
+            return self.weight_
+        y = np.r_[np.zeros(normal.shape[1]), np.ones(copies.shape[1])]
+        both = np.concatenate([normal, copies], axis=1)
+        finite = np.isfinite(both).all(axis=0)
+        if not (y[finite].any() and not y[finite].all()):
+            return self.weight_
+        values = [auroc(y[finite], w * both[0, finite] + (1 - w) * both[1, finite])
+                  for w in WEIGHT_GRID]
+        best = max(values)
+        return float(min((w for w, v in zip(WEIGHT_GRID, values) if v >= best - 1e-12),
+                         key=lambda w: abs(w - self.weight_)))
+
     def fit_notes(self) -> list[str]:
-        """The weight of the point part (``auto``'s choice, or the fixed one)."""
+        """The weights of the point part (``auto``'s choice, or the fixed one)."""
         how = "chosen on synthetic defects" if self.weight == "auto" else "fixed"
-        return [f"fused: point weight {self.weight_:g} ({how})"]
+        notes = [f"fused: point weight {self.weight_:g} ({how})"]
+        if self.object_weight != "point" and (self.object_weight_ != self.weight_
+                                              or self.object_weight != "auto"):
+            how = "fixed" if self.object_weight != "auto" else "chosen on synthetic defects"
+            notes.append(f"fused: object weight {self.object_weight_:g} ({how})")
+        return notes
 
     # Predict --------------------------------------------------------------------------------
     def normalised(self, cloud) -> dict:
@@ -232,12 +315,14 @@ class Fused(Detector):
         scores = self.normalised(cloud)
         w = self.weight_
         point_scores = w * scores["point"][0] + (1 - w) * scores["depth"][0]
-        return point_scores, w * scores["point"][1] + (1 - w) * scores["depth"][1]
+        v = self.object_weight_
+        return point_scores, v * scores["point"][1] + (1 - v) * scores["depth"][1]
 
     # State ------------------------------------------------------------------------------------
     def _get_state(self):
         arrays = {"scale": np.array([[self.level_[p], self.spread_[p]] for p in PARTS]),
-                  "weight": np.array(self.weight_)}
+                  "weight": np.array(self.weight_),
+                  "object_weight": np.array(self.object_weight_)}
         for part in PARTS:
             det = self.parts_[part]
             arrays[f"{part}.__params__"] = np.array(json.dumps(det.get_params()))
@@ -249,6 +334,8 @@ class Fused(Detector):
         if scale.shape != (len(PARTS), 2):
             raise ValueError(f"scale has shape {scale.shape}, expected {(len(PARTS), 2)}")
         self.weight_ = float(arrays["weight"])
+        # A detector saved before object weights existed mixed its object scores as its points.
+        self.object_weight_ = float(arrays.get("object_weight", self.weight_))
         self.level_ = {p: float(scale[i, 0]) for i, p in enumerate(PARTS)}
         self.spread_ = {p: float(scale[i, 1]) for i, p in enumerate(PARTS)}
         self.parts_ = {}
