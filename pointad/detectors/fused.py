@@ -189,12 +189,12 @@ class Fused(Detector):
             labels += [y for _, y in synthetic]
             for part in PARTS:
                 det = self._new(part).fit(keep)
-                for out, clouds_in, objs in ((normal, calibration, objects[part][0]),
-                                             (raw, [copy for copy, _ in synthetic],
-                                              objects[part][1])):
-                    preds = [det.predict(c) for c in clouds_in]
-                    out[part] += [p.point_scores for p in preds]
-                    objs += [p.score for p in preds]
+                normal_preds = [det.predict(c) for c in calibration]
+                copy_preds = [det.predict(copy) for copy, _ in synthetic]
+                normal[part] += [p.point_scores for p in normal_preds]
+                raw[part] += [p.point_scores for p in copy_preds]
+                objects[part][0].extend(p.score for p in normal_preds)
+                objects[part][1].extend(p.score for p in copy_preds)
                 if not refit:
                     kept[part] = det
         self.parts_ = {}
