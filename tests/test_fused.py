@@ -85,14 +85,17 @@ def test_refit_fits_the_parts_on_every_training_cloud(clouds, kept):
 
 
 def test_cross_fitting_pools_the_scale_of_every_held_out_cloud(clouds):
-    """splits="all" with a refit: each training cloud is held out once, the parts fitted on the
-    other two score it (whole and cut), and the scale is that of all their scores pooled."""
+    """With a refit, each training cloud (up to ``splits``) is held out once, the parts fitted
+    on the other two score it (whole and cut), and the scale is that of all their scores
+    pooled."""
     train = [as_cloud_input(c) for c in clouds[0]]
     det = fused(calibration_views=1, weight=0.5, refit=True).fit(clouds[0])
     assert det._held_out(3, True) == [[2], [1], [0]]
     assert det._held_out(3, False) == [[2]]
     assert fused(splits=2)._held_out(3, True) == [[2], [1]]
     assert fused(holdout=2)._held_out(5, True) == [[3, 4], [1, 2]]
+    assert len(fused()._held_out(32, True)) == 4                    # a unified run's clouds
+    assert len(fused(splits="all")._held_out(32, True)) == 32
     for part in ("point", "depth"):
         pooled = []
         for s, i in enumerate((2, 1, 0)):

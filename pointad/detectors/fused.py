@@ -16,11 +16,12 @@ have: its held-out scores were 40 times its refit's on the small benchmark). So 
 (the default) refits only when the calibration fits had at least two training clouds.
 
 Cross-fitting: when the parts are refitted, the calibration fits are throw-away, so one held-out
-group of clouds would leave the scale and the weight to a few clouds' scores. With ``splits``
-(default ``"all"``) every group of ``holdout`` clouds is held out in turn (the last ``holdout``
-first, then the ``holdout`` before them, ...), both detectors are fitted on the rest of each
-split, and the normal scores and the synthetic copies of every split are pooled: the scale and
-the weight come from every training cloud, at ``splits`` fits of each part before the refit.
+group of clouds would leave the scale and the weight to a few clouds' scores. So up to
+``splits`` groups of ``holdout`` clouds (default 4; ``"all"``: every group) are held out in turn
+(the last ``holdout`` first, then the ``holdout`` before them, ...), both detectors are fitted
+on the rest of each split, and the normal scores and the synthetic copies of every split are
+pooled: with 4 training clouds or fewer, the scale and the weight come from every one of them,
+at one fit of each part per split before the refit.
 Every calibration fit has the same number of clouds, so one scale holds for all of them.
 
 The weight: a number, or ``"auto"`` (the default): learned from synthetic defects on the
@@ -75,9 +76,10 @@ class Fused(Detector):
         n_synthetic: ``"auto"``: defective copies of each held-out cloud.
         holdout: training clouds held out to calibrate the two scales (at least 1; fit then
             needs ``holdout + 1`` clouds).
-        splits: calibration splits when the parts are refitted (module docstring): ``"all"``
-            (every group of ``holdout`` clouds held out once: cross-fitting) or at most this
-            many; one when the calibration fit is kept.
+        splits: calibration splits when the parts are refitted (module docstring): at most
+            this many (default 4, a bound on the fits of a unified run's many clouds) or
+            ``"all"`` (every group of ``holdout`` clouds held out once); one when the
+            calibration fit is kept.
         calibration_views: single-view cuts of each held-out cloud scored next to the whole
             cloud (0: whole clouds only).
         quantile: the normal upper quantile that normalises to 1.
@@ -93,7 +95,7 @@ class Fused(Detector):
                  point_params: dict | None = None, depth_params: dict | None = None,
                  weight: float | str = "auto", object_weight: float | str = "auto",
                  defects: str = "mix", exclude: str = "",
-                 n_synthetic: int = 4, holdout: int = 1, splits: int | str = "all",
+                 n_synthetic: int = 4, holdout: int = 1, splits: int | str = 4,
                  calibration_views: int = 2, quantile: float = 0.99,
                  refit: bool | str = "auto", seed: int = 0):
         self.point = self._part_name(point, "point")
