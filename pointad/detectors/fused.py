@@ -16,13 +16,13 @@ have: its held-out scores were 40 times its refit's on the small benchmark). So 
 (the default) refits only when the calibration fits had at least two training clouds.
 
 Cross-fitting: when the parts are refitted, the calibration fits are throw-away, so one held-out
-group of clouds would leave the scale and the weight to a few clouds' scores. So up to
+group of clouds would leave the scale and the weight to a few clouds' scores. Instead up to
 ``splits`` groups of ``holdout`` clouds (default 4; ``"all"``: every group) are held out in turn
 (the last ``holdout`` first, then the ``holdout`` before them, ...), both detectors are fitted
 on the rest of each split, and the normal scores and the synthetic copies of every split are
 pooled: with 4 training clouds or fewer, the scale and the weight come from every one of them,
-at one fit of each part per split before the refit.
-Every calibration fit has the same number of clouds, so one scale holds for all of them.
+at one fit of each part per split before the refit. Every calibration fit has the same number
+of clouds, so one scale holds for all of them.
 
 The weight: a number, or ``"auto"`` (the default): learned from synthetic defects on the
 training clouds, no real defect needed. ``n_synthetic`` defective copies of each held-out cloud
@@ -251,28 +251,18 @@ class Fused(Detector):
         """The fixed ``weight``, or ``"auto"``'s: the grid weight whose mix of the normalised
         ``scores`` (``{part: [per-copy (N_i,)]}``) gives the highest point AUROC on the
         synthetic ``labels`` (ties: nearest 0.5; no usable copy: 0.5)."""
-        from pointad.metrics import auroc
-
         if self.weight != "auto":
             return float(self.weight)
         if not labels:
             return 0.5
-        y = np.concatenate(labels)
         point, depth = (np.concatenate(scores[p]) for p in PARTS)
-        finite = np.isfinite(point) & np.isfinite(depth)
-        values = [auroc(y[finite], w * point[finite] + (1 - w) * depth[finite])
-                  for w in WEIGHT_GRID]
-        best = max(values)
-        return float(min((w for w, v in zip(WEIGHT_GRID, values) if v >= best - 1e-12),
-                         key=lambda w: abs(w - 0.5)))
+        return _best_weight(np.concatenate(labels), point, depth, near=0.5)
 
     def _choose_object_weight(self, objects: dict) -> float:
         """The fixed ``object_weight``; ``"auto"``: ``weight_`` when the weight is fixed, else
         the grid weight whose mix of the normalised object scores (``{part: (normal (M,),
         synthetic (K,))}``) ranks the synthetic copies above the normal held-out clouds best
         (object AUROC; ties: the one nearest ``weight_``)."""
-        from pointad.metrics import auroc
-
         if self.object_weight == "point":
             return self.weight_
         if self.object_weight != "auto":
@@ -283,14 +273,7 @@ class Fused(Detector):
             return self.weight_
         y = np.r_[np.zeros(normal.shape[1]), np.ones(copies.shape[1])]
         both = np.concatenate([normal, copies], axis=1)
-        finite = np.isfinite(both).all(axis=0)
-        if not (y[finite].any() and not y[finite].all()):
-            return self.weight_
-        values = [auroc(y[finite], w * both[0, finite] + (1 - w) * both[1, finite])
-                  for w in WEIGHT_GRID]
-        best = max(values)
-        return float(min((w for w, v in zip(WEIGHT_GRID, values) if v >= best - 1e-12),
-                         key=lambda w: abs(w - self.weight_)))
+        return _best_weight(y, both[0], both[1], near=self.weight_)
 
     def fit_notes(self) -> list[str]:
         """The weights of the point part (``auto``'s choice, or the fixed one)."""
@@ -347,3 +330,19 @@ class Fused(Detector):
                    if k.startswith(prefix) and k != f"{part}.__params__"}
             params = json.loads(str(arrays[f"{part}.__params__"]))
             self.parts_[part] = detector_class(getattr(self, part)).from_state(params, sub)
+
+
+def _best_weight(y: np.ndarray, point: np.ndarray, depth: np.ndarray, near: float) -> float:
+    """The weight of :data:`WEIGHT_GRID` whose mix ``w * point + (1 - w) * depth`` ranks the
+    ``y`` = 1 entries highest (AUROC over the entries finite in both; ties: the one nearest
+    ``near``); ``near`` itself when the finite entries are all of one label."""
+    from pointad.metrics import auroc
+
+    finite = np.isfinite(point) & np.isfinite(depth)
+    if not (y[finite].any() and not y[finite].all()):
+        return near
+    values = [auroc(y[finite], w * point[finite] + (1 - w) * depth[finite])
+              for w in WEIGHT_GRID]
+    best = max(values)
+    return float(min((w for w, v in zip(WEIGHT_GRID, values) if v >= best - 1e-12),
+                     key=lambda w: abs(w - near)))
