@@ -264,3 +264,25 @@ def test_pnas_eval_runs_fused_with_json_part_parameters(tmp_path, capsys):
     assert results["categories"][0]["P-AUROC"] is not None
     # What the fit chose is recorded with the category's notes.
     assert "fused: point weight 0.5 (fixed)" in results["notes"]["box"]
+
+
+def test_pnas_eval_takes_the_calibration_settings(tmp_path, capsys):
+    """splits and object_weight from the command line: recorded with the result, and the
+    fixed object weight named in the category's notes."""
+    import json
+
+    from conftest import write_tiny_real3d
+    from pointad.cli import main
+
+    data = write_tiny_real3d(tmp_path / "real3d", n_points=600, n_good=2, n_bad=2,
+                             fraction=0.05, categories=("box",))
+    code = main(["eval", "-m", "fused", "-d", str(data), "-o", str(tmp_path / "out"), "-q",
+                 "-p", "point=raw", "-p", f"point_params={json.dumps(RAW)}",
+                 "-p", f"depth_params={json.dumps(UNIAD)}", "-p", "weight=0.5",
+                 "-p", "object_weight=0.3", "-p", "splits=all", "-p", "calibration_views=0"])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    results = json.loads((tmp_path / "out" / "fused_real3d.json").read_text())
+    assert results["params"]["object_weight"] == 0.3 and results["params"]["splits"] == "all"
+    assert results["notes"]["box"] == ["fused: point weight 0.5 (fixed)",
+                                       "fused: object weight 0.3 (fixed)"]

@@ -263,13 +263,13 @@ class Fused(Detector):
         the grid weight whose mix of the normalised object scores (``{part: (normal (M,),
         synthetic (K,))}``) ranks the synthetic copies above the normal held-out clouds best
         (object AUROC; ties: the one nearest ``weight_``)."""
-        if self.object_weight == "point":
-            return self.weight_
-        if self.object_weight != "auto":
+        if self.object_weight not in ("auto", "point"):
             return float(self.object_weight)
+        if self.object_weight == "point" or self.weight != "auto":
+            return self.weight_
         normal, copies = (np.stack([np.asarray(objects[p][k], dtype=np.float64)
                                     for p in PARTS]) for k in (0, 1))
-        if self.weight != "auto" or not copies.shape[1] or not normal.shape[1]:
+        if not copies.shape[1] or not normal.shape[1]:
             return self.weight_
         y = np.r_[np.zeros(normal.shape[1]), np.ones(copies.shape[1])]
         both = np.concatenate([normal, copies], axis=1)
@@ -279,10 +279,11 @@ class Fused(Detector):
         """The weights of the point part (``auto``'s choice, or the fixed one)."""
         how = "chosen on synthetic defects" if self.weight == "auto" else "fixed"
         notes = [f"fused: point weight {self.weight_:g} ({how})"]
-        if self.object_weight != "point" and (self.object_weight_ != self.weight_
-                                              or self.object_weight != "auto"):
-            how = "fixed" if self.object_weight != "auto" else "chosen on synthetic defects"
-            notes.append(f"fused: object weight {self.object_weight_:g} ({how})")
+        if self.object_weight == "auto" and self.object_weight_ != self.weight_:
+            notes.append(f"fused: object weight {self.object_weight_:g} (chosen on synthetic "
+                         "defects)")
+        elif self.object_weight not in ("auto", "point"):
+            notes.append(f"fused: object weight {self.object_weight_:g} (fixed)")
         return notes
 
     # Predict --------------------------------------------------------------------------------
