@@ -115,6 +115,44 @@ def test_views_are_rotations_of_the_principal_frame(lumpy):
     assert rows.min() > 0.5 and cols.min() > 0.5 and rows.max() < 31.5 and cols.max() < 31.5
 
 
+def test_diagonal_view_sets_look_along_the_cube_corners_and_edges_at_one_scale(lumpy):
+    from pointad.render import VIEW_SETS
+    assert [len(VIEW_SETS[v]) for v in (1, 3, 6, 14, 26)] == [1, 3, 6, 14, 26]
+    assert VIEW_SETS[14][:6] == VIEW_SETS[6] == VIEW_SETS[26][:6]
+    rots = view_rotations(26)
+    assert len({tuple(np.round(r[2], 9)) for r in rots}) == 26  # 26 distinct directions
+    for name, r in zip(VIEW_SETS[26], rots):
+        np.testing.assert_allclose(r @ r.T, np.eye(3), atol=1e-12)
+        assert np.isclose(np.linalg.det(r), 1.0)
+        # the camera looks back along the named direction: "+x-y" is (1, -1, 0) / sqrt(2)
+        want = np.zeros(3)
+        for sign, axis in zip(name[::2], name[1::2]):
+            want["xyz".index(axis)] = 1.0 if sign == "+" else -1.0
+        np.testing.assert_allclose(r[2], want / np.linalg.norm(want), atol=1e-12)
+    # the axis views of 6 are unchanged, and their frame is the bounding cube
+    six, many = render(lumpy, views=6, size=32), render(lumpy, views=26, size=32)
+    np.testing.assert_array_equal(six.images, render(lumpy, views=6, size=32).images)
+    np.testing.assert_allclose(many.frame.axes, six.frame.axes)
+    assert many.frame.half_extent >= six.frame.half_extent
+    # a box's corners stick out of the cube in a diagonal view: the frame grows to fit them
+    box = np.random.default_rng(0).uniform(-1, 1, (4000, 3)) * [3.0, 2.0, 1.0]
+    box_six, box_many = render(box, views=6, size=32), render(box, views=26, size=32)
+    assert box_many.frame.half_extent > 1.1 * box_six.frame.half_extent  # (3, 2, 0) / sqrt(2)
+    for views in (14, 26):
+        rend = render(lumpy, views=views, size=32)
+        assert rend.images.shape == (views, 5, 32, 32) and rend.views == VIEW_SETS[views]
+        # every point lands inside every view's image and depth range (one scale for all)
+        cam = camera_coordinates(lumpy, rend.frame, rend.rotations)
+        assert np.abs(cam).max() < rend.frame.half_extent
+        rows, cols = pixel_coordinates(cam, rend.frame.half_extent, 32)
+        assert rows.min() > 0 and cols.min() > 0 and rows.max() < 32 and cols.max() < 32
+        # every view shows the part
+        assert rend.valid.reshape(views, -1).any(axis=1).all()
+    assert rend.seen.mean() > six.seen.mean()  # more directions see more of a lumpy part
+    with pytest.raises(InputError, match="views"):
+        render(lumpy, views=27, size=32)
+
+
 def _dome(bump: bool):
     """A jittered 70 x 50 grid on the dome z = -0.3 (x^2 + y^2), optionally with a Gaussian
     bump of height 0.05 and sigma 0.08 at (0.4, -0.3)."""

@@ -78,14 +78,14 @@ def timed(fn, repeats):
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--points", type=int, default=20_000)
-    parser.add_argument("--views", type=int, default=6, choices=(1, 3, 6))
+    parser.add_argument("--views", type=int, default=6, choices=(1, 3, 6, 14, 26))
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--splat", type=float, default=2.5)
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args(argv)
 
     pts = sample_cloud("flange", args.points).points
-    frame = fit_frame(pts, 0.05)
+    frame = fit_frame(pts, 0.05, args.views)
     camera = camera_coordinates(pts, frame, view_rotations(args.views))
     rows, cols = pixel_coordinates(camera, frame.half_extent, args.size)
     heights = camera[..., 2]

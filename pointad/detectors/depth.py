@@ -31,7 +31,6 @@ from pointad.io import CloudInput
 from pointad.render.completion import GUARD_PIXELS
 from pointad.validation import check_choice, check_number, check_seed, parse_bool
 
-VIEW_CHOICES = (1, 3, 6)
 TEMPLATE_POINTS = 5000  # points of the registration template (align=True)
 # align=True: a training cloud whose trimmed registration residual exceeds this many template
 # point spacings is another part (a unified fit); the fit then renders every cloud in its own frame.
@@ -48,7 +47,8 @@ class DepthDetector(Detector):
             (ImageNet-pretrained, packaged), ``"torchvision:<arch>"``/``"timm:<arch>"`` with
             ``weights``.
         weights: local weights file of the backbone, when it needs one.
-        views: 1, 3 or 6 orthographic views of unorganized clouds (organized scans: their grid).
+        views: 1, 3, 6, 14 or 26 orthographic views of unorganized clouds (organized scans:
+            their grid; :data:`pointad.render.VIEW_SETS`).
         size: render side in pixels; organized scans are resized to it (nearest) for the network
             and the maps resized back.
         epochs: passes over the training images.
@@ -97,9 +97,8 @@ class DepthDetector(Detector):
             raise InputError(f"backbone must be a name, got {backbone!r}")
         self.backbone = backbone
         self.weights = None if weights is None else str(weights)
-        if isinstance(views, bool) or views not in VIEW_CHOICES:
-            raise InputError(f"views must be one of 1, 3, 6; got {views!r}")
-        self.views = int(views)
+        from pointad.render.views import view_names
+        self.views = len(view_names(views))  # InputError unless a view set
         self.size = check_number(size, "size", low=16, high=4096, integer=True)
         self.epochs = check_number(epochs, "epochs", low=1, integer=True)
         self.batch_size = check_number(batch_size, "batch_size", low=1, integer=True)
@@ -142,7 +141,7 @@ class DepthDetector(Detector):
         self.template_ = self.frame_ = self.reference_ = None
         if self.align and not cloud.organized:
             self.template_ = subsample(cloud.points, TEMPLATE_POINTS, self.seed)
-            self.frame_ = fit_frame(cloud.points)
+            self.frame_ = fit_frame(cloud.points, views=self.views)
 
     def _register(self, cloud):
         """``(cloud registered onto the template, trimmed residual in template spacings)``; the

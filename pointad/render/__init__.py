@@ -2,7 +2,7 @@
 
 - :func:`render`: a cloud -> :class:`DepthRender` (V, 5, H, W) images (depth, nx, ny, nz,
   curvature) with the (V, H, W) pixel -> point index map. Organized scans use their own grid;
-  other clouds 1, 3 or 6 orthographic views of the pose-normalised part.
+  other clouds 1, 3, 6, 14 or 26 orthographic views of the pose-normalised part.
 - :func:`to_points`: (V, H, W) per-pixel scores -> (N,) per-point scores (max over views).
 - :func:`pointad.render.completion.complete`: a partial scan's render, registered onto a complete
   reference cloud, with the sides the scanner did not see painted from the reference's render.

@@ -1,8 +1,8 @@
 """Depth renders of point clouds for 2D anomaly methods, with the pixel -> point map back.
 
 Organized scans (MVTec 3D-AD-like) keep their own pixel grid: one view, each point at its pixel.
-Other clouds are rendered orthographically from 1, 3 or 6 directions of their principal frame
-(:mod:`pointad.render.views`) by a splatting z-buffer (:mod:`pointad.render.orthographic`).
+Other clouds are rendered orthographically from 1, 3, 6, 14 or 26 directions of their principal
+frame (:mod:`pointad.render.views`) by a splatting z-buffer (:mod:`pointad.render.orthographic`).
 """
 from __future__ import annotations
 
@@ -85,9 +85,10 @@ def render(cloud, *, views: int = 6, size: int = 128, fill_holes=True, normal_k:
             ``grid_index``) give one view on their own (H, W) pixel grid, camera at the origin
             looking along +z; ``views``, ``size``, ``splat``, ``margin``, ``depth`` and ``frame``
             are then ignored.
-        views: 1, 3 or 6 orthographic views of the pose-normalised part (6 = +-x, +-y, +-z of the
-            principal frame; 3 = +x, +y, +z; 1 = +z, the least-variance axis, which shows the
-            widest silhouette).
+        views: 1, 3, 6, 14 or 26 orthographic views of the pose-normalised part (6 = +-x, +-y,
+            +-z of the principal frame; 3 = +x, +y, +z; 1 = +z, the least-variance axis, which
+            shows the widest silhouette; 14 = the 6 and the 8 cube corners; 26 = also the 12
+            cube edges, :data:`pointad.render.VIEW_SETS`).
         size: image side in pixels; the part's principal-frame bounding cube (grown by ``margin``,
             a fraction of its half side) fills the image at the same scale in every view.
         fill_holes: fill empty pixels inside the silhouette in gaps up to ~2 px wide (True), up to
@@ -140,7 +141,7 @@ def render(cloud, *, views: int = 6, size: int = 128, fill_holes=True, normal_k:
         check_number(margin, "margin", low=0, high=1)
         check_choice(depth, "depth", DEPTH_NORMS)
         if frame is None:
-            used_frame = fit_frame(points, margin)
+            used_frame = fit_frame(points, margin, views)
         elif isinstance(frame, ViewFrame):
             used_frame = frame
         else:

@@ -25,8 +25,36 @@ _CAMERAS = {
     "+z": ((1, 0, 0), (0, 1, 0), (0, 0, 1)),
     "-z": ((-1, 0, 0), (0, 1, 0), (0, 0, -1)),
 }
-# One view looks along the least-variance axis (the widest silhouette); three see every axis once.
-VIEW_SETS = {1: ("+z",), 3: ("+x", "+y", "+z"), 6: ("+x", "-x", "+y", "-y", "+z", "-z")}
+
+
+def _name(direction) -> str:
+    return "".join(f"{'+' if c > 0 else '-'}{axis}" for c, axis in zip(direction, "xyz") if c)
+
+
+def _look_along(direction) -> tuple:
+    """Camera rows (x, y, z) looking back along ``direction`` (z row = the unit direction),
+    image up as close to the principal +z axis as the direction allows (+y when it is nearly
+    parallel to z): a proper rotation."""
+    z = np.asarray(direction, dtype=np.float64)
+    z = z / np.linalg.norm(z)
+    up = np.array([0.0, 0.0, 1.0]) if abs(z[2]) < 0.9 else np.array([0.0, 1.0, 0.0])
+    y = up - (up @ z) * z
+    y /= np.linalg.norm(y)
+    return tuple(map(tuple, (np.cross(y, z), y, z)))
+
+
+# The diagonal directions: the 8 cube corners and the 12 cube edges of the principal frame.
+_CORNERS = [(a, b, c) for a in (1, -1) for b in (1, -1) for c in (1, -1)]
+_EDGES = [d for d in ((a, b, 0) for a in (1, -1) for b in (1, -1))] \
+    + [(a, 0, c) for a in (1, -1) for c in (1, -1)] + [(0, b, c) for b in (1, -1) for c in (1, -1)]
+_CAMERAS.update({_name(d): _look_along(d) for d in _CORNERS + _EDGES})
+# One view looks along the least-variance axis (the widest silhouette); three see every axis
+# once; six see both sides of every axis; 14 add the 8 cube corners and 26 also the 12 cube
+# edges (every direction of a 3 x 3 x 3 grid; CPMF renders 27 views).
+_AXES6 = ("+x", "-x", "+y", "-y", "+z", "-z")
+VIEW_SETS = {1: ("+z",), 3: ("+x", "+y", "+z"), 6: _AXES6,
+             14: _AXES6 + tuple(_name(d) for d in _CORNERS),
+             26: _AXES6 + tuple(_name(d) for d in _CORNERS + _EDGES)}
 
 
 @dataclass(frozen=True)
@@ -58,7 +86,8 @@ class ViewFrame:
 
 
 def view_names(views: int) -> tuple:
-    """Names (``"+x"``, ..., ``"-z"``) of the directions used for ``views`` in (1, 3, 6)."""
+    """Names (``"+x"``, ..., ``"-z"``, ``"+x+y+z"``, ...) of the directions used for ``views``
+    in :data:`VIEW_SETS` (1, 3, 6, 14, 26)."""
     if isinstance(views, bool) or views not in VIEW_SETS:
         raise InputError(f"views must be one of {', '.join(map(str, VIEW_SETS))}; got {views!r}")
     return VIEW_SETS[views]
@@ -70,21 +99,28 @@ def view_rotations(views: int) -> np.ndarray:
     return np.array([_CAMERAS[name] for name in view_names(views)], dtype=np.float64)
 
 
-def fit_frame(points: np.ndarray, margin: float = 0.05) -> ViewFrame:
+def fit_frame(points: np.ndarray, margin: float = 0.05, views: int = 6) -> ViewFrame:
     """The principal frame of (N, 3) ``points`` and the smallest axis-aligned cube in it that
     holds them, grown by ``margin`` (a fraction of the half side) so no point lands on the border,
     and their median point spacing.
 
     The cube is centred on the bounding box in the principal frame and has the same side on every
-    axis, so every view shows the part at the same scale. Raises :class:`InputError` for identical
-    or collinear points.
+    axis, so every view shows the part at the same scale. With diagonal views (``views`` 14 or
+    26) the half side grows until the part fits every one of them (image and depth), so all
+    views keep one scale; the axis-only sets (1, 3, 6) give the bounding cube itself. Raises
+    :class:`InputError` for identical or collinear points.
     """
     check_not_degenerate(points)
     centre, axes = principal_frame(points)
     local = (points - centre) @ axes.T
     low, high = local.min(axis=0), local.max(axis=0)
     box_centre = 0.5 * (low + high)
-    half = 0.5 * float(np.max(high - low)) * (1.0 + margin)
+    reach = float(np.max(high - low)) * 0.5
+    diagonal = [n for n in view_names(views) if n not in _AXES6]
+    if diagonal:
+        rotations = np.array([_CAMERAS[n] for n in diagonal], dtype=np.float64)
+        reach = max(reach, float(np.abs((local - box_centre) @ rotations.transpose(0, 2, 1)).max()))
+    half = reach * (1.0 + margin)
     return ViewFrame(centre=centre + box_centre @ axes, axes=axes, half_extent=half,
                      spacing=point_spacing(points))
 
