@@ -51,11 +51,12 @@ def test_above_chance_unified(bench):
 
 
 def test_above_chance_on_unorganized_clouds(bench):
-    # 360-degree clouds, 3 views, registered onto the first training cloud (align, the default).
-    # Measured: P-AUROC 0.73, I-AUROC 0.69 (bottle 0.75, pipe_elbow 0.62): the object scores of
-    # this layout are the weak point, as for the other depth methods.
+    # 360-degree clouds, 3 views, registered onto the first training cloud (align, the default),
+    # trained on the clouds and 4 completed single-view cuts of each (partial_views=4, the
+    # default). Measured: P-AUROC 0.86, I-AUROC 0.75 (bottle 0.69 / 0.93, pipe_elbow 0.81 /
+    # 0.79); without the cuts (partial_views=0) 0.757 / 0.594, below this test's P-AUROC bar.
     real = evaluate("hetnet", bench / "real3d", params=SMALL, progress=False)
-    assert real["mean"]["P-AUROC"] > 0.7, real["mean"]
+    assert real["mean"]["P-AUROC"] > 0.8, real["mean"]
     assert real["mean"]["I-AUROC"] >= 0.6, real["mean"]
 
 

@@ -71,6 +71,9 @@ SKIP = {
     "--out results-seam0":
         "tools/report.py: HetNet and PRADOT with and without the seam guard on a realistic "
         "benchmark (about 40 minutes on 2 cores)",
+    "--out results-hetnet-pv0":
+        "a default-size realistic benchmark and two HetNet runs, with and without partial "
+        "cuts (about 15 minutes on 2 cores)",
     "det.fit(train_clouds)":
         "a fragment: train_clouds and points stand for the reader's data",
 }

@@ -46,7 +46,11 @@ class HetNet(DepthDetector):
     """HetNet on depth renders (see the module docstring).
 
     Args (besides :class:`~pointad.detectors.depth.DepthDetector`'s, whose ``backbone`` and
-    ``weights`` are the first teacher):
+    ``weights`` are the first teacher; ``partial_views`` defaults to 4 here: every training
+    cloud also gives 4 completed single-view cuts, which lifted P-AUROC by 0.09-0.15 on four
+    builds of the realistic preset (partial test scans) and by 0.17 on the small standard
+    one, at about 4 times the fit, README "HetNet trains on partial cuts"; 0 trains on the
+    complete clouds only):
         teacher2: the second frozen teacher, of another family than ``backbone``
             (:func:`pointad.backbones.create_backbone` name).
         teacher2_weights: local weights file of ``teacher2``, when it needs one.
@@ -62,7 +66,7 @@ class HetNet(DepthDetector):
                  size: int = 128, epochs: int = 100, batch_size: int = 8, lr: float = 1e-3,
                  arch: str = "paper", seed: int = 0, device: str = "auto",
                  progress: bool = True, depth: str = "box", align: bool = True,
-                 partial_views: int = 0, seam_guard: int = GUARD_PIXELS,
+                 partial_views: int = 4, seam_guard: int = GUARD_PIXELS,
                  teacher2: str = "geometric", teacher2_weights=None, strides=(4, 8, 16),
                  noise: float = 1.0, mask_area=(0.05, 0.2)):
         super().__init__(backbone=backbone, weights=weights, views=views, size=size,
