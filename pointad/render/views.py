@@ -45,7 +45,7 @@ def _look_along(direction) -> tuple:
 
 # The diagonal directions: the 8 cube corners and the 12 cube edges of the principal frame.
 _CORNERS = [(a, b, c) for a in (1, -1) for b in (1, -1) for c in (1, -1)]
-_EDGES = [d for d in ((a, b, 0) for a in (1, -1) for b in (1, -1))] \
+_EDGES = [(a, b, 0) for a in (1, -1) for b in (1, -1)] \
     + [(a, 0, c) for a in (1, -1) for c in (1, -1)] + [(0, b, c) for b in (1, -1) for c in (1, -1)]
 _CAMERAS.update({_name(d): _look_along(d) for d in _CORNERS + _EDGES})
 # One view looks along the least-variance axis (the widest silhouette); three see every axis
@@ -116,10 +116,10 @@ def fit_frame(points: np.ndarray, margin: float = 0.05, views: int = 6) -> ViewF
     low, high = local.min(axis=0), local.max(axis=0)
     box_centre = 0.5 * (low + high)
     reach = float(np.max(high - low)) * 0.5
-    diagonal = [n for n in view_names(views) if n not in _AXES6]
-    if diagonal:
-        rotations = np.array([_CAMERAS[n] for n in diagonal], dtype=np.float64)
-        reach = max(reach, float(np.abs((local - box_centre) @ rotations.transpose(0, 2, 1)).max()))
+    for name in view_names(views):
+        if name not in _AXES6:  # a diagonal view: the part's extent along its camera axes
+            camera = np.asarray(_CAMERAS[name], dtype=np.float64)
+            reach = max(reach, float(np.abs((local - box_centre) @ camera.T).max()))
     half = reach * (1.0 + margin)
     return ViewFrame(centre=centre + box_centre @ axes, axes=axes, half_extent=half,
                      spacing=point_spacing(points))
