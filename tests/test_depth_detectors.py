@@ -105,6 +105,30 @@ def test_eval_cli_unified_flag_writes_its_own_files(bench, tmp_path, capsys):
     assert not (tmp_path / "pbas_real3d.json").exists()
 
 
+def test_diagonal_view_sets_run_end_to_end(bench, tmp_path, capsys):
+    """views=14 (the axis views and the cube corners): from the CLI, and from Python a fit
+    renders 14 views per cloud in one frame grown to fit them, scores every point, and saves."""
+    code = main(["eval", "-m", "pbas", "-d", str(bench / "real3d"), "-c", "bottle", "-q",
+                 "-o", str(tmp_path), "-p", "size=32", "-p", "arch=\"small\"", "-p", "epochs=1",
+                 "-p", "views=14"])
+    assert code == 0, capsys.readouterr().err
+    data = json.loads((tmp_path / "pbas_real3d.json").read_text())
+    assert data["params"]["views"] == 14 and data["categories"][0]["P-AUROC"] is not None
+    train = [s.points for s in load_dataset(bench / "real3d", "bottle", "train")]
+    sample = next(s for s in load_dataset(bench / "real3d", "bottle", "test") if s.label == 1)
+    params = dict(size=32, arch="small", epochs=1, batch_size=4)
+    det = detectors.create("pbas", views=14, **params).fit(train)
+    six = detectors.create("pbas", views=6, **params).fit(train)
+    assert det.frame_.half_extent >= six.frame_.half_extent
+    assert det.render(as_cloud_input(sample.points)).images.shape[0] == 14
+    pred = det.predict(sample.points)
+    assert pred.point_scores.shape == (len(sample.points),)
+    assert np.isfinite(pred.point_scores).all()
+    loaded = detectors.load(det.save(tmp_path / "pbas14"))
+    np.testing.assert_allclose(loaded.predict(sample.points).point_scores, pred.point_scores,
+                               rtol=1e-6, atol=1e-6)
+
+
 @pytest.mark.parametrize("method", ["uniad", "pbas", "onenip"])
 def test_save_load_determinism_and_unorganized_inputs(bench, method, tmp_path):
     params = {**SMALL[method], "epochs": 2}

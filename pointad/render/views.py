@@ -116,10 +116,11 @@ def fit_frame(points: np.ndarray, margin: float = 0.05, views: int = 6) -> ViewF
     low, high = local.min(axis=0), local.max(axis=0)
     box_centre = 0.5 * (low + high)
     reach = float(np.max(high - low)) * 0.5
+    centred = local - box_centre
     for name in view_names(views):
         if name not in _AXES6:  # a diagonal view: the part's extent along its camera axes
             camera = np.asarray(_CAMERAS[name], dtype=np.float64)
-            reach = max(reach, float(np.abs((local - box_centre) @ camera.T).max()))
+            reach = max(reach, float(np.abs(centred @ camera.T).max()))
     half = reach * (1.0 + margin)
     return ViewFrame(centre=centre + box_centre @ axes, axes=axes, half_extent=half,
                      spacing=point_spacing(points))
