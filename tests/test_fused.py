@@ -210,6 +210,16 @@ def test_synthetic_copies_of_an_organized_scan_keep_its_pixel_grid():
         fused(defects="hole", exclude="hole")
 
 
+def test_the_default_parts_are_patchcore_ms_and_hetnet_at_their_defaults():
+    """The depth part defaults to HetNet (the best depth method on the realistic preset, README
+    "fused takes HetNet as its depth part"), built with HetNet's own defaults."""
+    det = detectors.create("fused")
+    point, depth = det._new("point"), det._new("depth")
+    assert (point.name, depth.name) == ("patchcore-ms", "hetnet")
+    defaults = detectors.create("hetnet").get_params()
+    assert depth.get_params() == defaults and depth.partial_views == 4
+
+
 def test_the_seed_reaches_the_parts_unless_they_set_their_own():
     det = fused(seed=7)
     assert det._new("depth").seed == 7
@@ -255,7 +265,7 @@ def test_pnas_eval_runs_fused_with_json_part_parameters(tmp_path, capsys):
                              fraction=0.05, categories=("box",))
     code = main(["eval", "-m", "fused", "-d", str(data), "-o", str(tmp_path / "out"), "-q",
                  "-p", "point=raw", "-p", f"point_params={json.dumps(RAW)}",
-                 "-p", f"depth_params={json.dumps(UNIAD)}", "-p", "weight=0.5",
+                 "-p", "depth=uniad", "-p", f"depth_params={json.dumps(UNIAD)}", "-p", "weight=0.5",
                  "-p", "calibration_views=0"])
     err = capsys.readouterr().err
     assert code == 0, err
@@ -278,7 +288,7 @@ def test_pnas_eval_takes_the_calibration_settings(tmp_path, capsys):
                              fraction=0.05, categories=("box",))
     code = main(["eval", "-m", "fused", "-d", str(data), "-o", str(tmp_path / "out"), "-q",
                  "-p", "point=raw", "-p", f"point_params={json.dumps(RAW)}",
-                 "-p", f"depth_params={json.dumps(UNIAD)}", "-p", "weight=0.5",
+                 "-p", "depth=uniad", "-p", f"depth_params={json.dumps(UNIAD)}", "-p", "weight=0.5",
                  "-p", "object_weight=0.3", "-p", "splits=all", "-p", "calibration_views=0"])
     err = capsys.readouterr().err
     assert code == 0, err

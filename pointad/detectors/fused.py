@@ -62,7 +62,8 @@ class Fused(Detector):
 
     Args:
         point: name of the point detector (e.g. ``"patchcore-ms"``, ``"btf"``, ``"raw"``).
-        depth: name of the depth detector (e.g. ``"uniad"``, ``"onenip"``, ``"pbas"``).
+        depth: name of the depth detector (default ``"hetnet"``, the best of the depth
+            methods on the realistic preset; or ``"uniad"``, ``"onenip"``, ``"pbas"``, ...).
         point_params: parameters of the point detector (its defaults otherwise).
         depth_params: parameters of the depth detector.
         weight: weight of the point detector's normalised scores (the depth detector's is
@@ -91,7 +92,7 @@ class Fused(Detector):
 
     name = "fused"
 
-    def __init__(self, point: str = "patchcore-ms", depth: str = "uniad",
+    def __init__(self, point: str = "patchcore-ms", depth: str = "hetnet",
                  point_params: dict | None = None, depth_params: dict | None = None,
                  weight: float | str = "auto", object_weight: float | str = "auto",
                  defects: str = "mix", exclude: str = "",
