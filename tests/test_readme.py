@@ -74,6 +74,9 @@ SKIP = {
     "--out results-hetnet-pv0":
         "a default-size realistic benchmark and two HetNet runs, with and without partial "
         "cuts (about 15 minutes on 2 cores)",
+    "$C oracle --seam-guard 0":
+        "three realistic builds and ten oracle runs of tools/depth_proxy.py (about 40 "
+        "minutes on 2 cores)",
     "det.fit(train_clouds)":
         "a fragment: train_clouds and points stand for the reader's data",
 }

@@ -1,14 +1,30 @@
-"""A training-free check of the depth-render pipeline (issue 14): per pixel, the depth difference
-to the nearest training render of the same view (a pixel shown in one and not the other counts
-1), a 3 x 3 mean, back to points with ``to_points``; I-AUROC (max point score) and P-AUROC per
-category. It measures what the renders let any 2D method see, without a network:
+"""Training-free checks of the depth-render pipeline (issue 14), without a network.
+
+``own`` / ``align`` / ``complete``: per pixel, the depth difference to the nearest training render
+of the same view (a pixel shown in one and not the other counts 1), a 3 x 3 mean, back to points
+with ``to_points``; I-AUROC (max point score) and P-AUROC per category. It measures what the
+renders let any 2D method see:
 
     .venv/bin/python tools/depth_proxy.py DATA/real3d fork,gear own        # own principal frames
     .venv/bin/python tools/depth_proxy.py DATA/real3d fork,gear align      # registered only
     .venv/bin/python tools/depth_proxy.py DATA/real3d fork,gear complete   # registered + completed
 
-Optional 4th argument: the render size (default 128). Views: 6.
+``oracle``: what the render and the map back to points let through of a signal that is already
+right per point. Each test point's score is its distance to the nearest point of the registered
+training clouds, in the template's point spacings (``raw``'s score, on the depth methods'
+registration); ``direct`` scores the points with it, ``rendered`` with what a depth method's
+per-pixel map would give them if it were that signal exactly: a point shown by a pixel of the
+registered, completed render keeps its value, a point no view shows (hidden by a nearer
+point's splat, or by the seam guard) takes that of its nearest shown point
+(:func:`pointad.render.to_points`). Object score: the mean of the top 1% of the point scores,
+for both. ``--seam-guard`` and ``--splat`` set the completion's guard (pixels) and the splat
+radius (point spacings) of the render (defaults: the depth methods').
+
+    .venv/bin/python tools/depth_proxy.py DATA/real3d fork,gear oracle --seam-guard 0
+
+Options: ``--size`` (render side, default 128); 6 views.
 """
+import argparse
 import sys
 
 import numpy as np
@@ -19,50 +35,90 @@ from sklearn.metrics import roc_auc_score
 from pointad.datasets import load_dataset
 from pointad.detectors import create
 from pointad.io import CloudInput
+from pointad.ops import NeighbourIndex
 from pointad.render import to_points
+from pointad.render.completion import GUARD_PIXELS
+
+MODES = ("own", "align", "complete", "oracle")
+SPLAT = 2.5  # pointad.render.render's default splat radius, in point spacings
 
 
-def category(root, cat: str, mode: str, size: int) -> tuple:
+def _top_mean(scores: np.ndarray, fraction: float = 0.01) -> float:
+    k = max(1, int(np.ceil(fraction * len(scores))))
+    return float(np.partition(scores, len(scores) - k)[len(scores) - k:].mean())
+
+
+def oracle_scores(rendered, values: np.ndarray) -> np.ndarray:
+    """Per-point ``values`` (N,) as a depth method's map would carry them through ``rendered``:
+    unchanged on the points some view shows, the value of the nearest shown point elsewhere
+    (``to_points`` of the map that holds each shown point's value on its pixels)."""
+    maps = np.where(rendered.index >= 0, values[np.maximum(rendered.index, 0)], 0.0)
+    return to_points(maps, rendered)
+
+
+def category(root, cat: str, mode: str, size: int, guard: int = GUARD_PIXELS,
+             splat: float = SPLAT) -> tuple:
+    """``(I-AUROC, P-AUROC)`` of ``mode`` on one category; ``oracle``: ``(direct I, direct P,
+    rendered I, rendered P)``."""
     train = [CloudInput(s.points) for s in load_dataset(root, cat, "train")]
     det = create("uniad", arch="small", epochs=1, size=size, align=mode != "own",
-                 progress=False, device="cpu")
+                 seam_guard=guard, progress=False, device="cpu")
     det._template_index = None
     det._set_template(train[0])
     clouds = [train[0]] + [det.posed(c) for c in train[1:]]
-    renders = [det.render(c) for c in clouds]
-    if mode == "complete":
+    renders = [det.render(c, splat=splat) for c in clouds]
+    if mode in ("complete", "oracle"):
         det.reference_ = renders[0]
         renders = [renders[0]] + [det.completed(r, c) for r, c in zip(renders[1:], clouds[1:])]
     depth = np.stack([r.images[:, 0] for r in renders])
     valid = np.stack([r.valid for r in renders])
-    labels, scores, objects, truth = [], [], [], []
+    references = [NeighbourIndex(c.points) for c in clouds]
+    labels, truth, columns = [], [], []
     for sample in load_dataset(root, cat, "test"):
         cloud = det.posed(CloudInput(sample.points))
-        rendered = det.render(cloud)
-        if mode == "complete":
+        rendered = det.render(cloud, splat=splat)
+        if mode in ("complete", "oracle"):
             rendered = det.completed(rendered, cloud)
-        err = np.where(rendered.valid[None] ^ valid, 1.0,
-                       np.abs(rendered.images[:, 0][None] - depth)).min(axis=0)
-        points = to_points(ndimage.uniform_filter(err, size=(1, 3, 3)), rendered)
-        scores.append(points)
-        labels.append(np.zeros(len(points)) if sample.labels is None else sample.labels)
-        objects.append(points.max())
+        if mode == "oracle":
+            distance = np.min([ref.query(cloud.points, 1)[0][:, 0] for ref in references],
+                              axis=0) / det.frame_.spacing
+            columns.append((distance, oracle_scores(rendered, distance)))
+        else:
+            err = np.where(rendered.valid[None] ^ valid, 1.0,
+                           np.abs(rendered.images[:, 0][None] - depth)).min(axis=0)
+            columns.append((to_points(ndimage.uniform_filter(err, size=(1, 3, 3)), rendered),))
+        labels.append(np.zeros(len(cloud.points)) if sample.labels is None else sample.labels)
         truth.append(sample.label)
-    return (roc_auc_score(truth, objects),
-            roc_auc_score(np.concatenate(labels) > 0, np.concatenate(scores)))
+    point_truth = np.concatenate(labels) > 0
+    out = []
+    for scores in zip(*columns):
+        objects = [_top_mean(s) if mode == "oracle" else s.max() for s in scores]
+        out += [roc_auc_score(truth, objects),
+                roc_auc_score(point_truth, np.concatenate(scores))]
+    return tuple(out)
 
 
-def main(argv) -> None:
+def main(argv) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("data", help="a Real3D-AD-layout folder")
+    parser.add_argument("categories", help="comma-separated categories")
+    parser.add_argument("mode", choices=MODES)
+    parser.add_argument("size", nargs="?", type=int, default=128, help="render side (pixels)")
+    parser.add_argument("--seam-guard", type=int, default=GUARD_PIXELS)
+    parser.add_argument("--splat", type=float, default=SPLAT)
+    args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    root, cats, mode = argv[0], argv[1].split(","), argv[2]
-    size = int(argv[3]) if len(argv) > 3 else 128
+    names = (("direct", "rendered") if args.mode == "oracle" else (args.mode,))
     rows = []
-    for cat in cats:
-        rows.append(category(root, cat, mode, size))
-        print(f"{mode} {cat} I-AUROC {rows[-1][0]:.3f} P-AUROC {rows[-1][1]:.3f}", flush=True)
+    for cat in args.categories.split(","):
+        rows.append(category(args.data, cat, args.mode, args.size, args.seam_guard, args.splat))
+        print(" ".join(f"{name} {cat} I-AUROC {rows[-1][2 * i]:.3f} P-AUROC "
+                       f"{rows[-1][2 * i + 1]:.3f}" for i, name in enumerate(names)), flush=True)
     mean = np.mean(rows, axis=0)
-    print(f"{mode} mean I-AUROC {mean[0]:.3f} P-AUROC {mean[1]:.3f}")
+    print(" ".join(f"{name} mean I-AUROC {mean[2 * i]:.3f} P-AUROC {mean[2 * i + 1]:.3f}"
+                   for i, name in enumerate(names)))
+    return 0
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    sys.exit(main(sys.argv[1:]))
