@@ -1,4 +1,6 @@
 """Shared small fixtures: clouds with known geometry, built with seeded generators."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -52,6 +54,20 @@ def ellipsoid():
 @pytest.fixture
 def sphere():
     return sphere_points()
+
+
+def load_script(path, name=None):
+    """The Python file at ``path`` (a tool or an example, not a package module) as a module."""
+    import importlib.util
+
+    path = Path(path)
+    spec = importlib.util.spec_from_file_location(name or path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+TOOLS = Path(__file__).resolve().parents[1] / "tools"
 
 
 def write_tiny_real3d(root, *, n_points, n_good, n_bad, fraction, categories=("box", "cylinder")):

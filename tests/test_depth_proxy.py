@@ -1,12 +1,9 @@
 """tools/depth_proxy.py's oracle: what the render and the map back to points let through of a
 per-point signal that is already right."""
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-from conftest import write_tiny_real3d
+from conftest import TOOLS, load_script, write_tiny_real3d
 from pointad.render import render
 from pointad.samples import sample_cloud
 
@@ -15,11 +12,7 @@ pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 @pytest.fixture(scope="module")
 def proxy():
-    spec = importlib.util.spec_from_file_location(
-        "depth_proxy", Path(__file__).parents[1] / "tools" / "depth_proxy.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(TOOLS / "depth_proxy.py")
 
 
 def test_oracle_keeps_shown_points_and_fills_the_rest_from_the_nearest_shown(proxy):

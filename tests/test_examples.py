@@ -1,15 +1,13 @@
 """The examples run and do what they say."""
-import importlib.util
 from pathlib import Path
+
+from conftest import load_script
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
 def load(name):
-    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(EXAMPLES / f"{name}.py")
 
 
 def test_augment_dataset_example(capsys):

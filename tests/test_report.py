@@ -405,12 +405,8 @@ def test_browser_lays_out_the_tables_and_figures(report, tmp_path):
 
 def test_report_tool_html(runs, tiny, tmp_path, capsys, monkeypatch):
     """tools/report.py --html: the page of the runs it reports, from their saved scores."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(
-        "report_tool", Path(__file__).parents[1] / "tools" / "report.py")
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    from conftest import TOOLS, load_script
+    tool = load_script(TOOLS / "report.py", "report_tool")
     monkeypatch.setattr(tool, "evaluate_to", lambda *a, **k: pytest.fail("evaluated again"))
     made = _count_detector_use(monkeypatch)
     argv = ["--data", str(tiny.parent), "--out", str(runs[0].parent), "--methods", "raw",

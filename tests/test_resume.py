@@ -471,12 +471,8 @@ def test_no_per_point_labels_at_all_gives_a_reason_for_aupro():
 def test_report_tool_resumes_inside_a_method(tiny, tmp_path, monkeypatch, capsys):
     """tools/report.py goes through the runner: an interrupted (method, layout) continues from
     its finished categories."""
-    import importlib.util
-    from pathlib import Path
-    spec = importlib.util.spec_from_file_location(
-        "report", Path(__file__).parents[1] / "tools" / "report.py")
-    report = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(report)
+    from conftest import TOOLS, load_script
+    report = load_script(TOOLS / "report.py")
     out = tmp_path / "res"
     with pytest.raises(Stop):
         runner.evaluate_to(out, "raw", tiny, params=PARAMS, progress=False,

@@ -222,13 +222,8 @@ def test_per_defect_breakdown(small_bench):
 @pytest.fixture
 def report():
     """tools/report.py as a module."""
-    import importlib.util
-    from pathlib import Path
-    spec = importlib.util.spec_from_file_location(
-        "report", Path(__file__).parents[1] / "tools" / "report.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    from conftest import TOOLS, load_script
+    return load_script(TOOLS / "report.py")
 
 
 def test_report_tool_tables_and_resume(report, tmp_path, capsys, monkeypatch):
