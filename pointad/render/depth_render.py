@@ -128,8 +128,10 @@ def render(cloud, *, views: int = 6, size: int = 128, fill_holes=True, normal_k:
                                       orient="camera_location" if cin.organized else "none")
 
     if cin.organized:
-        rows, cols = grid_coordinates(cin.grid_shape, cin.grid_index, len(points))
-        shape = tuple(int(s) for s in cin.grid_shape)
+        grid_shape = cin.grid_shape
+        assert grid_shape is not None  # organized clouds carry their grid
+        rows, cols = grid_coordinates(grid_shape, cin.grid_index, len(points))
+        shape = tuple(int(s) for s in grid_shape)
         flip = np.array([1.0, -1.0, -1.0])  # camera frame: x right, y up, z toward the sensor
         heights = -points[None, :, 2]
         cam_normals = (normals * flip)[None]
@@ -156,15 +158,15 @@ def render(cloud, *, views: int = 6, size: int = 128, fill_holes=True, normal_k:
         radius = min(splat * used_frame.spacing / pixel, MAX_SPLAT_PX)
         cam_normals = normals[None] @ (rotations @ used_frame.axes).transpose(0, 2, 1)
         cam_normals *= np.where(cam_normals[..., 2:3] < 0, -1.0, 1.0)  # face the camera
-        e = used_frame.half_extent
-        ranges = np.tile([-e, e], (len(names), 1)) if depth == "box" else None
+        half_extent = used_frame.half_extent
+        ranges = np.tile([-half_extent, half_extent], (len(names), 1)) if depth == "box" else None
 
     index = zbuffer(rows, cols, heights, shape, radius)
     valid = index >= 0
     if cin.organized:
         pixel_heights = np.where(valid, heights[0][np.maximum(index, 0)], 0.0)
     else:
-        pixel_heights = splat_heights(index, camera, cam_normals, used_frame.half_extent)
+        pixel_heights = splat_heights(index, camera, cam_normals, half_extent)
     images, depth_range = channel_images(index, pixel_heights, cam_normals, curvature, ranges)
     if hole_radius:
         images = fill_small_holes(images, valid, hole_radius)
