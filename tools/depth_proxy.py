@@ -70,9 +70,11 @@ def category(root, cat: str, mode: str, size: int, guard: int = GUARD_PIXELS,
     if mode in ("complete", "oracle"):
         det.reference_ = renders[0]
         renders = [renders[0]] + [det.completed(r, c) for r, c in zip(renders[1:], clouds[1:])]
-    depth = np.stack([r.images[:, 0] for r in renders])
-    valid = np.stack([r.valid for r in renders])
-    references = [NeighbourIndex(c.points) for c in clouds]
+    if mode == "oracle":
+        references = [NeighbourIndex(c.points) for c in clouds]
+    else:
+        depth = np.stack([r.images[:, 0] for r in renders])
+        valid = np.stack([r.valid for r in renders])
     labels, truth, columns = [], [], []
     for sample in load_dataset(root, cat, "test"):
         cloud = det.posed(CloudInput(sample.points))
