@@ -25,6 +25,7 @@ radius (point spacings) of the render (defaults: the depth methods').
 Options: ``--size`` (render side, default 128); 6 views.
 """
 import argparse
+import inspect
 import sys
 
 import numpy as np
@@ -36,11 +37,11 @@ from pointad.datasets import load_dataset
 from pointad.detectors import create
 from pointad.io import CloudInput
 from pointad.ops import NeighbourIndex
-from pointad.render import to_points
+from pointad.render import render, to_points
 from pointad.render.completion import GUARD_PIXELS
 
 MODES = ("own", "align", "complete", "oracle")
-SPLAT = 2.5  # pointad.render.render's default splat radius, in point spacings
+SPLAT = inspect.signature(render).parameters["splat"].default  # in point spacings
 
 
 def _top_mean(scores: np.ndarray, fraction: float = 0.01) -> float:
@@ -71,7 +72,7 @@ def category(root, cat: str, mode: str, size: int, guard: int = GUARD_PIXELS,
         det.reference_ = renders[0]
         renders = [renders[0]] + [det.completed(r, c) for r, c in zip(renders[1:], clouds[1:])]
     if mode == "oracle":
-        references = [NeighbourIndex(c.points) for c in clouds]
+        reference = NeighbourIndex(np.concatenate([c.points for c in clouds]))
     else:
         depth = np.stack([r.images[:, 0] for r in renders])
         valid = np.stack([r.valid for r in renders])
@@ -82,8 +83,7 @@ def category(root, cat: str, mode: str, size: int, guard: int = GUARD_PIXELS,
         if mode in ("complete", "oracle"):
             rendered = det.completed(rendered, cloud)
         if mode == "oracle":
-            distance = np.min([ref.query(cloud.points, 1)[0][:, 0] for ref in references],
-                              axis=0) / det.frame_.spacing
+            distance = reference.query(cloud.points, 1)[0][:, 0] / det.frame_.spacing
             columns.append((distance, oracle_scores(rendered, distance)))
         else:
             err = np.where(rendered.valid[None] ^ valid, 1.0,
