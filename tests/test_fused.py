@@ -296,3 +296,26 @@ def test_pnas_eval_takes_the_calibration_settings(tmp_path, capsys):
     assert results["params"]["object_weight"] == 0.3 and results["params"]["splits"] == "all"
     assert results["notes"]["box"] == ["fused: point weight 0.5 (fixed)",
                                        "fused: object weight 0.3 (fixed)"]
+
+
+def test_pnas_eval_runs_fused_with_its_default_depth_part(tmp_path, capsys):
+    """`pnas eval -m fused` without `depth`: HetNet (with its partial cuts) is fitted, scores
+    every test cloud and is recorded as the depth part."""
+    import json
+
+    from conftest import write_tiny_real3d
+    from pointad.cli import main
+
+    data = write_tiny_real3d(tmp_path / "real3d", n_points=600, n_good=2, n_bad=2,
+                             fraction=0.05, categories=("box",))
+    hetnet = dict(size=32, arch="small", epochs=2, batch_size=4, views=1, progress=False,
+                  device="cpu")
+    code = main(["eval", "-m", "fused", "-d", str(data), "-o", str(tmp_path / "out"), "-q",
+                 "-p", "point=raw", "-p", f"point_params={json.dumps(RAW)}",
+                 "-p", f"depth_params={json.dumps(hetnet)}", "-p", "calibration_views=0"])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    results = json.loads((tmp_path / "out" / "fused_real3d.json").read_text())
+    assert results["params"]["depth"] == "hetnet"
+    category = results["categories"][0]
+    assert category["n_test"] == 4 and category["P-AUROC"] is not None
