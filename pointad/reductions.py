@@ -94,3 +94,12 @@ def max_sq_distance(points: np.ndarray, centre: np.ndarray) -> float:
         z = points[n, 2] - centre[2]
         best = max(best, x * x + y * y + z * z)
     return best
+
+
+def top_mean(values: np.ndarray, fraction: float) -> float:
+    """The mean of the largest ``ceil(fraction * N)`` of ``values`` (N,), at least one: the object
+    score of the detectors that average their top point or step scores (a single max is hostage
+    to one stray value)."""
+    values = np.asarray(values)
+    k = max(1, int(np.ceil(fraction * len(values))))
+    return float(np.partition(values, len(values) - k)[len(values) - k:].mean())

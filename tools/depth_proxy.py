@@ -35,18 +35,17 @@ from sklearn.metrics import roc_auc_score
 
 from pointad.datasets import load_dataset
 from pointad.detectors import create
+from pointad.detectors.raw import RawDistance
 from pointad.io import CloudInput
 from pointad.ops import NeighbourIndex
+from pointad.reductions import top_mean
 from pointad.render import render, to_points
 from pointad.render.completion import GUARD_PIXELS
 
 MODES = ("own", "align", "complete", "oracle")
 SPLAT = inspect.signature(render).parameters["splat"].default  # in point spacings
-
-
-def _top_mean(scores: np.ndarray, fraction: float = 0.01) -> float:
-    k = max(1, int(np.ceil(fraction * len(scores))))
-    return float(np.partition(scores, len(scores) - k)[len(scores) - k:].mean())
+# the oracle's object score: raw's (the mean of the top fraction of its point scores)
+RAW_TOP_FRACTION = inspect.signature(RawDistance).parameters["top_fraction"].default
 
 
 def oracle_scores(rendered, values: np.ndarray) -> np.ndarray:
@@ -94,7 +93,7 @@ def category(root, cat: str, mode: str, size: int, guard: int = GUARD_PIXELS,
     point_truth = np.concatenate(labels) > 0
     out = []
     for scores in zip(*columns):
-        objects = [_top_mean(s) if mode == "oracle" else s.max() for s in scores]
+        objects = [top_mean(s, RAW_TOP_FRACTION) if mode == "oracle" else s.max() for s in scores]
         out += [roc_auc_score(truth, objects),
                 roc_auc_score(point_truth, np.concatenate(scores))]
     return tuple(out)

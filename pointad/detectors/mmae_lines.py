@@ -24,7 +24,7 @@ import numpy as np
 from pointad.detectors.base import Detector
 from pointad.detectors.registry import register
 from pointad.errors import InputError
-from pointad.signals.base import top_mean
+from pointad.reductions import top_mean
 from pointad.signals.mmae import MMAE
 from pointad.signals.profiles import CHANNELS, scan_rows
 from pointad.validation import check_choice, check_number, check_seed

@@ -21,6 +21,7 @@ from pointad.geometry import estimate_normals
 from pointad.geometry.coverage import missing_from_templates
 from pointad.geometry.registration import align, nearest_template_points, subsample
 from pointad.ops import NeighbourIndex
+from pointad.reductions import top_mean
 from pointad.validation import check_number, check_seed, parse_bool
 
 
@@ -72,8 +73,7 @@ class RawDistance(Detector):
                              target_index=index, coarse=self.coarse)
                     for j, (template, index) in enumerate(zip(self.templates_, self.indexes_))}
         best = nearest_template_points(points, matrices, self.indexes_)[0]
-        k = max(1, int(np.ceil(self.top_fraction * len(best))))
-        score = float(np.partition(best, len(best) - k)[len(best) - k:].mean())
+        score = top_mean(best, self.top_fraction)
         if self.holes:
             if self._normals is None:  # the templates' normals, once (not saved: derived)
                 self._normals = [estimate_normals(t) for t in self.templates_]

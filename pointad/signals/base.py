@@ -183,7 +183,3 @@ def stitch(length: int, starts, window: int, values) -> np.ndarray:
     return total / count
 
 
-def top_mean(values: np.ndarray, fraction: float) -> float:
-    """The mean of the largest ``fraction`` of ``values`` (at least one value)."""
-    k = max(1, int(round(fraction * len(values))))
-    return float(np.mean(np.partition(values, len(values) - k)[-k:]))

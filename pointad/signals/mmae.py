@@ -66,7 +66,8 @@ import math
 import numpy as np
 
 from pointad.errors import InputError
-from pointad.signals.base import SignalDetector, sliding_windows, top_mean
+from pointad.reductions import top_mean
+from pointad.signals.base import SignalDetector, sliding_windows
 from pointad.signals.masking import Masks, covering_masks, random_masks
 from pointad.signals.registry import register
 from pointad.signals.window_knn import channel_stats

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from pointad.signals.base import SignalDetector, sliding_windows, stitch, top_mean
+from pointad.reductions import top_mean
+from pointad.signals.base import SignalDetector, sliding_windows, stitch
 from pointad.signals.registry import register
 from pointad.validation import check_number, check_seed
 
