@@ -43,9 +43,12 @@ SKIP = {
         "builds the realistic benchmark and evaluates every detector on it (hours)",
     "--categories hex_bolt,mug,heatsink --out synthbench-s1-3":
         "five detector settings on a realistic benchmark (hours)",
-    "--out results-fused-realistic":
+    "--out results-fused-realistic \\":
         "tools/report.py: patchcore-ms, hetnet and three fused settings on the realistic "
         "preset at the default size (about two hours on 2 cores)",
+    "--out results-fused-realistic-s2":
+        "tools/report.py: patchcore-ms, hetnet and the default fused on a third realistic "
+        "build at the default size (about an hour on 2 cores)",
     ".venv/bin/dask scheduler":
         "needs a dask scheduler and workers on other machines (A, /shared)",
     "tools/report.py --preset depth --out results-depth":
