@@ -138,8 +138,8 @@ def test_save_load_keeps_both_parts_and_the_scale(kept, clouds, tmp_path):
 
 def test_auto_object_weight_follows_the_part_that_ranks_the_defective_copies():
     """Object scores: the part whose scores put the synthetic copies above the normal held-out
-    clouds gets the weight (ties: nearest the point weight); a fixed one is kept; with a fixed
-    point weight, "auto" is that weight."""
+    clouds gets the weight (ties: nearest the point weight), also when the point weight is
+    fixed; a fixed object weight is kept, "point" is the point weight."""
     rng = np.random.default_rng(1)
     normal, copies = rng.normal(size=12), rng.normal(size=16) + 3.0
     det = fused()
@@ -161,9 +161,10 @@ def test_auto_object_weight_follows_the_part_that_ranks_the_defective_copies():
     same = fused(object_weight="point")
     same.weight_ = 0.1
     assert same._choose_object_weight(objects) == 0.1
-    fixed = fused(weight=0.2)
+    fixed = fused(weight=0.2)   # a fixed point weight: "auto" still chooses on the copies
     fixed.weight_ = 0.2
-    assert fixed._choose_object_weight(objects) == 0.2
+    assert fixed._choose_object_weight(objects) == chosen
+    assert fixed._choose_object_weight(both) == 0.2       # ties: the point weight's
     assert det._choose_object_weight({p: (n, c[:0]) for p, (n, c) in objects.items()}) == 0.5
 
 

@@ -70,7 +70,7 @@ class Fused(Detector):
             ``1 - weight``), or ``"auto"``: chosen on synthetic defects (module docstring).
         object_weight: the same for the object scores: a number, ``"point"`` (the point
             scores' weight), or ``"auto"``: chosen on the synthetic copies against the held-out
-            normal clouds when ``weight`` is ``"auto"``, else ``weight``.
+            normal clouds (with a fixed ``weight`` too; ties: the one nearest ``weight``).
         defects, exclude: ``"auto"``: the kinds of the synthetic defects (a mix name of
             :data:`pointad.synthesis.defects.MIXES` or comma-separated kinds) and those left
             out (a benchmark's test kinds).
@@ -188,7 +188,8 @@ class Fused(Detector):
             keep = [c for i, c in enumerate(clouds) if i not in held_ids]
             first = s * self.holdout
             calibration = self._calibration_clouds(held, first)
-            synthetic = self._synthetic(held, first) if self.weight == "auto" else []
+            synthetic = self._synthetic(held, first) if "auto" in (self.weight,
+                                                                   self.object_weight) else []
             labels += [y for _, y in synthetic]
             for part in PARTS:
                 det = self._new(part).fit(keep)
@@ -260,13 +261,13 @@ class Fused(Detector):
         return _best_weight(np.concatenate(labels), point, depth, near=0.5)
 
     def _choose_object_weight(self, objects: dict) -> float:
-        """The fixed ``object_weight``; ``"auto"``: ``weight_`` when the weight is fixed, else
-        the grid weight whose mix of the normalised object scores (``{part: (normal (M,),
-        synthetic (K,))}``) ranks the synthetic copies above the normal held-out clouds best
-        (object AUROC; ties: the one nearest ``weight_``)."""
+        """The fixed ``object_weight`` (``"point"``: ``weight_``); ``"auto"``: the grid weight
+        whose mix of the normalised object scores (``{part: (normal (M,), synthetic (K,))}``)
+        ranks the synthetic copies above the normal held-out clouds best (object AUROC; ties:
+        the one nearest ``weight_``; no copy: ``weight_``)."""
         if self.object_weight not in ("auto", "point"):
             return float(self.object_weight)
-        if self.object_weight == "point" or self.weight != "auto":
+        if self.object_weight == "point":
             return self.weight_
         normal, copies = (np.stack([np.asarray(objects[p][k], dtype=np.float64)
                                     for p in PARTS]) for k in (0, 1))
