@@ -32,8 +32,9 @@ def clouds():
 
 @pytest.fixture(scope="module")
 def kept(clouds):
-    """A fused detector that keeps its calibration fits (refit=False)."""
-    return fused(refit=False, calibration_views=2).fit(clouds[0])
+    """A fused detector that keeps its calibration fits (refit=False) and learns its weight
+    on synthetic defects (weight="auto")."""
+    return fused(refit=False, calibration_views=2, weight="auto").fit(clouds[0])
 
 
 def test_held_out_normal_scores_are_centred_at_zero_with_the_quantile_at_one(kept, clouds):
@@ -77,7 +78,7 @@ def test_weight_zero_or_one_ranks_as_one_part(clouds, weight):
 
 
 def test_refit_fits_the_parts_on_every_training_cloud(clouds, kept):
-    refitted = fused(calibration_views=2, refit=True, splits=1).fit(clouds[0])
+    refitted = fused(calibration_views=2, refit=True, splits=1, weight="auto").fit(clouds[0])
     assert refitted.level_ == kept.level_ and refitted.spread_ == kept.spread_
     assert refitted.weight_ == kept.weight_
     assert len(refitted.parts_["point"].templates_) == 3
@@ -173,12 +174,13 @@ def test_auto_weight_follows_the_part_that_finds_the_synthetic_defects():
     labels = [rng.random(500) < 0.05 for _ in range(3)]
     good = [y + 0.3 * rng.normal(size=y.shape) for y in labels]
     noise = [rng.normal(size=y.shape) for y in labels]
-    det = fused()
+    det = fused(weight="auto")
     assert det._choose_weight({"point": good, "depth": noise}, labels) == 1.0
     assert det._choose_weight({"point": noise, "depth": good}, labels) == 0.0
     assert det._choose_weight({"point": good, "depth": good}, labels) == 0.5  # tie: nearest 0.5
     assert det._choose_weight({"point": good, "depth": noise}, []) == 0.5    # nothing to learn
     assert fused(weight=0.3)._choose_weight({"point": good, "depth": noise}, labels) == 0.3
+    assert fused()._choose_weight({"point": good, "depth": noise}, labels) == 0.5  # the default
 
 
 def test_synthetic_copies_hold_the_asked_kinds_and_are_labelled(clouds):

@@ -46,9 +46,12 @@ SKIP = {
     "--out results-fused-realistic \\":
         "tools/report.py: patchcore-ms, hetnet and three fused settings on the realistic "
         "preset at the default size (about two hours on 2 cores)",
-    "--out results-fused-realistic-s2":
+    "--out results-fused-realistic-s2 --methods patchcore-ms":
         "tools/report.py: patchcore-ms, hetnet and the default fused on a third realistic "
         "build at the default size (about an hour on 2 cores)",
+    "tools/fused_weights.py results-fused-realistic-s2":
+        "reads the saved scores of the run above, then fused with weight 0.5 on the same "
+        "build (about 40 minutes on 2 cores)",
     ".venv/bin/dask scheduler":
         "needs a dask scheduler and workers on other machines (A, /shared)",
     "tools/report.py --preset depth --out results-depth":
