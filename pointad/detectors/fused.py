@@ -32,9 +32,9 @@ are scored by both calibration fits, and the weight of the grid 0, 0.1, ..., 1 w
 their defect points highest (point AUROC) is kept (ties: the one nearest 0.5). A benchmark
 leaves its test kinds out with ``exclude``. ``"auto"`` was the default until the README's
 "`fused`'s point weight" measurement: on three realistic builds its choices were no better than
-a fixed weight of 0.4-0.5 where it mixed both parts, and its choices of 1 (one part alone) cost
-up to 0.06 P-AUROC. The object weight (``object_weight="auto"``, the default) is still chosen on the
-copies.
+a fixed weight of 0.4-0.5 where it mixed both parts, and its choices of 1 (one part alone)
+cost up to 0.06 P-AUROC. The object weight (``object_weight="auto"``, the default) is still
+chosen on the copies.
 
 Predict: both detectors score the cloud; per point ``w * point + (1 - w) * depth`` of the
 normalised scores; object score the same mix of the two object scores, each normalised with

@@ -181,5 +181,3 @@ def stitch(length: int, starts, window: int, values) -> np.ndarray:
         total[s:s + window] += v
         count[s:s + window] += 1
     return total / count
-
-
