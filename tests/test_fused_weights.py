@@ -42,11 +42,20 @@ def test_the_curve_is_the_auroc_of_each_mix_on_the_parts_own_scale(tool):
 
 
 def _write(folder, method, categories, notes=None):
-    arrays = {}
+    """A report's files of one method (the real layout: pointad.runner.save_scores), each
+    category's points as one test cloud."""
+    from pointad.runner import CategoryScores, save_scores
+
+    saved = {}
     for name, (scores, labels) in categories.items():
-        arrays[f"{name}/point_scores"] = scores
-        arrays[f"{name}/labels"] = labels
-    np.savez(folder / f"{method}_real3d.scores.npz", **arrays)
+        anomalous = int(labels.any())
+        saved[name] = CategoryScores(
+            sample_ids=np.array([f"{name}_0"]), paths=np.array([f"{name}_0.pcd"]),
+            defects=np.array(["bulge" if anomalous else "good"]),
+            object_labels=np.array([anomalous], dtype=np.int8),
+            object_scores=np.array([scores.max()]), offsets=np.array([0, len(scores)]),
+            point_scores=scores, labels=labels.astype(np.int8))
+    save_scores(folder / f"{method}_real3d.scores.npz", saved)
     if notes is not None:
         (folder / f"{method}_real3d.json").write_text(json.dumps({"notes": notes}))
 

@@ -26,20 +26,20 @@ import numpy as np
 from pointad.detectors.fused import WEIGHT_GRID
 from pointad.errors import InputError
 from pointad.metrics import auroc
+from pointad.runner import load_scores, scores_path
 
 _WEIGHT_NOTE = re.compile(r"fused: point weight ([0-9.]+)")
 
 
-def scores(folder: Path, method: str, layout: str) -> np.lib.npyio.NpzFile:
-    path = folder / f"{method}_{layout}.scores.npz"
+def results_path(folder: Path, method: str, layout: str) -> Path:
+    path = folder / f"{method}_{layout}.json"
     if not path.is_file():
         raise InputError(f"{path}: not found (run tools/report.py with --methods {method})")
-    return np.load(path)
+    return path
 
 
-def used_weights(folder: Path, method: str, layout: str) -> dict:
-    """``{category: point weight}`` from the fused run's result notes."""
-    path = folder / f"{method}_{layout}.json"
+def used_weights(path: Path) -> dict:
+    """``{category: point weight}`` from a fused run's result notes (its results JSON)."""
     notes = json.loads(path.read_text(encoding="utf-8")).get("notes") or {}
     out = {}
     for category, lines in notes.items():
@@ -52,11 +52,11 @@ def used_weights(folder: Path, method: str, layout: str) -> dict:
 def weight_curve(point: np.ndarray, depth: np.ndarray, fused: np.ndarray, labels: np.ndarray,
                  weight: float, grid=WEIGHT_GRID) -> tuple[np.ndarray, float]:
     """``(P-AUROC per grid weight (G,), largest residual of the scale fit)`` of one category:
-    ``point``, ``depth``, ``fused`` (N,) point scores, ``labels`` (N,), ``weight`` in (0, 1)
-    the one the fused scores were mixed with."""
+    ``point``, ``depth``, ``fused`` (N,) point scores, ``labels`` (N,) (1 anomalous, 0 normal,
+    -1 unlabelled: left out), ``weight`` in (0, 1) the one the fused scores were mixed with."""
     if not 0 < weight < 1:
         raise InputError(f"weight {weight}: one part only, the other's scale is lost")
-    ok = np.isfinite(point) & np.isfinite(depth) & np.isfinite(fused)
+    ok = np.isfinite(point) & np.isfinite(depth) & np.isfinite(fused) & (labels >= 0)
     design = np.c_[point[ok], depth[ok], np.ones(ok.sum())]
     coef = np.linalg.lstsq(design, fused[ok], rcond=None)[0]
     residual = float(np.abs(design @ coef - fused[ok]).max())
@@ -75,29 +75,31 @@ def main(argv=None) -> int:
     parser.add_argument("--layout", default="real3d")
     args = parser.parse_args(argv)
     try:
-        parts = {k: scores(args.folder, getattr(args, k), args.layout)
+        parts = {k: load_scores(scores_path(args.folder / f"{getattr(args, k)}_{args.layout}"
+                                            ".json"))
                  for k in ("point", "depth", "fused")}
-        weights = used_weights(args.folder, args.fused, args.layout)
+        weights = used_weights(results_path(args.folder, args.fused, args.layout))
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print("category  weight  P-AUROC at " + " ".join(f"{g:.1f}" for g in WEIGHT_GRID))
     curves, chosen = [], []
     for category in sorted(weights):
-        arrays = [parts[k][f"{category}/point_scores"] for k in ("point", "depth", "fused")]
-        labels = parts["fused"][f"{category}/labels"]
+        arrays = [parts[k][category].point_scores for k in ("point", "depth", "fused")]
+        labels = parts["fused"][category].labels
+        known = (labels >= 0) & np.isfinite(arrays[2])
+        used = auroc(labels[known], arrays[2][known])  # the fused run's own P-AUROC
         w = weights[category]
         if not 0 < w < 1:
-            print(f"{category:9s} {w:4.1f}    one part only: P-AUROC "
-                  f"{auroc(labels, np.nan_to_num(arrays[2])):.3f}")
+            print(f"{category:9s} {w:4.1f}    one part only: P-AUROC {used:.3f}")
             continue
         curve, residual = weight_curve(*arrays, labels, w)
-        if residual > 1e-6 * (1 + np.abs(arrays[2][np.isfinite(arrays[2])]).max()):
+        if residual > 1e-6 * (1 + np.abs(arrays[2][known]).max()):
             print(f"{category:9s} the fused scores are not a mix of the parts' (residual "
                   f"{residual:.2g}): other settings or seeds?")
             continue
         curves.append(curve)
-        chosen.append(curve[int(np.argmin(np.abs(WEIGHT_GRID - w)))])
+        chosen.append(used)
         print(f"{category:9s} {w:4.1f}    " + " ".join(f"{v:.3f}" for v in curve))
     if curves:
         print(f"mean over the {len(curves)} categories with both parts: the weights used "
