@@ -41,6 +41,9 @@ SKIP = {
         "(hours on 2 cores)",
     "tools/report.py --preset realistic --out results-realistic":
         "builds the realistic benchmark and evaluates every detector on it (hours)",
+    "--methods raw,patchcore-ms,pnas-offset --out results-realistic-s2":
+        "tools/report.py: three point detectors on a third realistic build (about 50 "
+        "minutes on 2 cores)",
     "--categories hex_bolt,mug,heatsink --out synthbench-s1-3":
         "five detector settings on a realistic benchmark (hours)",
     "--out results-fused-realistic \\":
