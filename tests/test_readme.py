@@ -55,6 +55,9 @@ SKIP = {
     "tools/fused_weights.py results-fused-realistic-s2":
         "reads the saved scores of the run above, then fused with weight 0.5 on the same "
         "build (about 40 minutes on 2 cores)",
+    "--out results-fused-default-s2 --methods fused":
+        "tools/report.py: fused with patchcore-ms at its defaults on a third realistic build "
+        "(about 80 minutes on 2 cores)",
     ".venv/bin/dask scheduler":
         "needs a dask scheduler and workers on other machines (A, /shared)",
     "tools/report.py --preset depth --out results-depth":
