@@ -43,7 +43,8 @@ from pointad.errors import InputError
 from pointad.features import fpfh, fps_groups, group_mean, interpolate_to_points
 from pointad.geometry import estimate_normals, isolated, point_spacing
 from pointad.geometry.coverage import missing_from_templates
-from pointad.geometry.registration import align, nearest_template_points, subsample
+from pointad.geometry.registration import align_to_templates, nearest_template_points, subsample
+from pointad.geometry.symmetry import near_symmetries
 from pointad.ops import NeighbourIndex, knn
 from pointad.validation import check_number, parse_bool
 
@@ -101,6 +102,9 @@ class PatchCoreMS(BankDetector):
         outlier_spacings, outlier_k: a point whose ``outlier_k``-th nearest neighbour is farther
             than ``outlier_spacings`` training spacings is an outlier (0 = keep every point).
         max_template_points, align_points: points kept per template / used by the alignment.
+        consensus: each alignment also tries the template's near-symmetries and the poses
+            found on the other templates, keeping the pose that leaves the fewest points far
+            from the template (:func:`pointad.geometry.registration.align_to_templates`).
         partial_views: the bank also holds this many single-view cuts (hidden point removal
             from seeded directions) of every unorganized training cloud: a partial test scan
             shows one face of a thin wall where the complete training scans have both.
@@ -118,7 +122,8 @@ class PatchCoreMS(BankDetector):
                  max_bank: int = 50_000, top_k: int = 80, residual_weight: float = 1.0,
                  outlier_spacings: float = 0.0, outlier_k: int = 3,
                  max_template_points: int = 100_000, align_points: int = 4000,
-                 partial_views: int = 8, holes: bool = False, seed: int = 0,
+                 consensus: bool = False, partial_views: int = 8, holes: bool = False,
+                 seed: int = 0,
                  device: str = "auto"):
         self.normal_k = check_number(normal_k, "normal_k", low=3, integer=True)
         self.fpfh_ks = check_sizes(fpfh_ks, "fpfh_ks", low=2)
@@ -130,6 +135,7 @@ class PatchCoreMS(BankDetector):
         self.max_template_points = check_number(max_template_points, "max_template_points",
                                                 low=10, integer=True)
         self.align_points = check_number(align_points, "align_points", low=10, integer=True)
+        self.consensus = parse_bool(consensus, "consensus")
         self.holes = parse_bool(holes, "holes")
         self._set_bank_params(n_groups, group_size, coreset_ratio, max_bank, seed, device,
                               partial_views)
@@ -158,13 +164,20 @@ class PatchCoreMS(BankDetector):
                                      self.max_template_points, self.seed + i)
                            for i, c in enumerate(clouds)]
         self._indexes = [NeighbourIndex(t) for t in self.templates_]
-        self._normals = None
+        self._normals = self._symmetries = None
 
     def _alignments(self, points: np.ndarray, which) -> list:
         """4 x 4 transforms of ``points`` onto the templates ``which`` (indices)."""
-        return [align(points, self.templates_[j], max_points=self.align_points,
-                      iterations=30, seed=self.seed, target_index=self._indexes[j], coarse=True)
-                for j in which]
+        symmetries = None
+        if self.consensus:
+            if self._symmetries is None:  # once (not saved: derived)
+                self._symmetries = [near_symmetries(t, seed=self.seed) for t in self.templates_]
+            symmetries = {j: self._symmetries[j] for j in which}
+        moves = align_to_templates(points, {j: self.templates_[j] for j in which},
+                                   {j: self._indexes[j] for j in which},
+                                   max_points=self.align_points, iterations=30, seed=self.seed,
+                                   coarse=True, symmetries=symmetries)
+        return [moves[j] for j in which]
 
     def _residual(self, points: np.ndarray, which=None, matrices=None,
                   holes: bool = True) -> tuple[np.ndarray, np.ndarray]:
@@ -265,7 +278,7 @@ class PatchCoreMS(BankDetector):
         keys = sorted((k for k in arrays if k.startswith("template_")), key=lambda k: int(k[9:]))
         self.templates_ = [np.asarray(arrays[k], dtype=np.float64) for k in keys]
         self._indexes = [NeighbourIndex(t) for t in self.templates_]
-        self._normals = None
+        self._normals = self._symmetries = None
 
 
 def check_sizes(values, name: str, low: int) -> list:

@@ -58,11 +58,13 @@ from pointad.geometry import estimate_normals, isolated
 from pointad.geometry.coverage import missing_from_templates
 from pointad.geometry.registration import (
     align,
+    align_to_templates,
     nearest_template_points,
     subsample,
     transform,
     trimmed_residual,
 )
+from pointad.geometry.symmetry import near_symmetries
 from pointad.geometry.units import point_spacing
 from pointad.models3d import OffsetNet
 from pointad.ops import NeighbourIndex, farthest_point_sampling, knn
@@ -110,6 +112,11 @@ class PNASOffset(Detector):
             those a quick alignment (a few hundred points) fits best (0: to all of them). A
             per-category model of up to this many training clouds aligns to all; a unified
             model of many categories aligns to its own category's clouds.
+        consensus: each alignment also tries the training cloud's near-symmetries
+            (:func:`pointad.geometry.symmetry.near_symmetries`) and the poses found on the other
+            training clouds, keeping the pose that leaves the fewest points far from the cloud
+            (:func:`pointad.geometry.registration.align_to_templates`): a gear's keyed bore or
+            a flange's hub stops turning into a residual of several spacings on a good part.
         patch_points: points per patch (K).
         context, reach: ``context`` of a patch's points are drawn from its ``reach * K``
             nearest, the others are its nearest: a wider view of the surface (a defect larger
@@ -135,7 +142,7 @@ class PNASOffset(Detector):
     def __init__(self, defects: str = "pnas", exclude: str = "", fraction=(0.005, 0.05),
                  height=(1.0, 5.0), n_synthetic: int = 24, registration: bool = True,
                  align_points: int = 4000, icp_iterations: int = 30, align_templates: int = 4,
-                 patch_points: int = 128,
+                 consensus: bool = False, patch_points: int = 128,
                  context: int = 64, reach: int = 16, patches_per_copy: int = 48,
                  width: int = 32, neighbours: int = 10, steps: int = 500, batch_size: int = 32,
                  lr: float = 2e-3, label_weight: float = 1.0, smooth_k: int = 8,
@@ -152,6 +159,7 @@ class PNASOffset(Detector):
         self.icp_iterations = check_number(icp_iterations, "icp_iterations", low=1, integer=True)
         self.align_templates = check_number(align_templates, "align_templates", low=0,
                                             integer=True)
+        self.consensus = parse_bool(consensus, "consensus")
         self.patch_points = check_number(patch_points, "patch_points", low=8, integer=True)
         self.context = check_number(context, "context", low=0, high=self.patch_points - 1,
                                     integer=True)
@@ -179,6 +187,7 @@ class PNASOffset(Detector):
         self.template_normals_ = normals
         self._indexes = [NeighbourIndex(t) for t in points]
         self._spacings = [_spacing(t) for t in points]
+        self._symmetries: dict = {}  # template index -> its near-symmetries, when first needed
 
     def _nearest_templates(self, points: np.ndarray) -> list[int]:
         """Indices of the training clouds ``points`` is aligned to in full: all of them, or the
@@ -193,6 +202,12 @@ class PNASOffset(Detector):
             target_index=self._indexes[j], coarse=True)), self._indexes[j])
             / self._spacings[j] for j, t in enumerate(self.templates_)]
         return sorted(int(j) for j in np.argsort(residual, kind="stable")[:self.align_templates])
+
+    def _near_symmetries(self, j: int) -> list:
+        """Template ``j``'s near-symmetries, computed once (not saved: derived)."""
+        if j not in self._symmetries:
+            self._symmetries[j] = near_symmetries(self.templates_[j], seed=self.seed)
+        return self._symmetries[j]
 
     def _residuals(self, points: np.ndarray, spacing: float, matrices: dict) -> np.ndarray:
         """(N, 2) distance of each point to the nearest template point, signed along that
@@ -356,10 +371,12 @@ class PNASOffset(Detector):
         spacing = _spacing(work)
         feats = np.zeros((len(work), 0))
         if self.registration:
-            matrices = {j: align(work, self.templates_[j], max_points=self.align_points,
-                                 iterations=self.icp_iterations, seed=self.seed,
-                                 target_index=self._indexes[j], coarse=True)
-                        for j in self._nearest_templates(work)}
+            which = self._nearest_templates(work)
+            matrices = align_to_templates(
+                work, {j: self.templates_[j] for j in which}, {j: self._indexes[j] for j in which},
+                max_points=self.align_points, iterations=self.icp_iterations, seed=self.seed,
+                coarse=True, symmetries={j: self._near_symmetries(j) for j in which}
+                if self.consensus else None)
             feats = self._residuals(work, spacing, matrices)
 
         def tensor(x):

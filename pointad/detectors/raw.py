@@ -19,7 +19,8 @@ from pointad.detectors.base import Detector
 from pointad.detectors.registry import register
 from pointad.geometry import estimate_normals
 from pointad.geometry.coverage import missing_from_templates
-from pointad.geometry.registration import align, nearest_template_points, subsample
+from pointad.geometry.registration import align_to_templates, nearest_template_points, subsample
+from pointad.geometry.symmetry import near_symmetries
 from pointad.ops import NeighbourIndex
 from pointad.reductions import top_mean
 from pointad.validation import check_number, check_seed, parse_bool
@@ -37,6 +38,9 @@ class RawDistance(Detector):
         coarse: coarse-to-fine ICP from each start (correspondences up to 20 % and 5 % of the
             part's diameter first): partial views and poses of tens of degrees, where a fine
             ICP alone settles in a wrong minimum (off: fine ICP only, faster).
+        consensus: each alignment also tries the template's near-symmetries and the poses
+            found on the other templates, keeping the pose that leaves the fewest points far
+            from the template (:func:`pointad.geometry.registration.align_to_templates`).
         top_fraction: object score = mean of this top fraction of the distances.
         holes: also score the rims of missing surface (a point's score is the larger of its
             distance and the depth of the hole it borders); off: distance only. Point scores
@@ -48,13 +52,15 @@ class RawDistance(Detector):
 
     def __init__(self, max_template_points: int = 100_000, align_points: int = 4000,
                  icp_iterations: int = 30, pca: bool = True, coarse: bool = True,
-                 top_fraction: float = 0.01, holes: bool = False, seed: int = 0):
+                 consensus: bool = False, top_fraction: float = 0.01, holes: bool = False,
+                 seed: int = 0):
         self.max_template_points = check_number(max_template_points, "max_template_points",
                                                 low=10, integer=True)
         self.align_points = check_number(align_points, "align_points", low=10, integer=True)
         self.icp_iterations = check_number(icp_iterations, "icp_iterations", low=1, integer=True)
         self.pca = parse_bool(pca, "pca")
         self.coarse = parse_bool(coarse, "coarse")
+        self.consensus = parse_bool(consensus, "consensus")
         self.top_fraction = check_number(top_fraction, "top_fraction", low=0, high=1,
                                          low_open=True)
         self.holes = parse_bool(holes, "holes")
@@ -64,14 +70,17 @@ class RawDistance(Detector):
         self.templates_ = [subsample(c.points, self.max_template_points, self.seed + i)
                            for i, c in enumerate(clouds)]
         self.indexes_ = [NeighbourIndex(t) for t in self.templates_]
-        self._normals = None
+        self._normals = self._symmetries = None
 
     def _predict(self, cloud):
         points = cloud.points
-        matrices = {j: align(points, template, max_points=self.align_points,
-                             iterations=self.icp_iterations, pca=self.pca, seed=self.seed,
-                             target_index=index, coarse=self.coarse)
-                    for j, (template, index) in enumerate(zip(self.templates_, self.indexes_))}
+        if self.consensus and self._symmetries is None:  # once (not saved: derived)
+            self._symmetries = dict(enumerate(near_symmetries(t, seed=self.seed)
+                                              for t in self.templates_))
+        matrices = align_to_templates(
+            points, dict(enumerate(self.templates_)), dict(enumerate(self.indexes_)),
+            max_points=self.align_points, iterations=self.icp_iterations, pca=self.pca,
+            seed=self.seed, coarse=self.coarse, symmetries=self._symmetries)
         best = nearest_template_points(points, matrices, self.indexes_)[0]
         score = top_mean(best, self.top_fraction)
         if self.holes:
@@ -90,4 +99,4 @@ class RawDistance(Detector):
             raise KeyError("template_0")  # a fitted raw detector has at least one template
         self.templates_ = [np.asarray(arrays[k], dtype=np.float64) for k in keys]
         self.indexes_ = [NeighbourIndex(t) for t in self.templates_]
-        self._normals = None
+        self._normals = self._symmetries = None

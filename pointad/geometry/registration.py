@@ -45,14 +45,17 @@ def trimmed_residual(points: np.ndarray, index, keep: float = 0.9) -> float:
     """Mean of the smallest ``keep`` fraction of the distances from (N, 3) ``points`` to their
     nearest neighbour in ``index`` (a :class:`pointad.ops.NeighbourIndex`), robust to partial
     overlap and to the defects themselves."""
-    d = index.query(points, 1)[0][:, 0]
-    d.sort()
+    return _trimmed_mean(index.query(points, 1)[0][:, 0], keep)
+
+
+def _trimmed_mean(distances: np.ndarray, keep: float = 0.9) -> float:
+    d = np.sort(distances)
     return float(d[: max(1, int(keep * len(d)))].mean())
 
 
 def align(source: np.ndarray, target: np.ndarray, *, max_points: int = 5000,
           iterations: int = 50, pca: bool = True, seed: int = 0,
-          target_index=None, coarse: bool = False) -> np.ndarray:
+          target_index=None, coarse: bool = False, symmetries=None) -> np.ndarray:
     """4 x 4 rigid transform taking (N, 3) ``source`` onto (M, 3) ``target``.
 
     Both clouds are subsampled to ``max_points`` for speed; the ICP correspondence distance is
@@ -61,7 +64,14 @@ def align(source: np.ndarray, target: np.ndarray, *, max_points: int = 5000,
     :class:`pointad.ops.NeighbourIndex` of ``target`` to reuse across calls. ``coarse``: each
     start first runs ICP with correspondences up to 20 % and then 5 % of the target's diameter
     before the fine run (a partial view or a pose of tens of degrees, where the fine run alone
-    settles in a wrong minimum).
+    settles in a wrong minimum). The start with the smallest trimmed residual wins.
+
+    ``symmetries`` (the target's near-symmetries, 4 x 4 transforms,
+    :func:`pointad.geometry.symmetry.near_symmetries`): the winner composed with each symmetry
+    is judged with the winner by :func:`best_pose`, the fewest source points far from the
+    target (the two such poses it prefers refined by the fine run first). A defect is far from
+    the target under every such pose, a small feature that breaks a symmetry (a keyway, a
+    handle) only under the wrong ones; the trimmed residual alone cannot tell them apart.
     """
     import open3d as o3d
 
@@ -88,7 +98,74 @@ def align(source: np.ndarray, target: np.ndarray, *, max_points: int = 5000,
         residual = trimmed_residual(transform(src, matrix), index)
         if residual < best_residual:
             best, best_residual = matrix.copy(), residual
-    return best
+    others = [sym @ best for sym in (symmetries or [])[1:]]
+    if not others:
+        return best
+    return _refine_best(src, dst, best, others, index, iterations,
+                        point_spacing(target, index=index))
+
+
+def _refine_best(src: np.ndarray, dst: np.ndarray, best: np.ndarray, others: list, index,
+                 iterations: int, spacing: float, refine: int = 2) -> np.ndarray:
+    """``best`` or one of ``others``, whichever :func:`best_pose` prefers with points far
+    beyond 3 ``spacing`` (the whole target's point spacing). Only the ``refine`` of ``others``
+    it prefers unrefined are refined by the fine ICP run of :func:`align` (``src`` and ``dst``:
+    the subsampled clouds) and compete."""
+    import open3d as o3d
+
+    far = 3.0 * spacing
+    keys = [_pose_key(src, m, index, far) for m in others]
+    chosen = sorted(range(len(others)), key=keys.__getitem__)[:refine]
+    pcd_src = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(src))
+    pcd_dst = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(dst))
+    criteria = o3d.pipelines.registration.ICPConvergenceCriteria(max_iteration=iterations)
+    method = o3d.pipelines.registration.TransformationEstimationPointToPoint()
+    distance = 5.0 * point_spacing(dst)  # the fine run's correspondences, as in align
+    refined = [np.asarray(o3d.pipelines.registration.registration_icp(
+        pcd_src, pcd_dst, distance, others[i], method, criteria).transformation)
+        for i in chosen]
+    return best_pose(src, [best] + refined, index, far)
+
+
+def _pose_key(points: np.ndarray, matrix: np.ndarray, index, far: float) -> tuple:
+    """(points farther than ``far`` after ``matrix``, trimmed residual): smaller is better."""
+    d = index.query(transform(points, matrix), 1)[0][:, 0]
+    return int((d > far).sum()), _trimmed_mean(d)
+
+
+def best_pose(points: np.ndarray, poses: list, index, far: float) -> np.ndarray:
+    """The 4 x 4 pose of ``poses`` that leaves the fewest of (N, 3) ``points`` farther than
+    ``far`` from the target (``index``: its :class:`pointad.ops.NeighbourIndex`); ties: the
+    smaller trimmed residual, then the earlier pose."""
+    keys = [_pose_key(points, m, index, far) for m in poses]
+    return np.asarray(poses[min(range(len(poses)), key=keys.__getitem__)]).copy()
+
+
+def align_to_templates(points: np.ndarray, templates: dict, indexes: dict, *,
+                       max_points: int = 5000, iterations: int = 50, pca: bool = True,
+                       seed: int = 0, coarse: bool = False,
+                       symmetries: dict | None = None) -> dict:
+    """``{j: 4 x 4 pose of (N, 3) points on templates[j]}`` for several training clouds of
+    one part (``templates``, ``indexes``: id -> (M, 3) cloud, its
+    :class:`pointad.ops.NeighbourIndex`), each by :func:`align` (the keywords are its own).
+
+    With ``symmetries`` (id -> the template's near-symmetries), each template's pose also
+    tries its near-symmetries and then the poses found on the other templates, judged by
+    :func:`best_pose` (training clouds of one part usually share a frame, so a start that
+    converged on one is a start for the others; where they do not, such a guess loses to the
+    pose found alone). Without ``symmetries``, the templates are aligned independently.
+    """
+    poses = {j: align(points, templates[j], max_points=max_points, iterations=iterations,
+                      pca=pca, seed=seed, target_index=indexes[j], coarse=coarse,
+                      symmetries=None if symmetries is None else symmetries[j])
+             for j in templates}
+    if symmetries is None or len(poses) < 2:
+        return poses
+    src = subsample(points, max_points, seed)
+    return {j: _refine_best(src, subsample(templates[j], max_points, seed + 1), poses[j],
+                            [poses[i] for i in templates if i != j], indexes[j], iterations,
+                            point_spacing(templates[j], index=indexes[j]))
+            for j in templates}
 
 
 def nearest_template_points(points: np.ndarray, matrices: dict, indexes) -> tuple:

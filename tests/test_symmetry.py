@@ -1,0 +1,161 @@
+"""Near-symmetries of a part and the registration that uses them (``consensus``)."""
+import numpy as np
+import pytest
+
+from conftest import ellipsoid_points
+from pointad.geometry.frames import principal_frame
+from pointad.geometry.registration import align, align_to_templates, best_pose, transform
+from pointad.geometry.rotations import rotation_about
+from pointad.geometry.symmetry import near_symmetries, rotation_angle_deg
+from pointad.geometry.units import point_spacing
+from pointad.ops import NeighbourIndex
+
+N_TEETH = 25  # pointad.synthbench.parts.gear(default_rng(3)) draws 25 teeth first
+
+
+@pytest.fixture(scope="module")
+def keyed_gear():
+    """A spur gear with a keyed bore: two independent surface samples in one frame (the
+    templates), a third turned 10 degrees about the gear's axis (a good scan: less than a
+    tooth pitch of 14.4 degrees, more than half of it), the turn and the axis."""
+    import trimesh
+
+    from pointad.synthbench.parts import gear
+
+    mesh = gear(np.random.default_rng(3))
+    first, second, scan = (np.asarray(trimesh.sample.sample_surface(mesh, n, seed=s)[0])
+                           for n, s in ((5000, 1), (5000, 4), (4000, 2)))
+    centre, axes = principal_frame(first)
+    turn = rotation_about(axes[2], np.deg2rad(10.0))
+    return first, second, (scan - centre) @ turn.T + centre, turn, axes[2]
+
+
+def _far(points, matrix, target):
+    """Points farther than 3 of the target's point spacings after ``matrix``."""
+    index = NeighbourIndex(target)
+    d = index.query(transform(points, matrix), 1)[0][:, 0]
+    return int((d > 3.0 * point_spacing(target)).sum())
+
+
+def test_rotation_angle_of_known_rotations():
+    assert rotation_angle_deg(np.eye(3)) == 0.0
+    for angle in (1.0, 45.0, 179.0):
+        assert rotation_angle_deg(rotation_about([1, 2, 3], np.deg2rad(angle))) == \
+            pytest.approx(angle, abs=1e-6)
+
+
+def test_the_near_symmetries_of_an_ellipsoid_are_its_three_half_turns():
+    points, _ = ellipsoid_points(3000, radii=(3.0, 2.0, 1.0))
+    found = near_symmetries(points)
+    assert np.array_equal(found[0], np.eye(4)) and len(found) == 4
+    axes = []
+    for m in found[1:]:
+        assert rotation_angle_deg(m[:3, :3]) == pytest.approx(180.0, abs=3.0)
+        w, v = np.linalg.eig(m[:3, :3])
+        axes.append(np.abs(np.real(v[:, np.argmin(np.abs(w - 1))])))
+    # About x, y and z (the ellipsoid's axes), one each.
+    assert np.allclose(np.sort(np.argmax(axes, axis=1)), [0, 1, 2])
+    assert np.min(np.max(axes, axis=1)) > 0.99
+
+
+def test_the_near_symmetries_of_a_gear_are_turns_by_its_tooth_pitch(keyed_gear):
+    first, _, _, _, axis = keyed_gear
+    found = near_symmetries(first)
+    pitch = 360.0 / N_TEETH
+    turns = []
+    for m in found[1:]:
+        r = m[:3, :3]
+        if rotation_angle_deg(r) > 175.0:  # a half-turn flip of the flat, extruded gear
+            continue
+        # A turn about the gear's axis, by a whole number of teeth.
+        assert abs(np.dot(r @ axis, axis)) > 0.999
+        angle = rotation_angle_deg(r)
+        assert abs(angle / pitch - round(angle / pitch)) * pitch < 1.0
+        turns.append(round(angle / pitch))
+    assert 1 in turns and len(turns) >= 8
+    # Moving the cloud by any of them leaves it on itself (no ICP, sampling aside).
+    index, spacing = NeighbourIndex(first), point_spacing(first)
+    for m in found:
+        d = index.query(transform(first, m), 1)[0][:, 0]
+        assert np.median(d) < 1.5 * spacing
+
+
+def test_best_pose_counts_far_points_before_the_trimmed_residual():
+    from pointad.geometry.registration import trimmed_residual
+
+    rng = np.random.default_rng(0)
+    r, phi = 5.0 * np.sqrt(rng.random(6000)), rng.uniform(0, 2 * np.pi, 6000)
+    disc = np.column_stack([r * np.cos(phi), r * np.sin(phi), np.zeros(6000)])
+    post = np.column_stack([rng.uniform(2.5, 3.5, 300), rng.uniform(-0.5, 0.5, 300),
+                            np.full(300, 2.0)])  # a small raised feature off the centre
+    target = np.vstack([disc, post])
+    points = target[rng.choice(len(target), 2000, replace=False)]
+    index = NeighbourIndex(target)
+    turned = np.eye(4)
+    turned[:3, :3] = rotation_about([0, 0, 1], np.pi / 2)  # the disc on itself, the post off
+    lifted = np.eye(4)
+    lifted[2, 3] = 0.1  # every point a little off, none far
+    # The trimmed residual prefers the turn (the post is in its trimmed 10 %)...
+    assert trimmed_residual(transform(points, turned), index) < \
+        trimmed_residual(transform(points, lifted), index)
+    # ...the far points do not.
+    assert np.array_equal(best_pose(points, [turned, lifted], index, far=1.0), lifted)
+    # No far point either way: the smaller trimmed residual; a tie: the first.
+    lower = np.eye(4)
+    lower[2, 3] = 0.05
+    assert np.array_equal(best_pose(points, [lifted, lower], index, far=1.0), lower)
+    assert np.array_equal(best_pose(points, [lifted, lifted.copy()], index, far=1.0), lifted)
+
+
+def test_align_with_symmetries_puts_a_keyed_gear_right_where_icp_alone_takes_the_next_tooth(
+        keyed_gear):
+    first, _, scan, turn, _ = keyed_gear
+    plain = align(scan, first, max_points=3000, coarse=True)
+    found = align(scan, first, max_points=3000, coarse=True, symmetries=near_symmetries(first))
+    centre = principal_frame(first)[0]
+    truth = np.eye(4)
+    truth[:3, :3] = turn.T
+    truth[:3, 3] = centre - turn.T @ centre
+    # ICP alone settles a tooth off: the keyway's points stay far from the template.
+    assert _far(scan, plain, first) > _far(scan, truth, first) + 15
+    assert _far(scan, found, first) <= _far(scan, truth, first) + 5
+    # Without symmetries, or with the identity only, align is what it was.
+    assert np.array_equal(align(scan, first, max_points=3000, coarse=True, symmetries=[np.eye(4)]),
+                          plain)
+
+
+def test_align_to_templates_without_symmetries_aligns_each_template_alone(keyed_gear):
+    first, second, scan, _, _ = keyed_gear
+    templates = {0: first, 1: second}
+    indexes = {j: NeighbourIndex(t) for j, t in templates.items()}
+    poses = align_to_templates(scan, templates, indexes, max_points=3000, coarse=True)
+    for j, t in templates.items():
+        assert np.array_equal(poses[j], align(scan, t, max_points=3000, coarse=True,
+                                              target_index=indexes[j]))
+
+
+def test_align_to_templates_with_consensus_is_never_worse_and_finds_the_keyway(keyed_gear):
+    first, second, scan, _, _ = keyed_gear
+    templates = {0: first, 1: second}
+    indexes = {j: NeighbourIndex(t) for j, t in templates.items()}
+    alone = align_to_templates(scan, templates, indexes, max_points=3000, coarse=True)
+    both = align_to_templates(scan, templates, indexes, max_points=3000, coarse=True,
+                              symmetries={j: near_symmetries(t) for j, t in templates.items()})
+    for j, t in templates.items():
+        assert _far(scan, both[j], t) <= _far(scan, alone[j], t)
+        assert _far(scan, both[j], t) < 12  # the keyway's points sit on the template
+    assert max(_far(scan, alone[j], t) for j, t in templates.items()) > 25
+
+
+def test_raw_with_consensus_does_not_score_the_keyway_of_a_good_gear_a_tooth_off(keyed_gear):
+    from pointad.detectors import create
+
+    first, _, scan, _, _ = keyed_gear
+    plain, agreed = create("raw"), create("raw", consensus=True)
+    for det in (plain, agreed):
+        det.fit([first])
+    off, on = plain.predict(scan), agreed.predict(scan)
+    far = 3.0 * point_spacing(first)
+    # A tooth off, the keyway's points are far from the template; in place, they are not.
+    assert (off.point_scores > far).sum() > 25 and (on.point_scores > far).sum() < 10
+    assert on.score < 0.85 * off.score
