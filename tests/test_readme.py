@@ -44,6 +44,9 @@ SKIP = {
     "--methods raw,patchcore-ms,pnas-offset --out results-realistic-s2":
         "tools/report.py: three point detectors on a third realistic build (about 50 "
         "minutes on 2 cores)",
+    "--param consensus=true":
+        "tools/report.py: three point detectors with consensus registration on a third "
+        "realistic build (about 70 minutes on 2 cores)",
     "--categories hex_bolt,mug,heatsink --out synthbench-s1-3":
         "five detector settings on a realistic benchmark (hours)",
     "--out results-fused-realistic \\":
