@@ -55,7 +55,8 @@ def _trimmed_mean(distances: np.ndarray, keep: float = 0.9) -> float:
 
 def align(source: np.ndarray, target: np.ndarray, *, max_points: int = 5000,
           iterations: int = 50, pca: bool = True, seed: int = 0,
-          target_index=None, coarse: bool = False, symmetries=None) -> np.ndarray:
+          target_index=None, coarse: bool = False, symmetries=None,
+          target_spacing: float | None = None) -> np.ndarray:
     """4 x 4 rigid transform taking (N, 3) ``source`` onto (M, 3) ``target``.
 
     Both clouds are subsampled to ``max_points`` for speed; the ICP correspondence distance is
@@ -72,6 +73,7 @@ def align(source: np.ndarray, target: np.ndarray, *, max_points: int = 5000,
     target (the two such poses it prefers refined by the fine run first). A defect is far from
     the target under every such pose, a small feature that breaks a symmetry (a keyway, a
     handle) only under the wrong ones; the trimmed residual alone cannot tell them apart.
+    ``target_spacing``: the whole target's point spacing, when known (else measured).
     """
     import open3d as o3d
 
@@ -101,8 +103,9 @@ def align(source: np.ndarray, target: np.ndarray, *, max_points: int = 5000,
     others = [sym @ best for sym in (symmetries or [])[1:]]
     if not others:
         return best
-    return _refine_best(src, dst, best, others, index, iterations,
-                        point_spacing(target, index=index))
+    if target_spacing is None:
+        target_spacing = point_spacing(target, index=index)
+    return _refine_best(src, dst, best, others, index, iterations, target_spacing)
 
 
 def _refine_best(src: np.ndarray, dst: np.ndarray, best: np.ndarray, others: list, index,
@@ -155,16 +158,21 @@ def align_to_templates(points: np.ndarray, templates: dict, indexes: dict, *,
     converged on one is a start for the others; where they do not, such a guess loses to the
     pose found alone). Without ``symmetries``, the templates are aligned independently.
     """
+    if symmetries is None:
+        return {j: align(points, templates[j], max_points=max_points, iterations=iterations,
+                         pca=pca, seed=seed, target_index=indexes[j], coarse=coarse)
+                for j in templates}
+    spacings = {j: point_spacing(templates[j], index=indexes[j]) for j in templates}
     poses = {j: align(points, templates[j], max_points=max_points, iterations=iterations,
                       pca=pca, seed=seed, target_index=indexes[j], coarse=coarse,
-                      symmetries=None if symmetries is None else symmetries[j])
+                      symmetries=symmetries[j], target_spacing=spacings[j])
              for j in templates}
-    if symmetries is None or len(poses) < 2:
+    if len(poses) < 2:
         return poses
     src = subsample(points, max_points, seed)
     return {j: _refine_best(src, subsample(templates[j], max_points, seed + 1), poses[j],
                             [poses[i] for i in templates if i != j], indexes[j], iterations,
-                            point_spacing(templates[j], index=indexes[j]))
+                            spacings[j])
             for j in templates}
 
 
