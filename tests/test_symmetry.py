@@ -145,6 +145,12 @@ def test_align_to_templates_with_consensus_is_never_worse_and_finds_the_keyway(k
         assert _far(scan, both[j], t) <= _far(scan, alone[j], t)
         assert _far(scan, both[j], t) < 12  # the keyway's points sit on the template
     assert max(_far(scan, alone[j], t) for j, t in templates.items()) > 25
+    # An empty cache is filled with the same near-symmetries and gives the same poses.
+    cache: dict = {}
+    again = align_to_templates(scan, templates, indexes, max_points=3000, coarse=True,
+                               symmetries=cache)
+    assert sorted(cache) == [0, 1] and all(np.array_equal(again[j], both[j]) for j in templates)
+    assert all(np.array_equal(x, y) for x, y in zip(cache[0], near_symmetries(first)))
 
 
 def test_raw_with_consensus_does_not_score_the_keyway_of_a_good_gear_a_tooth_off(keyed_gear):

@@ -44,7 +44,6 @@ from pointad.features import fpfh, fps_groups, group_mean, interpolate_to_points
 from pointad.geometry import estimate_normals, isolated, point_spacing
 from pointad.geometry.coverage import missing_from_templates
 from pointad.geometry.registration import align_to_templates, nearest_template_points, subsample
-from pointad.geometry.symmetry import near_symmetries
 from pointad.ops import NeighbourIndex, knn
 from pointad.validation import check_number, parse_bool
 
@@ -164,19 +163,15 @@ class PatchCoreMS(BankDetector):
                                      self.max_template_points, self.seed + i)
                            for i, c in enumerate(clouds)]
         self._indexes = [NeighbourIndex(t) for t in self.templates_]
-        self._normals = self._symmetries = None
+        self._normals, self._symmetries = None, {}  # derived, not saved
 
     def _alignments(self, points: np.ndarray, which) -> list:
         """4 x 4 transforms of ``points`` onto the templates ``which`` (indices)."""
-        symmetries = None
-        if self.consensus:
-            if self._symmetries is None:  # once (not saved: derived)
-                self._symmetries = [near_symmetries(t, seed=self.seed) for t in self.templates_]
-            symmetries = {j: self._symmetries[j] for j in which}
         moves = align_to_templates(points, {j: self.templates_[j] for j in which},
                                    {j: self._indexes[j] for j in which},
                                    max_points=self.align_points, iterations=30, seed=self.seed,
-                                   coarse=True, symmetries=symmetries)
+                                   coarse=True,
+                                   symmetries=self._symmetries if self.consensus else None)
         return [moves[j] for j in which]
 
     def _residual(self, points: np.ndarray, which=None, matrices=None,
@@ -278,7 +273,7 @@ class PatchCoreMS(BankDetector):
         keys = sorted((k for k in arrays if k.startswith("template_")), key=lambda k: int(k[9:]))
         self.templates_ = [np.asarray(arrays[k], dtype=np.float64) for k in keys]
         self._indexes = [NeighbourIndex(t) for t in self.templates_]
-        self._normals = self._symmetries = None
+        self._normals, self._symmetries = None, {}  # derived, not saved
 
 
 def check_sizes(values, name: str, low: int) -> list:

@@ -64,7 +64,6 @@ from pointad.geometry.registration import (
     transform,
     trimmed_residual,
 )
-from pointad.geometry.symmetry import near_symmetries
 from pointad.geometry.units import point_spacing
 from pointad.models3d import OffsetNet
 from pointad.ops import NeighbourIndex, farthest_point_sampling, knn
@@ -187,7 +186,7 @@ class PNASOffset(Detector):
         self.template_normals_ = normals
         self._indexes = [NeighbourIndex(t) for t in points]
         self._spacings = [_spacing(t) for t in points]
-        self._symmetries: dict = {}  # template index -> its near-symmetries, when first needed
+        self._symmetries: dict = {}  # template index -> near-symmetries (derived, not saved)
 
     def _nearest_templates(self, points: np.ndarray) -> list[int]:
         """Indices of the training clouds ``points`` is aligned to in full: all of them, or the
@@ -202,12 +201,6 @@ class PNASOffset(Detector):
             target_index=self._indexes[j], coarse=True)), self._indexes[j])
             / self._spacings[j] for j, t in enumerate(self.templates_)]
         return sorted(int(j) for j in np.argsort(residual, kind="stable")[:self.align_templates])
-
-    def _near_symmetries(self, j: int) -> list:
-        """Template ``j``'s near-symmetries, computed once (not saved: derived)."""
-        if j not in self._symmetries:
-            self._symmetries[j] = near_symmetries(self.templates_[j], seed=self.seed)
-        return self._symmetries[j]
 
     def _residuals(self, points: np.ndarray, spacing: float, matrices: dict) -> np.ndarray:
         """(N, 2) distance of each point to the nearest template point, signed along that
@@ -375,8 +368,7 @@ class PNASOffset(Detector):
             matrices = align_to_templates(
                 work, {j: self.templates_[j] for j in which}, {j: self._indexes[j] for j in which},
                 max_points=self.align_points, iterations=self.icp_iterations, seed=self.seed,
-                coarse=True, symmetries={j: self._near_symmetries(j) for j in which}
-                if self.consensus else None)
+                coarse=True, symmetries=self._symmetries if self.consensus else None)
             feats = self._residuals(work, spacing, matrices)
 
         def tensor(x):

@@ -20,7 +20,6 @@ from pointad.detectors.registry import register
 from pointad.geometry import estimate_normals
 from pointad.geometry.coverage import missing_from_templates
 from pointad.geometry.registration import align_to_templates, nearest_template_points, subsample
-from pointad.geometry.symmetry import near_symmetries
 from pointad.ops import NeighbourIndex
 from pointad.reductions import top_mean
 from pointad.validation import check_number, check_seed, parse_bool
@@ -70,17 +69,15 @@ class RawDistance(Detector):
         self.templates_ = [subsample(c.points, self.max_template_points, self.seed + i)
                            for i, c in enumerate(clouds)]
         self.indexes_ = [NeighbourIndex(t) for t in self.templates_]
-        self._normals = self._symmetries = None
+        self._normals, self._symmetries = None, {}  # derived, not saved
 
     def _predict(self, cloud):
         points = cloud.points
-        if self.consensus and self._symmetries is None:  # once (not saved: derived)
-            self._symmetries = dict(enumerate(near_symmetries(t, seed=self.seed)
-                                              for t in self.templates_))
         matrices = align_to_templates(
             points, dict(enumerate(self.templates_)), dict(enumerate(self.indexes_)),
             max_points=self.align_points, iterations=self.icp_iterations, pca=self.pca,
-            seed=self.seed, coarse=self.coarse, symmetries=self._symmetries)
+            seed=self.seed, coarse=self.coarse,
+            symmetries=self._symmetries if self.consensus else None)
         best = nearest_template_points(points, matrices, self.indexes_)[0]
         score = top_mean(best, self.top_fraction)
         if self.holes:
@@ -99,4 +96,4 @@ class RawDistance(Detector):
             raise KeyError("template_0")  # a fitted raw detector has at least one template
         self.templates_ = [np.asarray(arrays[k], dtype=np.float64) for k in keys]
         self.indexes_ = [NeighbourIndex(t) for t in self.templates_]
-        self._normals = self._symmetries = None
+        self._normals, self._symmetries = None, {}  # derived, not saved

@@ -152,8 +152,10 @@ def align_to_templates(points: np.ndarray, templates: dict, indexes: dict, *,
     one part (``templates``, ``indexes``: id -> (M, 3) cloud, its
     :class:`pointad.ops.NeighbourIndex`), each by :func:`align` (the keywords are its own).
 
-    With ``symmetries`` (id -> the template's near-symmetries), each template's pose also
-    tries its near-symmetries and then the poses found on the other templates, judged by
+    With ``symmetries`` (id -> the template's near-symmetries; a cache: the ids it lacks are
+    filled in with :func:`pointad.geometry.symmetry.near_symmetries` of their template and
+    ``seed``), each template's pose also tries its near-symmetries and then the poses found on
+    the other templates, judged by
     :func:`best_pose` (training clouds of one part usually share a frame, so a start that
     converged on one is a start for the others; where they do not, such a guess loses to the
     pose found alone). Without ``symmetries``, the templates are aligned independently.
@@ -162,6 +164,11 @@ def align_to_templates(points: np.ndarray, templates: dict, indexes: dict, *,
         return {j: align(points, templates[j], max_points=max_points, iterations=iterations,
                          pca=pca, seed=seed, target_index=indexes[j], coarse=coarse)
                 for j in templates}
+    from pointad.geometry.symmetry import near_symmetries
+
+    for j in templates:
+        if j not in symmetries:
+            symmetries[j] = near_symmetries(templates[j], seed=seed)
     spacings = {j: point_spacing(templates[j], index=indexes[j]) for j in templates}
     poses = {j: align(points, templates[j], max_points=max_points, iterations=iterations,
                       pca=pca, seed=seed, target_index=indexes[j], coarse=coarse,
