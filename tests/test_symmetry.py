@@ -1,10 +1,17 @@
-"""Near-symmetries of a part and the registration that uses them (``consensus``)."""
+"""Near-symmetries of a part and the registration that uses them (``consensus``: the poses
+they suggest, then a point-to-plane ``polish``)."""
 import numpy as np
 import pytest
 
 from conftest import ellipsoid_points
 from pointad.geometry.frames import principal_frame
-from pointad.geometry.registration import align, align_to_templates, best_pose, transform
+from pointad.geometry.registration import (
+    align,
+    align_to_templates,
+    best_pose,
+    polish,
+    transform,
+)
 from pointad.geometry.rotations import rotation_about
 from pointad.geometry.symmetry import near_symmetries, rotation_angle_deg
 from pointad.geometry.units import point_spacing
@@ -165,3 +172,43 @@ def test_raw_with_consensus_does_not_score_the_keyway_of_a_good_gear_a_tooth_off
     # A tooth off, the keyway's points are far from the template; in place, they are not.
     assert (off.point_scores > far).sum() > 25 and (on.point_scores > far).sum() < 10
     assert on.score < 0.85 * off.score
+
+
+@pytest.mark.parametrize("part", ["gear", "mug"])
+def test_polish_is_open3d_point_to_plane_and_closer_than_point_to_point(part):
+    import open3d as o3d
+    import trimesh
+
+    from pointad.synthbench import parts
+
+    mesh = getattr(parts, part)(np.random.default_rng(3))
+    target, sample = (np.asarray(trimesh.sample.sample_surface(mesh, n, seed=s)[0])
+                      for n, s in ((5000, 1), (4000, 2)))
+    spacing = point_spacing(target)
+    truth = np.eye(4)  # takes the source onto the part: half a degree, about a spacing
+    truth[:3, :3] = rotation_about([1, 2, 3], np.deg2rad(0.5))
+    truth[:3, 3] = spacing * np.array([1.0, -0.5, 0.5])
+    source = transform(sample, np.linalg.inv(truth))
+
+    def error(matrix):  # RMS displacement from the true pose, in target spacings
+        moved = transform(source, matrix) - transform(source, truth)
+        return float(np.sqrt((moved ** 2).sum(axis=1).mean())) / spacing
+
+    found = polish(source, target, np.eye(4), spacing=spacing)
+    reg = o3d.pipelines.registration
+    pcd = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(target))
+    pcd.estimate_normals(o3d.geometry.KDTreeSearchParamKNN(16))
+    reference = np.asarray(reg.registration_icp(
+        o3d.geometry.PointCloud(o3d.utility.Vector3dVector(source)), pcd, 3 * spacing,
+        np.eye(4), reg.TransformationEstimationPointToPlane(),
+        reg.ICPConvergenceCriteria(max_iteration=30)).transformation)
+    # The same minimiser as open3d's point-to-plane ICP (normals from 16 neighbours both)...
+    assert np.sqrt(((transform(source, found) - transform(source, reference)) ** 2)
+                   .sum(axis=1).mean()) < 1e-3 * spacing
+    # ...from 1.3-1.5 spacings off to under a tenth, closer than point-to-point ICP gets...
+    assert error(np.eye(4)) > 1.0 and error(found) < 0.1
+    assert error(found) < 0.7 * error(align(source, target, pca=False, max_points=5000))
+    # ...a fixed point at the truth's minimum, and the same bits every call.
+    assert error(polish(source, target, found, spacing=spacing)) < error(found) + 1e-6
+    assert np.array_equal(found, polish(source, target, np.eye(4), spacing=spacing,
+                                        target_index=NeighbourIndex(target)))

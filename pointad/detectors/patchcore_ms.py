@@ -103,7 +103,8 @@ class PatchCoreMS(BankDetector):
         max_template_points, align_points: points kept per template / used by the alignment.
         consensus: each alignment also tries the template's near-symmetries and the poses
             found on the other templates, keeping the pose that leaves the fewest points far
-            from the template (:func:`pointad.geometry.registration.align_to_templates`).
+            from the template, finished by point-to-plane ICP on the whole template
+            (:func:`pointad.geometry.registration.align_to_templates`).
         partial_views: the bank also holds this many single-view cuts (hidden point removal
             from seeded directions) of every unorganized training cloud: a partial test scan
             shows one face of a thin wall where the complete training scans have both.

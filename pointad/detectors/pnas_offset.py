@@ -113,7 +113,8 @@ class PNASOffset(Detector):
             model of many categories aligns to its own category's clouds.
         consensus: each alignment also tries the training cloud's near-symmetries
             (:func:`pointad.geometry.symmetry.near_symmetries`) and the poses found on the other
-            training clouds, keeping the pose that leaves the fewest points far from the cloud
+            training clouds, keeping the pose that leaves the fewest points far from the cloud,
+            finished by point-to-plane ICP on the whole cloud
             (:func:`pointad.geometry.registration.align_to_templates`): a gear's keyed bore or
             a flange's hub stops turning into a residual of several spacings on a good part.
         patch_points: points per patch (K).

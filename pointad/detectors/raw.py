@@ -39,7 +39,8 @@ class RawDistance(Detector):
             ICP alone settles in a wrong minimum (off: fine ICP only, faster).
         consensus: each alignment also tries the template's near-symmetries and the poses
             found on the other templates, keeping the pose that leaves the fewest points far
-            from the template (:func:`pointad.geometry.registration.align_to_templates`).
+            from the template, finished by point-to-plane ICP on the whole template
+            (:func:`pointad.geometry.registration.align_to_templates`).
         top_fraction: object score = mean of this top fraction of the distances.
         holes: also score the rims of missing surface (a point's score is the larger of its
             distance and the depth of the hole it borders); off: distance only. Point scores
