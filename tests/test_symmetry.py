@@ -212,3 +212,20 @@ def test_polish_is_open3d_point_to_plane_and_closer_than_point_to_point(part):
     assert error(polish(source, target, found, spacing=spacing)) < error(found) + 1e-6
     assert np.array_equal(found, polish(source, target, np.eye(4), spacing=spacing,
                                         target_index=NeighbourIndex(target)))
+
+
+def test_polish_on_a_plane_fixes_the_normal_offset_and_leaves_the_free_directions():
+    rng = np.random.default_rng(0)
+    target = np.c_[rng.uniform(0, 10, (4000, 2)), np.zeros(4000)]
+    source = np.c_[rng.uniform(0, 10, (2000, 2)), np.zeros(2000)] + [0.05, 0.0, 0.1]
+    spacing = point_spacing(target)
+    found = polish(source, target, np.eye(4), spacing=spacing)
+    moved = transform(source, found)
+    # The plane fixes z (and the tilts); the in-plane slide and the turn about z are left free
+    # (the least-norm step does not move along them).
+    assert np.abs(moved[:, 2]).max() < 1e-9
+    assert np.allclose(moved[:, :2], source[:, :2], atol=1e-9)
+    # Nothing within reach: the start comes back unchanged.
+    far = np.eye(4)
+    far[2, 3] = 10 * spacing
+    assert np.array_equal(polish(source, target, far, spacing=spacing), far)
