@@ -164,7 +164,8 @@ class PatchCoreMS(BankDetector):
                                      self.max_template_points, self.seed + i)
                            for i, c in enumerate(clouds)]
         self._indexes = [NeighbourIndex(t) for t in self.templates_]
-        self._normals, self._symmetries = None, {}  # derived, not saved
+        # derived, not saved: hole normals, near-symmetries, polish normals
+        self._normals, self._symmetries, self._plane_normals = None, {}, {}
 
     def _alignments(self, points: np.ndarray, which) -> list:
         """4 x 4 transforms of ``points`` onto the templates ``which`` (indices)."""
@@ -172,7 +173,8 @@ class PatchCoreMS(BankDetector):
                                    {j: self._indexes[j] for j in which},
                                    max_points=self.align_points, iterations=30, seed=self.seed,
                                    coarse=True,
-                                   symmetries=self._symmetries if self.consensus else None)
+                                   symmetries=self._symmetries if self.consensus else None,
+                                   normals=self._plane_normals)
         return [moves[j] for j in which]
 
     def _residual(self, points: np.ndarray, which=None, matrices=None,
@@ -274,7 +276,8 @@ class PatchCoreMS(BankDetector):
         keys = sorted((k for k in arrays if k.startswith("template_")), key=lambda k: int(k[9:]))
         self.templates_ = [np.asarray(arrays[k], dtype=np.float64) for k in keys]
         self._indexes = [NeighbourIndex(t) for t in self.templates_]
-        self._normals, self._symmetries = None, {}  # derived, not saved
+        # derived, not saved: hole normals, near-symmetries, polish normals
+        self._normals, self._symmetries, self._plane_normals = None, {}, {}
 
 
 def check_sizes(values, name: str, low: int) -> list:

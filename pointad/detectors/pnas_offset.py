@@ -187,7 +187,9 @@ class PNASOffset(Detector):
         self.template_normals_ = normals
         self._indexes = [NeighbourIndex(t) for t in points]
         self._spacings = [_spacing(t) for t in points]
-        self._symmetries: dict = {}  # template index -> near-symmetries (derived, not saved)
+        # template index -> near-symmetries, polish normals (derived, not saved)
+        self._symmetries: dict = {}
+        self._plane_normals: dict = {}
 
     def _nearest_templates(self, points: np.ndarray) -> list[int]:
         """Indices of the training clouds ``points`` is aligned to in full: all of them, or the
@@ -369,7 +371,8 @@ class PNASOffset(Detector):
             matrices = align_to_templates(
                 work, {j: self.templates_[j] for j in which}, {j: self._indexes[j] for j in which},
                 max_points=self.align_points, iterations=self.icp_iterations, seed=self.seed,
-                coarse=True, symmetries=self._symmetries if self.consensus else None)
+                coarse=True, symmetries=self._symmetries if self.consensus else None,
+                normals=self._plane_normals)
             feats = self._residuals(work, spacing, matrices)
 
         def tensor(x):

@@ -70,7 +70,8 @@ class RawDistance(Detector):
         self.templates_ = [subsample(c.points, self.max_template_points, self.seed + i)
                            for i, c in enumerate(clouds)]
         self.indexes_ = [NeighbourIndex(t) for t in self.templates_]
-        self._normals, self._symmetries = None, {}  # derived, not saved
+        # derived, not saved: hole normals, near-symmetries, polish normals
+        self._normals, self._symmetries, self._plane_normals = None, {}, {}
 
     def _predict(self, cloud):
         points = cloud.points
@@ -78,7 +79,8 @@ class RawDistance(Detector):
             points, dict(enumerate(self.templates_)), dict(enumerate(self.indexes_)),
             max_points=self.align_points, iterations=self.icp_iterations, pca=self.pca,
             seed=self.seed, coarse=self.coarse,
-            symmetries=self._symmetries if self.consensus else None)
+            symmetries=self._symmetries if self.consensus else None,
+            normals=self._plane_normals)
         best = nearest_template_points(points, matrices, self.indexes_)[0]
         score = top_mean(best, self.top_fraction)
         if self.holes:
@@ -97,4 +99,5 @@ class RawDistance(Detector):
             raise KeyError("template_0")  # a fitted raw detector has at least one template
         self.templates_ = [np.asarray(arrays[k], dtype=np.float64) for k in keys]
         self.indexes_ = [NeighbourIndex(t) for t in self.templates_]
-        self._normals, self._symmetries = None, {}  # derived, not saved
+        # derived, not saved: hole normals, near-symmetries, polish normals
+        self._normals, self._symmetries, self._plane_normals = None, {}, {}

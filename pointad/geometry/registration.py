@@ -124,16 +124,14 @@ def polish(source: np.ndarray, target: np.ndarray, matrix: np.ndarray, *, spacin
     step: ``matrix`` must already be within ``distance`` spacings. ``source`` is subsampled to
     ``max_points`` with ``seed`` as in :func:`align`; ``target_index`` (a
     :class:`pointad.ops.NeighbourIndex` of ``target``) and ``target_normals`` ((M, 3), any
-    sign; else from 16 neighbours) when known.
+    sign; else :func:`plane_normals`) when known.
     """
-    from pointad.geometry.normals import estimate_normals
     from pointad.geometry.rotations import rotation_about
     from pointad.ops import NeighbourIndex
 
     src = subsample(np.asarray(source, dtype=np.float64), max_points, seed)
     index = target_index if target_index is not None else NeighbourIndex(target)
-    normals = (target_normals if target_normals is not None
-               else estimate_normals(target, 16, orient="none"))
+    normals = target_normals if target_normals is not None else plane_normals(target)
     current = np.asarray(matrix, dtype=np.float64).copy()
     for _ in range(iterations):
         moved = transform(src, current)
@@ -155,6 +153,14 @@ def polish(source: np.ndarray, target: np.ndarray, matrix: np.ndarray, *, spacin
         if angle < 1e-7 and np.linalg.norm(shift) < 1e-5 * spacing:
             break
     return current
+
+
+def plane_normals(target: np.ndarray) -> np.ndarray:
+    """(M, 3) unoriented normals of (M, 3) ``target`` from 16 neighbours: the planes
+    :func:`polish` measures distances to."""
+    from pointad.geometry.normals import estimate_normals
+
+    return estimate_normals(target, 16, orient="none")
 
 
 def _refine_best(src: np.ndarray, dst: np.ndarray, best: np.ndarray, others: list, index,
@@ -196,7 +202,7 @@ def best_pose(points: np.ndarray, poses: list, index, far: float) -> np.ndarray:
 def align_to_templates(points: np.ndarray, templates: dict, indexes: dict, *,
                        max_points: int = 5000, iterations: int = 50, pca: bool = True,
                        seed: int = 0, coarse: bool = False,
-                       symmetries: dict | None = None) -> dict:
+                       symmetries: dict | None = None, normals: dict | None = None) -> dict:
     """``{j: 4 x 4 pose of (N, 3) points on templates[j]}`` for several training clouds of
     one part (``templates``, ``indexes``: id -> (M, 3) cloud, its
     :class:`pointad.ops.NeighbourIndex`), each by :func:`align` (the keywords are its own).
@@ -208,7 +214,9 @@ def align_to_templates(points: np.ndarray, templates: dict, indexes: dict, *,
     :func:`best_pose` (training clouds of one part usually share a frame, so a start that
     converged on one is a start for the others; where they do not, such a guess loses to the
     pose found alone); each pose is then finished by :func:`polish` (point-to-plane on the
-    whole template). Without ``symmetries``, the templates are aligned independently.
+    whole template). ``normals`` (id -> the template's :func:`plane_normals`, for the polish):
+    a cache as ``symmetries`` is (None: measured on every call). Without ``symmetries``, the
+    templates are aligned independently.
     """
     if symmetries is None:
         return {j: align(points, templates[j], max_points=max_points, iterations=iterations,
@@ -216,9 +224,12 @@ def align_to_templates(points: np.ndarray, templates: dict, indexes: dict, *,
                 for j in templates}
     from pointad.geometry.symmetry import near_symmetries
 
+    normals = {} if normals is None else normals
     for j in templates:
         if j not in symmetries:
             symmetries[j] = near_symmetries(templates[j], seed=seed)
+        if j not in normals:
+            normals[j] = plane_normals(templates[j])
     spacings = {j: point_spacing(templates[j], index=indexes[j]) for j in templates}
     poses = {j: align(points, templates[j], max_points=max_points, iterations=iterations,
                       pca=pca, seed=seed, target_index=indexes[j], coarse=coarse,
@@ -232,7 +243,7 @@ def align_to_templates(points: np.ndarray, templates: dict, indexes: dict, *,
                  for j in templates}
     return {j: polish(points, templates[j], poses[j], spacing=spacings[j],
                       max_points=max_points, iterations=iterations, seed=seed,
-                      target_index=indexes[j])
+                      target_index=indexes[j], target_normals=normals[j])
             for j in templates}
 
 
