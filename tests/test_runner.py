@@ -314,3 +314,22 @@ def test_report_tool_calibration_line(report):
     runs[("real3d", "btf", "per-category")]["mean"]["I-AUROC"] = 0.62
     assert "0.620, within" in report.calibration_line(runs, "btf", 0.55, 0.75)
     assert "not run" in report.calibration_line({}, "btf", 0.55, 0.75)
+
+
+def test_pnas_eval_with_consensus_registration(small_bench, tmp_path, capsys):
+    """``--param consensus=true`` reaches the detector from the CLI, is saved with the result,
+    and the registration it switches on (near-symmetries, then the point-to-plane polish)
+    still finds the flange's defects; a value that is not a boolean is a one-line error."""
+    from pointad.cli import main
+    args = ["eval", "--method", "raw", "--data", str(small_bench / "real3d"), "--category",
+            "flange", "--out", str(tmp_path), "-q", "--param", "align_points=800"]
+    assert main(args + ["--param", "consensus=true"]) == 0, capsys.readouterr().err
+    saved = json.loads((tmp_path / "raw_real3d.json").read_text())
+    assert saved["params"]["consensus"] is True
+    row = saved["categories"][0]
+    assert row["I-AUROC"] > 0.8 and row["P-AUROC"] > 0.8, row
+    capsys.readouterr()
+    code = main(args + ["--param", "consensus=maybe"])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "consensus must be true or false" in err
