@@ -11,6 +11,7 @@ from pointad.geometry.coverage import (
     uncovered_regions,
 )
 from pointad.geometry.rotations import rotation_about
+from pointad.geometry.units import thin_to_spacing
 
 
 def plane(n, seed, size=60.0, noise=0.0):
@@ -37,6 +38,26 @@ def test_local_spacing_is_the_point_spacing_and_follows_the_density():
     s = local_spacing(mixed)
     left, right = np.median(s[mixed[:, 0] < 25]), np.median(s[mixed[:, 0] > 35])
     assert right / left == pytest.approx(2.0, rel=0.15)
+
+
+def test_thin_to_spacing_brings_dense_regions_down_and_keeps_sparse_ones():
+    rng = np.random.default_rng(3)
+    mixed = np.r_[np.c_[rng.uniform(0, 30, 8000), rng.uniform(0, 60, 8000), np.zeros(8000)],
+                  np.c_[rng.uniform(30, 60, 1000), rng.uniform(0, 60, 1000), np.zeros(1000)]]
+    sparse = point_spacing(mixed[8000:])
+    kept = thin_to_spacing(mixed, sparse, 0)
+    assert np.array_equal(kept, np.unique(kept)) and kept.max() < len(mixed)
+    left, right = kept[kept < 8000], kept[kept >= 8000]
+    # The dense half (8x) comes down to about the sparse half's density...
+    assert 700 < len(left) < 1400
+    assert point_spacing(mixed[left]) == pytest.approx(sparse, rel=0.2)
+    # ...which keeps nearly all of its points (some lie where the sampling bunches up).
+    assert len(right) > 800
+    assert np.array_equal(thin_to_spacing(mixed, sparse, 0), kept)  # seeded
+    assert not np.array_equal(thin_to_spacing(mixed, sparse, 1), kept)
+    assert len(thin_to_spacing(mixed, 0.01 * sparse, 0)) == len(mixed)  # finer: all kept
+    with pytest.raises(ValueError, match="spacing must be > 0"):
+        thin_to_spacing(mixed, 0.0, 0)
 
 
 def brute_regions(points, reference, gap, max_region, min_region):

@@ -116,6 +116,23 @@ def test_denser_and_larger_clouds_are_thinned_and_scored_per_point(fitted):
     assert np.isfinite(pred.point_scores).all()
 
 
+def test_a_dense_and_a_sparse_scan_score_in_one_unit(fitted):
+    """Scans of one part at half, the same and three times the training density: the good ones
+    score alike (the network sees a dense scan thinned to the training density, and scores are
+    in the training clouds' spacing), and a bump of one height (3 training spacings) scores
+    above every good scan whatever the density. Scored in each scan's own spacing, the dense
+    good scan scored twice the others (0.96 against 0.43-0.49) and the sparse bump 1.16."""
+    good, bumped = [], []
+    for n, seed in ((N // 2, 13), (N, 8), (3 * N, 12)):
+        good.append(fitted.predict(sample_cloud("cylinder", n, seed=seed).points).score)
+        test = sample_cloud("cylinder", n, seed=seed + 100)
+        result = apply("bulge", test.points, test.normals, 0, fraction=0.03,
+                       height=3.0 * np.sqrt(n / N))  # in the scan's own spacings
+        bumped.append(fitted.predict(result.visible()[0]).score)
+    assert max(good) < 1.4 * min(good)
+    assert min(bumped) > 2.0 * max(good)
+
+
 def test_patch_context_reaches_further_at_the_same_size():
     pts = torch.as_tensor(sample_cloud("sphere", 4000, seed=0).points)
     centres = torch.arange(0, 4000, 400)

@@ -30,7 +30,9 @@ Predict: the cloud (at most ``max_points``) is aligned to every training cloud (
 ICP from the identity and the PCA starts, :func:`pointad.geometry.registration.align`) for the
 residual channel and covered by farthest-point-sampled patches; a point's score is the mean over
 the patches holding it of ``|offset| + label_weight * h * p`` (h: the median offset of the
-training defects, p: the predicted probability), in point spacings. Isolated stray returns take
+training defects, p: the predicted probability), in point spacings (the network measures in the
+scan's own; scores are then given in the training clouds' spacing, so that a dense and a sparse
+scan of one part score in one unit). Isolated stray returns take
 their nearest surface point's score; scores are averaged over the ``smooth_k`` nearest points;
 with ``holes``, a point on the rim of surface the aligned training clouds have and the scan lacks
 (in a region small enough to be a hole, not a side the scanner did not see) scores at least the
@@ -64,7 +66,7 @@ from pointad.geometry.registration import (
     transform,
     trimmed_residual,
 )
-from pointad.geometry.units import point_spacing
+from pointad.geometry.units import point_spacing, thin_to_spacing
 from pointad.models3d import OffsetNet
 from pointad.ops import NeighbourIndex, farthest_point_sampling, knn
 from pointad.synthesis.defects import training_kinds
@@ -363,11 +365,21 @@ class PNASOffset(Detector):
 
     def _predict(self, cloud):
         points = np.asarray(cloud.points, dtype=np.float64)
-        work = self._subsample(points, np.random.default_rng(self.seed))
+        rng = np.random.default_rng(self.seed)
+        work = self._subsample(points, rng)
+        which = list(range(len(self.templates_)))
+        if self.registration:
+            which = self._nearest_templates(work)
+        # The network sees the scan at most as dense as the training clouds (those it is
+        # aligned to, else all), as it was trained, and scores in their spacing: one unit for
+        # every scan of a part, so that a dense and a sparse scan's object scores compare.
+        unit = float(np.mean([self._spacings[j] for j in which]))
+        kept = thin_to_spacing(work, unit, rng)
+        if len(kept) >= 2 * self.patch_points:
+            work = work[kept]
         spacing = _spacing(work)
         feats = np.zeros((len(work), 0))
         if self.registration:
-            which = self._nearest_templates(work)
             matrices = align_to_templates(
                 work, {j: self.templates_[j] for j in which}, {j: self._indexes[j] for j in which},
                 max_points=self.align_points, iterations=self.icp_iterations, seed=self.seed,
@@ -384,14 +396,18 @@ class PNASOffset(Detector):
                                           torch.as_tensor(points, device=self._device))
             return x.double().cpu().numpy()
 
-        scores = self._work_scores(tensor(work), spacing, tensor(_normals(work)), tensor(feats))
-        _, near = knn(points, points, min(self.object_k, len(points)))
+        scores = self._work_scores(tensor(work), spacing, tensor(_normals(work)),
+                                   tensor(feats)) * (spacing / unit)
+        # The object score over the points the network saw (object_k of them: one area
+        # however dense the scan); the hole channel stays out.
+        work_scores = scores.double().cpu().numpy()
+        _, near = knn(work, work, min(self.object_k, len(work)))
+        score = float(work_scores[near].mean(axis=1).max())
         point_scores = to_points(scores)
-        score = float(point_scores[near].mean(axis=1).max())  # the hole channel stays out
         if self.registration and self.holes:
             missing = missing_from_templates(work, matrices, self.templates_,
                                              normals=self.template_normals_,
-                                             indexes=self._indexes) / spacing
+                                             indexes=self._indexes) / unit
             point_scores = to_points(torch.maximum(scores, tensor(missing)))
         return point_scores, score
 

@@ -57,3 +57,24 @@ def isolated(points, k: int, *, limit: float | None = None, factor: float | None
         middle = dist.median() if hasattr(dist, "median") else np.median(dist)
         limit = factor * middle
     return dist > limit
+
+
+def thin_to_spacing(points: np.ndarray, spacing: float, rng) -> np.ndarray:
+    """Sorted indices of the points kept when (N, 3) ``points`` are thinned, at random, to a
+    point spacing of at least about ``spacing`` (their unit) everywhere.
+
+    A point is kept with probability ``min(1, (s / spacing)^2)``, ``s`` its local spacing
+    (:func:`pointad.geometry.coverage.local_spacing`): a sampling's density goes as
+    ``1 / spacing^2``, so a region denser than ``spacing`` is brought down to it and a sparser
+    one keeps every point. ``rng``: a seed or a :class:`numpy.random.Generator`. Use: a scan
+    seen at the density a model was trained at.
+    """
+    from pointad.geometry.coverage import local_spacing
+
+    points = np.asarray(points, dtype=np.float64)
+    if not spacing > 0:
+        raise ValueError(f"thin_to_spacing: spacing must be > 0, got {spacing}")
+    if len(points) < 2:
+        return np.arange(len(points))
+    keep = np.minimum(1.0, (local_spacing(points) / spacing) ** 2)
+    return np.flatnonzero(np.random.default_rng(rng).random(len(points)) < keep)
