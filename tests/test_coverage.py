@@ -51,7 +51,8 @@ def test_thin_to_spacing_brings_dense_regions_down_and_keeps_sparse_ones():
     # The dense half (8x) comes down to about the sparse half's density...
     assert 700 < len(left) < 1400
     assert point_spacing(mixed[left]) == pytest.approx(sparse, rel=0.2)
-    # ...which keeps nearly all of its points (some lie where the sampling bunches up).
+    # ...which keeps most of its points (the 8-neighbour local spacing is noisy: about 15 %
+    # go where the sampling bunches up).
     assert len(right) > 800
     assert np.array_equal(thin_to_spacing(mixed, sparse, 0), kept)  # seeded
     assert not np.array_equal(thin_to_spacing(mixed, sparse, 1), kept)

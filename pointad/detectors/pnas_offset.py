@@ -26,7 +26,8 @@ Fit, from the normal training clouds only (each subsampled to ``max_points``):
    points weighted alike), 1 - cosine on the offset's direction at defect points, and
    class-balanced BCE on the label.
 
-Predict: the cloud (at most ``max_points``) is aligned to every training cloud (coarse-to-fine
+Predict: the cloud (at most ``max_points``, thinned where it is denser than the training clouds,
+:func:`pointad.geometry.units.thin_to_spacing`) is aligned to every training cloud (coarse-to-fine
 ICP from the identity and the PCA starts, :func:`pointad.geometry.registration.align`) for the
 residual channel and covered by farthest-point-sampled patches; a point's score is the mean over
 the patches holding it of ``|offset| + label_weight * h * p`` (h: the median offset of the
