@@ -196,6 +196,7 @@ def test_training_mix_and_leave_out():
     (dict(registration="maybe"), "registration must be true or false"),
     (dict(seed=2**64), "seed"),
     (dict(patch_points=4), "patch_points"),
+    (dict(calibrate=-1), "calibrate"),
 ])
 def test_bad_parameters_are_refused(params, message):
     with pytest.raises(InputError, match=message.replace("(", r"\(").replace(")", r"\)")):
@@ -231,3 +232,59 @@ def test_holes_score_the_rim_of_missing_surface(fitted):
     assert np.median(with_holes[labels]) > 2.0 * np.median(without[labels])
     away = ~labels & (with_holes == without)
     assert away.mean() > 0.8  # far from the hole nothing changes
+
+
+def _varying_part(seed: int, variation: float, bump: float = 0.0):
+    """A tapered, bent, flattened tube (no rigid symmetry: one pose fits), with a region ``A``
+    that differs from part to part (six smooth random bumps and dimples, peaks of
+    ``variation`` point spacings: a cast surface, a sprue) and, with ``bump``, a bump of that
+    many spacings at ``B`` on the other side. Returns points, mask of A, mask of the bump."""
+    cloud = sample_cloud("cylinder", N, seed=seed)
+    from pointad.geometry.units import point_spacing
+    p, s = cloud.points, point_spacing(cloud.points)
+    rng = np.random.default_rng(seed + 1000)
+    a, b = np.array([12.0, 0.0, 10.0]), np.array([-12.0, 0.0, -10.0])
+    region = np.linalg.norm(p - a, axis=1) < 7
+    lift = np.zeros(len(p))
+    for _ in range(6):
+        centre = a + rng.normal(0, 3, 3)
+        lift += rng.choice([-1, 1]) * variation * s * np.exp(
+            -((p - centre) ** 2).sum(1) / (2 * (2.5 * s) ** 2))
+    lift[~region] = 0
+    r = np.linalg.norm(p - b, axis=1)
+    lift += bump * s * np.exp(-r ** 2 / (2 * (2 * s) ** 2))
+    x, y, z = (p + lift[:, None] * cloud.normals).T
+    bent = np.column_stack([x * (1 + 0.3 * z / 30) + 0.005 * z ** 2, 0.7 * y, z])
+    return bent, region, r < 2 * s
+
+
+def test_calibration_discounts_where_good_parts_vary_not_a_defect():
+    """``calibrate``: where good parts differ from each other (region A), a fresh good part
+    differs from every training cloud too and the network scores it like a defect (3-4x the
+    rest of the part). The calibration (training clouds re-scanned and scored against the
+    others) learns that level there and subtracts it: region A drops to about 2x, a bump
+    elsewhere stays ~9x, and the bumped parts' object scores rank above more of the good ones'."""
+    train = [_varying_part(s, 3.0)[0] for s in (1, 2, 3)]
+    ratios, objects = {}, {}
+    for calibrate in (0, 4):
+        det = detectors.create("pnas-offset", calibrate=calibrate, **SMALL).fit(train)
+        region, bump, good, bad = [], [], [], []
+        for seed in (7, 8, 9):
+            points, in_a, _ = _varying_part(seed, 3.0)
+            pred = det.predict(points)
+            region.append(pred.point_scores[in_a].mean() / pred.point_scores[~in_a].mean())
+            good.append(pred.score)
+            points, in_a, on_bump = _varying_part(seed, 3.0, bump=4.0)
+            pred = det.predict(points)
+            rest = ~in_a & ~on_bump
+            bump.append(pred.point_scores[on_bump].mean() / pred.point_scores[rest].mean())
+            bad.append(pred.score)
+        ratios[calibrate] = (np.mean(region), np.mean(bump))
+        objects[calibrate] = auroc(np.r_[np.zeros(3), np.ones(3)], np.r_[good, bad])
+        if calibrate:
+            for level in det.levels_:
+                assert level.min() >= 0 and (level == 0).mean() >= 0.5  # the typical: 0
+    assert det.levels_ is not None and len(det.levels_) == 3
+    assert ratios[0][0] > 2.5 and ratios[4][0] < 0.75 * ratios[0][0]
+    assert ratios[4][1] > 0.9 * ratios[0][1] and ratios[4][1] > 5
+    assert objects[4] >= objects[0] + 0.15  # 3 good and 3 bumped parts: 0.56 -> 0.78

@@ -35,10 +35,13 @@ training defects, p: the predicted probability), in point spacings (the network 
 scan's own; scores are then given in the training clouds' spacing, so that a dense and a sparse
 scan of one part score in one unit). Isolated stray returns take
 their nearest surface point's score; scores are averaged over the ``smooth_k`` nearest points;
-with ``holes``, a point on the rim of surface the aligned training clouds have and the scan lacks
-(in a region small enough to be a hole, not a side the scanner did not see) scores at least the
-hole's depth in spacings (:mod:`pointad.geometry.coverage`); then they are interpolated back to
-every input point. The object score is the largest mean point score over a
+with ``calibrate``, each point then loses the calibration level of its nearest training-cloud
+point (what good re-scans of the training clouds, scored against the other training clouds,
+score there above the typical: where good parts vary, or the alignment always leaves a
+residual); with ``holes``, a point on the rim of surface the aligned training clouds have
+and the scan lacks (in a region small enough to be a hole, not a side the scanner did not see)
+scores at least the hole's depth in spacings (:mod:`pointad.geometry.coverage`); then they are
+interpolated back to every input point. The object score is the largest mean point score over a
 point and its ``object_k - 1`` nearest points, without the hole channel (a pocket a partial
 scan could not see into can pass for a hole, and one such region would decide the object).
 
@@ -85,6 +88,7 @@ _JITTER_DEG = 0.3       # training copies are compared with the other clouds aft
 _JITTER_SP = 0.3        # jitter of this many degrees and point spacings (an ICP's leftovers)
 _QUICK_POINTS = 400     # the quick alignment that picks the templates aligned in full
 _QUICK_ITERATIONS = 10
+_CALIB_DEG = 20.0       # calibration re-scans are turned up to 20 degrees before alignment
 _SCALE = 4.0            # patch coordinates in units of 4 point spacings (a patch spans ~ +-2)
 
 
@@ -137,6 +141,11 @@ class PNASOffset(Detector):
             the aligned training clouds the scan lacks, :mod:`pointad.geometry.coverage`)
             scores at least the hole's depth in point spacings: a hole moves no point, so no
             offset shows it. Point scores only: the object score is that of ``holes=False``.
+        calibrate: with ``registration`` and two or more training clouds, each training cloud
+            is re-scanned this many times after training and scored against the others (leave
+            one out); a test point then loses what good scans score, above the typical, at its
+            nearest training-cloud point (a place where good parts differ from each other, or
+            where the alignment or the network always leaves a residual). 0: off.
         seed: every random draw. device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
     """
 
@@ -150,7 +159,7 @@ class PNASOffset(Detector):
                  width: int = 32, neighbours: int = 10, steps: int = 500, batch_size: int = 32,
                  lr: float = 2e-3, label_weight: float = 1.0, smooth_k: int = 8,
                  object_k: int = 64, max_points: int = 16384, holes: bool = False,
-                 seed: int = 0, device: str = "auto"):
+                 calibrate: int = 4, seed: int = 0, device: str = "auto"):
         self.defects = defects
         self.exclude = exclude
         self._kinds = training_kinds(defects, exclude)
@@ -180,6 +189,7 @@ class PNASOffset(Detector):
         self.max_points = check_number(max_points, "max_points", low=self.patch_points,
                                        integer=True)
         self.holes = parse_bool(holes, "holes")
+        self.calibrate = check_number(calibrate, "calibrate", low=0, integer=True)
         self.seed = check_seed(seed)
         self.device = device
         self._device = resolve_device(device)
@@ -194,24 +204,30 @@ class PNASOffset(Detector):
         self._symmetries: dict = {}
         self._plane_normals: dict = {}
 
-    def _nearest_templates(self, points: np.ndarray) -> list[int]:
-        """Indices of the training clouds ``points`` is aligned to in full: all of them, or the
-        ``align_templates`` a quick coarse alignment of a few hundred points fits best (the
-        smallest trimmed residual)."""
-        every = list(range(len(self.templates_)))
+    def _nearest_templates(self, points: np.ndarray, among: list | None = None) -> list[int]:
+        """Indices of the training clouds ``points`` is aligned to in full: all of them (or of
+        ``among``), or the ``align_templates`` a quick coarse alignment of a few hundred points
+        fits best (the smallest trimmed residual)."""
+        every = list(range(len(self.templates_))) if among is None else list(among)
         if not self.align_templates or len(every) <= self.align_templates:
             return every
         quick = subsample(points, _QUICK_POINTS, self.seed)
         residual = [trimmed_residual(transform(quick, align(
-            quick, t, max_points=_QUICK_POINTS, iterations=_QUICK_ITERATIONS, seed=self.seed,
-            target_index=self._indexes[j], coarse=True)), self._indexes[j])
-            / self._spacings[j] for j, t in enumerate(self.templates_)]
-        return sorted(int(j) for j in np.argsort(residual, kind="stable")[:self.align_templates])
+            quick, self.templates_[j], max_points=_QUICK_POINTS, iterations=_QUICK_ITERATIONS,
+            seed=self.seed, target_index=self._indexes[j], coarse=True)), self._indexes[j])
+            / self._spacings[j] for j in every]
+        best = np.argsort(residual, kind="stable")[:self.align_templates]
+        return sorted(every[int(b)] for b in best)
 
     def _residuals(self, points: np.ndarray, spacing: float, matrices: dict) -> np.ndarray:
         """(N, 2) distance of each point to the nearest template point, signed along that
         point's normal and unsigned, in ``spacing``; ``matrices``: template index -> the 4 x 4
         transform taking ``points`` onto that template (the nearest over them counts)."""
+        return self._residuals_and_nearest(points, spacing, matrices)[0]
+
+    def _residuals_and_nearest(self, points, spacing, matrices):
+        """:meth:`_residuals` and, per point, the template its nearest template point is on
+        and that point's index there."""
         best, which, near = nearest_template_points(points, matrices, self._indexes)
         signed = np.zeros(len(points))
         for j in matrices:
@@ -219,7 +235,7 @@ class PNASOffset(Detector):
             moved = transform(points[on], matrices[j])
             signed[on] = ((moved - self.templates_[j][near[on]])
                           * self.template_normals_[j][near[on]]).sum(1)
-        return np.clip(np.column_stack([signed, best]) / spacing, -_CLIP, _CLIP)
+        return np.clip(np.column_stack([signed, best]) / spacing, -_CLIP, _CLIP), which, near
 
     def _jitter(self, spacing: float, centre: np.ndarray, rng: np.random.Generator):
         """A small random rigid motion (4 x 4): what a good ICP leaves of a pose."""
@@ -263,7 +279,7 @@ class PNASOffset(Detector):
         if keep.sum() < 2 * self.patch_points:
             keep[:] = True
         noise = rng.normal(0.0, rng.uniform(*_NOISE) * spacing, size=(int(keep.sum()), 3))
-        return points[keep] + noise, normals[keep], labels[keep], offsets[keep]
+        return points[keep] + noise, normals[keep], labels[keep], offsets[keep], keep
 
     def _patches(self, points, normals, labels, offsets, features, rng):
         """``patches_per_copy`` training patches of one copy: (P, K, 3) coordinates and offsets
@@ -300,7 +316,7 @@ class PNASOffset(Detector):
             # The other training clouds are the normal part a copy is compared with.
             others = [j for j in range(len(clouds)) if j != i] or [i]
             for pts, nrm, lab, off in copies:
-                pts, nrm, lab, off = self._rescan(pts, nrm, lab, off, spacing, rng)
+                pts, nrm, lab, off, _ = self._rescan(pts, nrm, lab, off, spacing, rng)
                 if self.registration:
                     centre = pts.mean(axis=0)
                     feats = self._residuals(pts, _spacing(pts), {
@@ -363,6 +379,81 @@ class PNASOffset(Detector):
             opt.step()
             sched.step()
         self.net_.eval()
+        self._calibrate(points, rng)
+
+    def _scan(self, points: np.ndarray, which: list, rng: np.random.Generator):
+        """Score a cloud against the training clouds ``which``: ``(kept, scores, where)``.
+
+        ``kept``: indices of the points the network saw (``points`` thinned where denser than
+        those training clouds); ``scores``: (len(kept),) tensor in the training clouds'
+        spacing; ``where``: (template (len(kept),), nearest point there) of each seen point,
+        or None without registration.
+        """
+        # The network sees the scan at most as dense as the training clouds (those it is
+        # aligned to), as it was trained, and scores in their spacing: one unit for every scan
+        # of a part, so that a dense and a sparse scan's object scores compare.
+        unit = float(np.mean([self._spacings[j] for j in which]))
+        kept = thin_to_spacing(points, unit, rng)
+        if len(kept) < 2 * self.patch_points:
+            kept = np.arange(len(points))
+        work = points[kept]
+        spacing = _spacing(work)
+        feats, where = np.zeros((len(work), 0)), None
+        if self.registration:
+            matrices = align_to_templates(
+                work, {j: self.templates_[j] for j in which}, {j: self._indexes[j] for j in which},
+                max_points=self.align_points, iterations=self.icp_iterations, seed=self.seed,
+                coarse=True, symmetries=self._symmetries if self.consensus else None,
+                normals=self._plane_normals)
+            feats, template, near = self._residuals_and_nearest(work, spacing, matrices)
+            where = (template, near, matrices)
+        scores = self._work_scores(self._tensor(work), spacing, self._tensor(_normals(work)),
+                                   self._tensor(feats)) * (spacing / unit)
+        return kept, scores, where
+
+    def _tensor(self, x) -> torch.Tensor:
+        return torch.as_tensor(x, dtype=torch.float32, device=self._device)
+
+    def _calibrate(self, points: list, rng: np.random.Generator) -> None:
+        """Per training-cloud point, how far above the typical good score a good scan scores
+        there (``levels_``, in the scores' unit): each cloud is re-scanned ``calibrate`` times
+        (density, noise, one side; no defect), turned up to 20 degrees and scored against the
+        *other* training clouds, as a test scan is against all; the mean score each point gets
+        over the scans that saw it (a point no scan saw: its nearest seen point's), averaged
+        over its ``smooth_k`` nearest points, minus the median over the cloud, at least 0."""
+        from pointad.geometry.rotations import rotation_about
+
+        self.levels_ = None
+        if not (self.registration and self.calibrate) or len(points) < 2:
+            return
+        levels = []
+        for i, cloud in enumerate(points):
+            others = [j for j in range(len(points)) if j != i]
+            which = self._nearest_templates(cloud, among=others)
+            total, count = np.zeros(len(cloud)), np.zeros(len(cloud))
+            blank = np.zeros(len(cloud), bool)
+            for _ in range(self.calibrate):
+                pts, _, _, _, keep = self._rescan(cloud, self.template_normals_[i], blank,
+                                                  np.zeros_like(cloud), self._spacings[i], rng)
+                rot = rotation_about(rng.normal(size=3), np.deg2rad(rng.uniform(0, _CALIB_DEG)))
+                centre = pts.mean(axis=0)
+                posed = (pts - centre) @ rot.T + centre
+                kept, scores, _ = self._scan(posed, which, rng)
+                seen = np.flatnonzero(keep)[kept]
+                np.add.at(total, seen, scores.double().cpu().numpy())
+                np.add.at(count, seen, 1.0)
+            level = total / np.maximum(count, 1)
+            seen = count > 0
+            if not seen.any():
+                levels.append(np.zeros(len(cloud)))
+                continue
+            if not seen.all():
+                _, near = knn(cloud[~seen], cloud[seen], 1)
+                level[~seen] = level[seen][near[:, 0]]
+            _, near = knn(cloud, cloud, min(self.smooth_k, len(cloud)))
+            level = level[near].mean(axis=1)
+            levels.append(np.maximum(level - np.median(level), 0.0))
+        self.levels_ = levels
 
     def _predict(self, cloud):
         points = np.asarray(cloud.points, dtype=np.float64)
@@ -371,25 +462,17 @@ class PNASOffset(Detector):
         which = list(range(len(self.templates_)))
         if self.registration:
             which = self._nearest_templates(work)
-        # The network sees the scan at most as dense as the training clouds (those it is
-        # aligned to, else all), as it was trained, and scores in their spacing: one unit for
-        # every scan of a part, so that a dense and a sparse scan's object scores compare.
-        unit = float(np.mean([self._spacings[j] for j in which]))
-        kept = thin_to_spacing(work, unit, rng)
-        if len(kept) >= 2 * self.patch_points:
-            work = work[kept]
-        spacing = _spacing(work)
-        feats = np.zeros((len(work), 0))
-        if self.registration:
-            matrices = align_to_templates(
-                work, {j: self.templates_[j] for j in which}, {j: self._indexes[j] for j in which},
-                max_points=self.align_points, iterations=self.icp_iterations, seed=self.seed,
-                coarse=True, symmetries=self._symmetries if self.consensus else None,
-                normals=self._plane_normals)
-            feats = self._residuals(work, spacing, matrices)
-
-        def tensor(x):
-            return torch.as_tensor(x, dtype=torch.float32, device=self._device)
+        kept, scores, where = self._scan(work, which, rng)
+        work = work[kept]
+        if where is not None and self.levels_ is not None:
+            # A place where good scans score high (a thin edge, a bore the alignment leaves
+            # a residual in) loses what good scans score there above the typical.
+            template, near, _ = where
+            excess = np.zeros(len(work))
+            for j in np.unique(template):
+                on = template == j
+                excess[on] = self.levels_[j][near[on]]
+            scores = (scores - self._tensor(excess)).clamp(min=0)
 
         def to_points(x):
             if len(work) < len(points):
@@ -397,19 +480,18 @@ class PNASOffset(Detector):
                                           torch.as_tensor(points, device=self._device))
             return x.double().cpu().numpy()
 
-        scores = self._work_scores(tensor(work), spacing, tensor(_normals(work)),
-                                   tensor(feats)) * (spacing / unit)
         # The object score over the points the network saw (object_k of them: one area
         # however dense the scan); the hole channel stays out.
         work_scores = scores.double().cpu().numpy()
-        _, near = knn(work, work, min(self.object_k, len(work)))
-        score = float(work_scores[near].mean(axis=1).max())
+        _, near_k = knn(work, work, min(self.object_k, len(work)))
+        score = float(work_scores[near_k].mean(axis=1).max())
         point_scores = to_points(scores)
-        if self.registration and self.holes:
-            missing = missing_from_templates(work, matrices, self.templates_,
+        if where is not None and self.holes:
+            unit = float(np.mean([self._spacings[j] for j in which]))
+            missing = missing_from_templates(work, where[2], self.templates_,
                                              normals=self.template_normals_,
                                              indexes=self._indexes) / unit
-            point_scores = to_points(torch.maximum(scores, tensor(missing)))
+            point_scores = to_points(torch.maximum(scores, self._tensor(missing)))
         return point_scores, score
 
     def _work_scores(self, pts: torch.Tensor, spacing: float, normals: torch.Tensor,
@@ -451,6 +533,8 @@ class PNASOffset(Detector):
         state["label_scale"] = np.array(self.label_scale_)
         for i, (t, n) in enumerate(zip(self.templates_, self.template_normals_)):
             state[f"template_{i}"], state[f"template_normals_{i}"] = t, n
+            if self.levels_ is not None:
+                state[f"level_{i}"] = self.levels_[i]
         return state
 
     def _set_state(self, arrays):
@@ -460,6 +544,8 @@ class PNASOffset(Detector):
         self._set_templates([np.asarray(arrays[k], dtype=np.float64) for k in keys],
                             [np.asarray(arrays[f"template_normals_{k[9:]}"], dtype=np.float64)
                              for k in keys])
+        self.levels_ = ([np.asarray(arrays[f"level_{k[9:]}"], dtype=np.float64) for k in keys]
+                        if f"level_{keys[0][9:]}" in arrays else None)
         self.net_ = self._network()  # initialisation draws, overwritten below
         self.net_.load_state_dict({k[4:]: torch.as_tensor(v) for k, v in arrays.items()
                                    if k.startswith("net_")})
