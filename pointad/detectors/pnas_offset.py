@@ -386,8 +386,9 @@ class PNASOffset(Detector):
 
         ``kept``: indices of the points the network saw (``points`` thinned where denser than
         those training clouds); ``scores``: (len(kept),) tensor in the training clouds'
-        spacing; ``where``: (template (len(kept),), nearest point there) of each seen point,
-        or None without registration.
+        spacing; ``where``: ``(template, nearest, matrices)``, the training cloud each seen
+        point's nearest training-cloud point is on and that point's index (both (len(kept),))
+        and the poses found (template index -> 4 x 4), or None without registration.
         """
         # The network sees the scan at most as dense as the training clouds (those it is
         # aligned to), as it was trained, and scores in their spacing: one unit for every scan
