@@ -382,13 +382,14 @@ class PNASOffset(Detector):
         self._calibrate(points, rng)
 
     def _scan(self, points: np.ndarray, which: list, rng: np.random.Generator):
-        """Score a cloud against the training clouds ``which``: ``(kept, scores, where)``.
+        """Score a cloud against the training clouds ``which``: ``(kept, scores, where, unit)``.
 
         ``kept``: indices of the points the network saw (``points`` thinned where denser than
         those training clouds); ``scores``: (len(kept),) tensor in the training clouds'
         spacing; ``where``: ``(template, nearest, matrices)``, the training cloud each seen
         point's nearest training-cloud point is on and that point's index (both (len(kept),))
-        and the poses found (template index -> 4 x 4), or None without registration.
+        and the poses found (template index -> 4 x 4), or None without registration; ``unit``:
+        the training clouds' mean spacing, the scores' unit.
         """
         # The network sees the scan at most as dense as the training clouds (those it is
         # aligned to), as it was trained, and scores in their spacing: one unit for every scan
@@ -410,7 +411,7 @@ class PNASOffset(Detector):
             where = (template, near, matrices)
         scores = self._work_scores(self._tensor(work), spacing, self._tensor(_normals(work)),
                                    self._tensor(feats)) * (spacing / unit)
-        return kept, scores, where
+        return kept, scores, where, unit
 
     def _tensor(self, x) -> torch.Tensor:
         return torch.as_tensor(x, dtype=torch.float32, device=self._device)
@@ -439,7 +440,7 @@ class PNASOffset(Detector):
                 rot = rotation_about(rng.normal(size=3), np.deg2rad(rng.uniform(0, _CALIB_DEG)))
                 centre = pts.mean(axis=0)
                 posed = (pts - centre) @ rot.T + centre
-                kept, scores, _ = self._scan(posed, which, rng)
+                kept, scores, _, _ = self._scan(posed, which, rng)
                 seen = np.flatnonzero(keep)[kept]
                 np.add.at(total, seen, scores.double().cpu().numpy())
                 np.add.at(count, seen, 1.0)
@@ -463,7 +464,7 @@ class PNASOffset(Detector):
         which = list(range(len(self.templates_)))
         if self.registration:
             which = self._nearest_templates(work)
-        kept, scores, where = self._scan(work, which, rng)
+        kept, scores, where, unit = self._scan(work, which, rng)
         work = work[kept]
         if where is not None and self.levels_ is not None:
             # A place where good scans score high (a thin edge, a bore the alignment leaves
@@ -488,7 +489,6 @@ class PNASOffset(Detector):
         score = float(work_scores[near_k].mean(axis=1).max())
         point_scores = to_points(scores)
         if where is not None and self.holes:
-            unit = float(np.mean([self._spacings[j] for j in which]))
             missing = missing_from_templates(work, where[2], self.templates_,
                                              normals=self.template_normals_,
                                              indexes=self._indexes) / unit
