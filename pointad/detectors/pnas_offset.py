@@ -38,12 +38,12 @@ their nearest surface point's score; scores are averaged over the ``smooth_k`` n
 with ``calibrate``, each point then loses the calibration level of its nearest training-cloud
 point (what good re-scans of the training clouds, scored against the other training clouds,
 score there above the typical: where good parts vary, or the alignment always leaves a
-residual); with ``holes``, a point on the rim of surface the aligned training clouds have
-and the scan lacks (in a region small enough to be a hole, not a side the scanner did not see)
-scores at least the hole's depth in spacings (:mod:`pointad.geometry.coverage`); then they are
-interpolated back to every input point. The object score is the largest mean point score over a
-point and its ``object_k - 1`` nearest points, without the hole channel (a pocket a partial
-scan could not see into can pass for a hole, and one such region would decide the object).
+residual); with ``holes`` (the default), a point on the rim of surface the aligned training
+clouds have and the scan lacks (in a region small enough to be a hole, and that the scan's
+views could have seen: not a side the scanner did not see, :mod:`pointad.geometry.coverage`)
+scores at least ``hole_score`` spacings; then they are interpolated back to every input point.
+The object score is the largest mean point score over a point and its ``object_k - 1`` nearest
+points.
 
 Scale: the default fits a category of 10k-20k-point clouds in minutes on a 2-core CPU. At paper
 scale on a GPU: ``--param steps=20000 --param batch_size=128 --param width=64 --param
@@ -138,9 +138,14 @@ class PNASOffset(Detector):
             ``object_k - 1`` nearest points (a defect is a region; a stray high score is not).
         max_points: clouds above this many points are subsampled (seeded) for fit and predict.
         holes: with ``registration``, a point on the rim of missing surface (a small region of
-            the aligned training clouds the scan lacks, :mod:`pointad.geometry.coverage`)
-            scores at least the hole's depth in point spacings: a hole moves no point, so no
-            offset shows it. Point scores only: the object score is that of ``holes=False``.
+            the aligned training clouds the scan lacks and could have seen, found on at least
+            two of them, :func:`pointad.geometry.coverage.missing_from_templates`) scores at
+            least ``hole_score``: a hole moves no point, so no offset shows it. In the point
+            and the object scores.
+        hole_score: the score of a hole's rim, in point spacings. Not its depth: a hole is found
+            or not, and the default 1 puts a rim above nearly every point of a good surface and
+            below most bumps and dents of two spacings or more (a false hole in a good scan
+            then costs less than the depth of a pocket would).
         calibrate: with ``registration`` and two or more training clouds, each training cloud
             is re-scanned this many times after training and scored against the others (leave
             one out); a test point then loses what good scans score, above the typical, at its
@@ -158,8 +163,9 @@ class PNASOffset(Detector):
                  context: int = 64, reach: int = 16, patches_per_copy: int = 48,
                  width: int = 32, neighbours: int = 10, steps: int = 500, batch_size: int = 32,
                  lr: float = 2e-3, label_weight: float = 1.0, smooth_k: int = 8,
-                 object_k: int = 64, max_points: int = 16384, holes: bool = False,
-                 calibrate: int = 4, seed: int = 0, device: str = "auto"):
+                 object_k: int = 64, max_points: int = 16384, holes: bool = True,
+                 hole_score: float = 1.0, calibrate: int = 4, seed: int = 0,
+                 device: str = "auto"):
         self.defects = defects
         self.exclude = exclude
         self._kinds = training_kinds(defects, exclude)
@@ -189,6 +195,7 @@ class PNASOffset(Detector):
         self.max_points = check_number(max_points, "max_points", low=self.patch_points,
                                        integer=True)
         self.holes = parse_bool(holes, "holes")
+        self.hole_score = check_number(hole_score, "hole_score", low=0)
         self.calibrate = check_number(calibrate, "calibrate", low=0, integer=True)
         self.seed = check_seed(seed)
         self.device = device
@@ -382,14 +389,13 @@ class PNASOffset(Detector):
         self._calibrate(points, rng)
 
     def _scan(self, points: np.ndarray, which: list, rng: np.random.Generator):
-        """Score a cloud against the training clouds ``which``: ``(kept, scores, where, unit)``.
+        """Score a cloud against the training clouds ``which``: ``(kept, scores, where)``.
 
         ``kept``: indices of the points the network saw (``points`` thinned where denser than
         those training clouds); ``scores``: (len(kept),) tensor in the training clouds'
         spacing; ``where``: ``(template, nearest, matrices)``, the training cloud each seen
         point's nearest training-cloud point is on and that point's index (both (len(kept),))
-        and the poses found (template index -> 4 x 4), or None without registration; ``unit``:
-        the training clouds' mean spacing, the scores' unit.
+        and the poses found (template index -> 4 x 4), or None without registration.
         """
         # The network sees the scan at most as dense as the training clouds (those it is
         # aligned to), as it was trained, and scores in their spacing: one unit for every scan
@@ -411,7 +417,7 @@ class PNASOffset(Detector):
             where = (template, near, matrices)
         scores = self._work_scores(self._tensor(work), spacing, self._tensor(_normals(work)),
                                    self._tensor(feats)) * (spacing / unit)
-        return kept, scores, where, unit
+        return kept, scores, where
 
     def _tensor(self, x) -> torch.Tensor:
         return torch.as_tensor(x, dtype=torch.float32, device=self._device)
@@ -440,7 +446,7 @@ class PNASOffset(Detector):
                 rot = rotation_about(rng.normal(size=3), np.deg2rad(rng.uniform(0, _CALIB_DEG)))
                 centre = pts.mean(axis=0)
                 posed = (pts - centre) @ rot.T + centre
-                kept, scores, _, _ = self._scan(posed, which, rng)
+                kept, scores, _ = self._scan(posed, which, rng)
                 seen = np.flatnonzero(keep)[kept]
                 np.add.at(total, seen, scores.double().cpu().numpy())
                 np.add.at(count, seen, 1.0)
@@ -464,7 +470,7 @@ class PNASOffset(Detector):
         which = list(range(len(self.templates_)))
         if self.registration:
             which = self._nearest_templates(work)
-        kept, scores, where, unit = self._scan(work, which, rng)
+        kept, scores, where = self._scan(work, which, rng)
         work = work[kept]
         if where is not None and self.levels_ is not None:
             # A place where good scans score high (a thin edge, a bore the alignment leaves
@@ -482,18 +488,18 @@ class PNASOffset(Detector):
                                           torch.as_tensor(points, device=self._device))
             return x.double().cpu().numpy()
 
-        # The object score over the points the network saw (object_k of them: one area
-        # however dense the scan); the hole channel stays out.
-        work_scores = scores.double().cpu().numpy()
-        _, near_k = knn(work, work, min(self.object_k, len(work)))
-        score = float(work_scores[near_k].mean(axis=1).max())
-        point_scores = to_points(scores)
         if where is not None and self.holes:
             missing = missing_from_templates(work, where[2], self.templates_,
                                              normals=self.template_normals_,
-                                             indexes=self._indexes) / unit
-            point_scores = to_points(torch.maximum(scores, self._tensor(missing)))
-        return point_scores, score
+                                             indexes=self._indexes, visibility=True)
+            scores = torch.maximum(scores, self._tensor(np.where(missing > 0, self.hole_score,
+                                                                 0.0)))
+        # The object score over the points the network saw (object_k of them: one area
+        # however dense the scan).
+        work_scores = scores.double().cpu().numpy()
+        _, near_k = knn(work, work, min(self.object_k, len(work)))
+        score = float(work_scores[near_k].mean(axis=1).max())
+        return to_points(scores), score
 
     def _work_scores(self, pts: torch.Tensor, spacing: float, normals: torch.Tensor,
                      feats: torch.Tensor) -> torch.Tensor:

@@ -41,8 +41,9 @@ def local_spacing(points: np.ndarray, index=None) -> np.ndarray:
 
 def uncovered_regions(points: np.ndarray, reference: np.ndarray, *, gap: float = 2.5,
                       max_region: float = 0.05, min_region: float = 0.002,
-                      min_facing: float = 0.7, normals=None, index=None,
-                      reference_index=None, spacing=None) -> tuple[np.ndarray, np.ndarray]:
+                      min_facing: float = 0.7, visibility: bool = False, normals=None,
+                      index=None, reference_index=None,
+                      spacing=None) -> tuple[np.ndarray, np.ndarray]:
     """The small regions of ``reference`` that (N, 3) ``points`` do not cover.
 
     ``reference``: (M, 3) a complete cloud of the part, registered with ``points``. A reference
@@ -56,6 +57,13 @@ def uncovered_regions(points: np.ndarray, reference: np.ndarray, *, gap: float =
     reference points within 4 spacings of it) is at least ``min_facing`` (-1: no test). A hole
     in a face faces the way the face does; the wall of a bore or a pocket the scanner could not
     see into, which a partial scan misses in a good part, is turned away from its rim.
+    ``visibility`` (off by default): before the regions are formed, an uncovered point counts
+    only where the scan could have seen it: turned to one of the view directions that explain
+    what the scan covers and not hidden behind other reference surface along it
+    (:func:`pointad.geometry.visibility.views_explaining`,
+    :func:`pointad.geometry.visibility.unhidden_facing`). A hole next to the side a partial scan
+    did not see is then a region of its own instead of a corner of that side (too large to be
+    a hole); a side the scan could not see drops out whatever its size.
     ``index``, ``reference_index``: a :class:`pointad.ops.NeighbourIndex` of ``points``, one of
     ``reference``, when they exist; ``spacing``: the (N,) :func:`local_spacing` of ``points``
     when known (it does not change when they move rigidly).
@@ -87,6 +95,17 @@ def uncovered_regions(points: np.ndarray, reference: np.ndarray, *, gap: float =
     fewest = max(5, int(np.ceil(min_region * len(ref))))
     if len(uncovered) < fewest:
         return region, depth
+    if visibility or min_facing > -1:
+        from pointad.geometry.normals import estimate_normals
+        normals = estimate_normals(ref) if normals is None else np.asarray(normals)
+    if visibility:
+        from pointad.geometry.visibility import unhidden_facing, views_explaining
+        covered = np.ones(len(ref), dtype=bool)
+        covered[uncovered] = False
+        views = views_explaining(ref, normals, covered, ref_spacing)
+        uncovered = uncovered[unhidden_facing(ref, normals, uncovered, views, ref_spacing)]
+        if len(uncovered) < fewest:
+            return region, depth
     sub = ref[uncovered]
     k = min(16, len(sub))
     dist, nbr = NeighbourIndex(sub).query(sub, k)
@@ -98,8 +117,6 @@ def uncovered_regions(points: np.ndarray, reference: np.ndarray, *, gap: float =
     size = np.bincount(label)
     small = (size >= fewest) & (size <= max_region * len(ref))
     if min_facing > -1 and small.any():
-        from pointad.geometry.normals import estimate_normals
-        normals = estimate_normals(ref) if normals is None else np.asarray(normals)
         covered = depth <= gap * scale
         for c in np.flatnonzero(small):
             small[c] = _facing(normals, uncovered[label == c], covered, reference_index, ref,
@@ -129,13 +146,15 @@ def _facing(normals: np.ndarray, members: np.ndarray, covered: np.ndarray, ref_i
 
 def missing_surface(points: np.ndarray, reference: np.ndarray, *, gap: float = 2.5,
                     max_region: float = 0.05, min_region: float = 0.002,
-                    min_facing: float = 0.7, rim: float = 4.0, normals=None,
-                    index=None, reference_index=None, spacing=None) -> np.ndarray:
+                    min_facing: float = 0.7, visibility: bool = False, rim: float = 4.0,
+                    normals=None, index=None, reference_index=None,
+                    spacing=None) -> np.ndarray:
     """(N,) how much surface is missing next to each of (N, 3) ``points``, in their unit.
 
     ``reference``: (M, 3) a complete cloud of the part, registered with ``points``. Each
     reference point t of a small uncovered region (:func:`uncovered_regions`, with ``gap``,
-    ``max_region``, ``min_region``, ``min_facing`` and the reference's ``normals``) lies at a
+    ``max_region``, ``min_region``, ``min_facing``, ``visibility`` and the reference's
+    ``normals``) lies at a
     depth d(t) from the scan (its distance to the nearest scan point); a scan point within
     ``d(t)`` plus ``rim`` of its local spacings of such a t (among its 16 nearest) gets the
     region's largest depth, the largest over the regions it borders. Points near no small
@@ -153,7 +172,7 @@ def missing_surface(points: np.ndarray, reference: np.ndarray, *, gap: float = 2
     spacing = local_spacing(pts, index) if spacing is None else spacing
     region, depth = uncovered_regions(pts, reference, gap=gap, max_region=max_region,
                                       min_region=min_region, min_facing=min_facing,
-                                      normals=normals, index=index,
+                                      visibility=visibility, normals=normals, index=index,
                                       reference_index=reference_index, spacing=spacing)
     kept = region >= 0
     if not kept.any():
