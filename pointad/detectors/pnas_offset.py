@@ -43,9 +43,7 @@ clouds have and the scan lacks (in a region small enough to be a hole, and that 
 views could have seen: not a side the scanner did not see, :mod:`pointad.geometry.coverage`)
 scores at least ``hole_score`` spacings; then they are interpolated back to every input point.
 The object score is the largest mean point score over a point and its ``object_k - 1`` nearest
-points, without the hole channel (a pocket a partial scan could not see into can pass for a
-hole: on two of three realistic builds, one such region on good scans cost more object AUROC
-than the holes it found gained).
+points.
 
 Scale: the default fits a category of 10k-20k-point clouds in minutes on a 2-core CPU. At paper
 scale on a GPU: ``--param steps=20000 --param batch_size=128 --param width=64 --param
@@ -142,8 +140,8 @@ class PNASOffset(Detector):
         holes: with ``registration``, a point on the rim of missing surface (a small region of
             the aligned training clouds the scan lacks and could have seen, found on at least
             two of them, :func:`pointad.geometry.coverage.missing_from_templates`) scores at
-            least ``hole_score``: a hole moves no point, so no offset shows it. Point scores
-            only: the object score is that of ``holes=False``.
+            least ``hole_score``: a hole moves no point, so no offset shows it. In the point
+            and the object scores.
         hole_score: the score of a hole's rim, in point spacings. Not its depth: a hole is found
             or not, and the default 1 puts a rim above nearly every point of a good surface and
             below most bumps and dents of two spacings or more (a false hole in a good scan
@@ -490,17 +488,17 @@ class PNASOffset(Detector):
                                           torch.as_tensor(points, device=self._device))
             return x.double().cpu().numpy()
 
-        # The object score over the points the network saw (object_k of them: one area
-        # however dense the scan), without the hole channel.
-        work_scores = scores.double().cpu().numpy()
-        _, near_k = knn(work, work, min(self.object_k, len(work)))
-        score = float(work_scores[near_k].mean(axis=1).max())
         if where is not None and self.holes:
             missing = missing_from_templates(work, where[2], self.templates_,
                                              normals=self.template_normals_,
                                              indexes=self._indexes, visibility=True)
             scores = torch.maximum(scores, self._tensor(np.where(missing > 0, self.hole_score,
                                                                  0.0)))
+        # The object score over the points the network saw (object_k of them: one area
+        # however dense the scan).
+        work_scores = scores.double().cpu().numpy()
+        _, near_k = knn(work, work, min(self.object_k, len(work)))
+        score = float(work_scores[near_k].mean(axis=1).max())
         return to_points(scores), score
 
     def _work_scores(self, pts: torch.Tensor, spacing: float, normals: torch.Tensor,

@@ -8,8 +8,9 @@ be a hole rather than a side the scanner did not see, the scan points on its rim
 region's depth (:func:`pointad.geometry.coverage.missing_from_templates`), so missing material,
 whose rim keeps the surface's shape and distance, is seen. The object score is the mean of the top
 ``top_fraction`` of the distances (a single max is hostage to one stray point); the hole channel
-stays out of it, as it does with every detector's ``holes``: on a good partial scan a pocket the
-scanner could not see into can pass for a hole, and one such region would decide the object.
+stays out of it (as in ``patchcore-ms``; ``pnas-offset`` gives a rim a fixed score instead of
+the depth, and puts it in both): on a good partial scan a pocket the scanner could not see into
+can pass for a hole, and a depth of several spacings on one such region would decide the object.
 """
 from __future__ import annotations
 
