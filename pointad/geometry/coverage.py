@@ -90,7 +90,8 @@ def uncovered_regions(points: np.ndarray, reference: np.ndarray, *, gap: float =
     depth, near = (a[:, 0] for a in index.query(ref, 1))
     ref_spacing = point_spacing(ref, reference_index)
     scale = np.maximum(spacing[near], ref_spacing)
-    uncovered = np.flatnonzero(depth > gap * scale)
+    covered = depth <= gap * scale
+    uncovered = np.flatnonzero(~covered)
     region = np.full(len(ref), -1, dtype=np.int64)
     fewest = max(5, int(np.ceil(min_region * len(ref))))
     if len(uncovered) < fewest:
@@ -100,8 +101,6 @@ def uncovered_regions(points: np.ndarray, reference: np.ndarray, *, gap: float =
         normals = estimate_normals(ref) if normals is None else np.asarray(normals)
     if visibility:
         from pointad.geometry.visibility import unhidden_facing, views_explaining
-        covered = np.ones(len(ref), dtype=bool)
-        covered[uncovered] = False
         views = views_explaining(ref, normals, covered, ref_spacing)
         uncovered = uncovered[unhidden_facing(ref, normals, uncovered, views, ref_spacing)]
         if len(uncovered) < fewest:
@@ -117,7 +116,6 @@ def uncovered_regions(points: np.ndarray, reference: np.ndarray, *, gap: float =
     size = np.bincount(label)
     small = (size >= fewest) & (size <= max_region * len(ref))
     if min_facing > -1 and small.any():
-        covered = depth <= gap * scale
         for c in np.flatnonzero(small):
             small[c] = _facing(normals, uncovered[label == c], covered, reference_index, ref,
                                _LINK * ref_spacing, min_facing)
