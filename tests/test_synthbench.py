@@ -497,6 +497,42 @@ def test_realistic_preset_refuses_mvtec3d_and_unknown_presets(tmp_path):
     assert not any(tmp_path.iterdir())
 
 
+def test_realistic_partial_zero_gives_complete_scans_and_the_same_templates(realistic,
+                                                                          tmp_path, capsys):
+    """``partial=0`` (``--partial 0``): every test scan complete and posed, the templates the
+    same bytes as the default build's; the share is recorded; bad values are refused."""
+    out = tmp_path / "whole"
+    code = main(["bench", "make", "--out", str(out), "--size", "small", "--preset", "realistic",
+                 "--categories", "stool", "--partial", "0", "--quiet"])
+    assert code == 0
+    manifest = json.loads((out / "benchmark.json").read_text())
+    assert manifest["scanner"]["partial"] == 0.0
+    readme = (out / "README.txt").read_text()
+    assert "0.3-0.7), 0 % cut" in readme and "complete (360-degree) test scans" in readme
+    test = [s for s in manifest["samples"] if s["split"] == "test"]
+    assert test and all(s["scan"]["complete"] and s["scan"]["visible_fraction"] == 1.0
+                        for s in test)
+    assert all(s["n_points"] == s["scan"]["n_points_360"] for s in test if s["defect"] == "good")
+    default = json.loads((realistic / "benchmark.json").read_text())
+    assert default["scanner"]["partial"] == REALISTIC["partial"]
+    partial = [s for s in default["samples"] if s["category"] == "stool" and s["split"] == "test"]
+    assert np.mean([s["n_points"] for s in test]) > 1.3 * np.mean([s["n_points"] for s in partial])
+    for f in _tree(out / "real3d/stool/train"):
+        assert (out / "real3d/stool/train" / f).read_bytes() == \
+            (realistic / "real3d/stool/train" / f).read_bytes()
+    for bad in (-0.1, 1.5, float("nan")):
+        with pytest.raises(InputError, match="partial must be a number in"):
+            make_benchmark(tmp_path / "bad", size="small", preset="realistic", partial=bad)
+    with pytest.raises(InputError, match="realistic preset only"):
+        make_benchmark(tmp_path / "bad", size="small", partial=0.5)
+    assert not (tmp_path / "bad").exists()
+    capsys.readouterr()
+    code = main(["bench", "make", "--out", str(tmp_path / "x"), "--size", "small",
+                 "--partial", "2"])
+    _, err = capsys.readouterr()
+    assert code == 2 and "partial" in err and len(err.strip().splitlines()) == 1
+
+
 def test_cli_bench_make_realistic(tmp_path, capsys):
     out = tmp_path / "real"
     code = main(["bench", "make", "--out", str(out), "--size", "small", "--preset", "realistic",

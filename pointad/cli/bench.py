@@ -29,7 +29,8 @@ Presets (--preset):
              heatsink, wing, mug, fork (thin and branching) and flange, gear, hex_bolt
              (--categories may also name bowl, ribbed_panel and the standard families).
              Training: complete 360-degree templates. Test scans: own density (x0.6-1.4 and a
-             smooth spatial modulation), 85 % partial views (seen from 1-3 directions), a pose
+             smooth spatial modulation), 85 % partial views (seen from 1-3 directions;
+             --partial 0: all complete, 360 degrees, as a turntable scanner gives), a pose
              within 25 degrees and 10 % of the part's size, noise 0.1-0.3 point spacings, a few
              outliers. Defects bulge, dent, hole, crack, scratch (no pnas: detectors trained on
              3D-PNAS defects are tested on kinds they never saw) on 0.5-5 % of the points,
@@ -61,6 +62,10 @@ def add_parser(verbs) -> None:
     make.add_argument("--kinds", default=None,
                       help="comma-separated layouts to write: real3d, mvtec3d (default: both; "
                            "real3d for the realistic preset, which writes no other)")
+    make.add_argument("--partial", type=float, default=None, metavar="SHARE",
+                      help="realistic preset: the share of test scans cut to a partial view, "
+                           "0-1 (default: the preset's 0.85; 0: every test scan complete, "
+                           "360 degrees, everything else alike)")
     make.add_argument("--overwrite", action="store_true",
                       help="build into a non-empty directory; an earlier build's files are "
                            "replaced")
@@ -98,7 +103,8 @@ def run(args) -> int:
                                  categories=_split(args.categories, "--categories"),
                                  kinds=_split(args.kinds, "--kinds"), progress=not args.quiet,
                                  overwrite=args.overwrite, preset=args.preset,
-                                 executor=executor, resume=args.resume, stop=stop.check)
+                                 executor=executor, resume=args.resume, stop=stop.check,
+                                 partial=args.partial)
     except Interrupted as exc:
         exc.detail = "the finished categories are kept; --resume continues the build"
         raise

@@ -137,7 +137,7 @@ _REALISTIC_TEXT = """\
 Preset "realistic", calibrated to look like Real3D-AD (not easier): thin and
 branching parts (stool, heatsink, wing, mug, fork) with compact ones. Templates: complete
 uniform 360-degree scans, noise 0.1-0.3 point spacings. Test scans: fresh samples with
-their own density (x0.6-1.4, and a smooth spatial modulation of depth 0.3-0.7), 85 % cut
+their own density (x0.6-1.4, and a smooth spatial modulation of depth 0.3-0.7), {partial} % cut
 to a partial view (the points seen from 1-3 directions within 60 degrees of +z), a pose
 within 25 degrees (random axis) and a shift within 10 % of the part's largest extent of
 the canonical one, noise 0.1-0.3 point spacings, and 0.05-0.2 % outlier points 3-12
@@ -168,7 +168,7 @@ the rim width of it.
 def make_benchmark(out, size: str = "default", seed: int = 0, categories=None,
                    kinds=None, progress: bool = True, overwrite: bool = False,
                    preset: str = "standard", executor=None, resume: bool = False,
-                   stop=None) -> Path:
+                   stop=None, partial: float | None = None) -> Path:
     """Write the benchmark into the directory ``out`` and return its path.
 
     Args:
@@ -196,10 +196,14 @@ def make_benchmark(out, size: str = "default", seed: int = 0, categories=None,
             categories, layouts) is refused.
         stop: a callable checked before each category of a layout (serial) or each finished
             one (parallel); it raises to stop the build there (the CLI's SIGINT handling).
+        partial: realistic preset only: the share of test scans cut to a partial view, in
+            [0, 1] (default the preset's 0.85; 0 gives complete 360-degree test scans with
+            everything else alike). Recorded as ``scanner["partial"]`` in ``benchmark.json``.
 
     Raises:
         InputError: unknown preset, size, category or layout, mvtec3d with the realistic preset,
-            a bad seed, or a non-empty ``out`` without ``overwrite``.
+            a bad seed, ``partial`` outside [0, 1] or with the standard preset, or a non-empty
+            ``out`` without ``overwrite``.
     """
     if preset not in PRESETS:
         raise InputError(f"preset must be one of {', '.join(PRESETS)}; got {preset!r}")
@@ -208,6 +212,16 @@ def make_benchmark(out, size: str = "default", seed: int = 0, categories=None,
     if size not in sizes:
         raise InputError(f"size must be one of {', '.join(sizes)}; got {size!r}")
     check_seed(seed)
+    scanner = dict(REALISTIC) if realistic else SCANNER
+    if partial is not None:
+        if not realistic:
+            raise InputError("partial applies to the realistic preset only (the standard "
+                             "preset's test scans are all complete)")
+        if isinstance(partial, bool) or not isinstance(partial, (int, float)) \
+                or not 0.0 <= float(partial) <= 1.0:
+            raise InputError(f"partial must be a number in [0, 1] (the share of test scans cut "
+                             f"to a partial view); got {partial!r}")
+        scanner["partial"] = float(partial)
     if realistic:
         categories = _names(categories, FAMILIES, "category", default=REALISTIC_CATEGORIES)
         kinds = _names(kinds, LAYOUTS, "layout", default=("real3d",))
@@ -224,6 +238,9 @@ def make_benchmark(out, size: str = "default", seed: int = 0, categories=None,
     # folders behind, unlisted in benchmark.json.
     settings = {"preset": preset, "size": size, "seed": seed, "version": __version__,
                 "categories": list(categories), "layouts": list(kinds)}
+    if realistic:
+        settings["partial"] = scanner["partial"]
+    share = scanner["partial"] if realistic else None
     done = _checkpoints(out, settings) if resume else {}
     if not resume:
         _prepare_out(out, overwrite)
@@ -244,10 +261,11 @@ def make_benchmark(out, size: str = "default", seed: int = 0, categories=None,
                 stop()
             bar.set_postfix_str(f"{layout}/{cat}")
             built[(layout, cat)] = _build(out, layout, cat, seed, params, overwrite, realistic,
-                                          bar)
+                                          bar, partial=share)
             _save_checkpoint(out, layout, cat, settings, built[(layout, cat)])
     else:
-        tasks = (((layout, cat), _build, (out, layout, cat, seed, params, overwrite, realistic))
+        tasks = (((layout, cat), _build, (out, layout, cat, seed, params, overwrite, realistic,
+                                          None, share))
                  for layout, cat in plan)
         try:
             for (layout, cat), future in run_tasks(executor, tasks,
@@ -267,7 +285,7 @@ def make_benchmark(out, size: str = "default", seed: int = 0, categories=None,
     manifest = {
         "generator": "pointad.synthbench", "pointad_version": __version__, "seed": seed,
         "preset": preset, "size": size, "size_params": params,
-        "scanner": REALISTIC if realistic else SCANNER, "categories": categories,
+        "scanner": scanner, "categories": categories,
         "layouts": kinds, "defect_kinds": defect_kinds,
         "fraction_range": REALISTIC["fraction_range"] if realistic else FRACTION_RANGE,
         "units": {"real3d": "millimetres", "mvtec3d": "metres (camera coordinates)",
@@ -278,9 +296,19 @@ def make_benchmark(out, size: str = "default", seed: int = 0, categories=None,
     write_text_file(out / "README.txt", README.format(
         version=__version__, preset=preset, size=size, seed=seed,
         categories=", ".join(categories), defects=", ".join(defect_kinds),
-        **README_PRESETS[preset]) + README_GROUND_TRUTH, overwrite=overwrite)
+        **_readme_texts(preset, share)) + README_GROUND_TRUTH, overwrite=overwrite)
     _remove_checkpoints(out)
     return out
+
+
+def _readme_texts(preset: str, partial: float | None) -> dict:
+    """README.txt's preset paragraphs, with the realistic preset's share of partial scans."""
+    texts = dict(README_PRESETS[preset])
+    if partial is not None:
+        texts["preset_text"] = texts["preset_text"].format(partial=f"{100 * partial:g}")
+        if partial == 0:
+            texts["real3d_scans"] = "complete (360-degree) test scans"
+    return texts
 
 
 _PARTIAL = ".partial"  # per-category checkpoints of a build in progress
@@ -332,12 +360,15 @@ class _NoBar:
 
 
 def _build(out, layout: str, cat: str, seed: int, params, overwrite: bool, realistic: bool,
-           bar=None) -> list:
+           bar=None, partial: float | None = None) -> list:
     """Write the scans of one category in one layout (a task of a parallel build); returns
-    their manifest entries."""
+    their manifest entries. ``partial``: the realistic preset's share of partial test scans."""
     mesh = FAMILIES[cat](_rng(seed, cat, "design"))
-    build = _real3d_realistic if realistic else _real3d if layout == "real3d" else _mvtec3d
-    return build(out, cat, mesh, seed, params, overwrite, _NoBar() if bar is None else bar)
+    bar = _NoBar() if bar is None else bar
+    if realistic:
+        return _real3d_realistic(out, cat, mesh, seed, params, overwrite, bar, partial)
+    build = _real3d if layout == "real3d" else _mvtec3d
+    return build(out, cat, mesh, seed, params, overwrite, bar)
 
 
 def _real3d(out, cat, mesh, seed, params, overwrite, bar):
@@ -367,7 +398,7 @@ def _real3d(out, cat, mesh, seed, params, overwrite, bar):
     return samples
 
 
-def _real3d_realistic(out, cat, mesh, seed, params, overwrite, bar):
+def _real3d_realistic(out, cat, mesh, seed, params, overwrite, bar, partial=None):
     """The Real3D-AD layout of the realistic preset (:mod:`.realistic`): same files and
     numbering as :func:`_real3d`, Real3D-AD-like scans and defects."""
     samples = []
@@ -384,7 +415,7 @@ def _real3d_realistic(out, cat, mesh, seed, params, overwrite, bar):
         rng = _rng(seed, cat, "real3d-test", i)
         defect, points, labels, pose, info, params_drawn = realistic_test(
             mesh, params["n_points"], rng, None if requested == GOOD else requested,
-            DEFECT_REGISTRY)
+            DEFECT_REGISTRY, partial=partial)
         defect = defect or GOOD
         files = write_real3d_test(out, cat, i, defect, points, labels, overwrite=overwrite)
         samples.append(_entry(out, "real3d", cat, "test", defect, files, len(points),

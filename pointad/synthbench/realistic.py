@@ -112,10 +112,12 @@ def realistic_template(mesh, n_points: int, rng: np.random.Generator):
     return scan.points, info
 
 
-def realistic_test(mesh, n_points: int, rng: np.random.Generator, kind: str | None, defects):
+def realistic_test(mesh, n_points: int, rng: np.random.Generator, kind: str | None, defects,
+                   partial: float | None = None):
     """One test scan of the preset (see the module's docstring), with a defect of ``kind``
     (None: a good scan) from ``defects`` (``defects.get(name)`` gives the defect function: a
-    dict or a registry).
+    dict or a registry). ``partial``: the chance that the scan is cut to a partial view
+    (default :data:`REALISTIC`'s 0.85; 0: every scan complete, as a 360-degree scanner gives).
 
     Returns ``(kind, points (M, 3), labels (M,) bool, pose, scan_info, defect_info)``; ``kind``
     is ``"bulge"`` when the requested kind could not be placed (``defect_info["requested"]``).
@@ -130,7 +132,7 @@ def realistic_test(mesh, n_points: int, rng: np.random.Generator, kind: str | No
                               wavelength=wavelength, sigma_spacings=sigma)
     views = np.zeros((0, 3))
     visible = np.ones(len(scan.points), dtype=bool)
-    if rng.random() < p["partial"]:
+    if rng.random() < (p["partial"] if partial is None else partial):
         # Inverse CDF, not rng.choice(p=...): the same draws whatever numpy does with p.
         n_views = 1 + min(int(np.searchsorted(np.cumsum(p["views"]),
                                               rng.random() * sum(p["views"]), side="right")),
