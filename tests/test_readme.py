@@ -92,6 +92,9 @@ SKIP = {
     "$C oracle --seam-guard 0":
         "three realistic builds and ten oracle runs of tools/depth_proxy.py (about 40 "
         "minutes on 2 cores)",
+    "--out results-realistic-small-360":
+        "a small realistic build with complete test scans and four depth methods and a bank "
+        "on it (about 40 minutes on 2 cores)",
     "det.fit(train_clouds)":
         "a fragment: train_clouds and points stand for the reader's data",
 }
