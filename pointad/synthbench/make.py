@@ -57,7 +57,7 @@ from pointad.synthbench.scan import scan_depth, scan_full
 from pointad.synthesis.defects import DEFECTS as DEFECT_REGISTRY
 from pointad.synthesis.defects import FRACTION_RANGE
 from pointad.synthesis.defects import apply as apply_defect
-from pointad.validation import check_seed
+from pointad.validation import check_number, check_seed
 
 LAYOUTS = ("real3d", "mvtec3d")
 # The benchmark's defect kinds (pointad.synthesis.defects has more): a fixed list, so that a kind
@@ -217,10 +217,11 @@ def make_benchmark(out, size: str = "default", seed: int = 0, categories=None,
         if not realistic:
             raise InputError("partial applies to the realistic preset only (the standard "
                              "preset's test scans are all complete)")
-        if isinstance(partial, bool) or not isinstance(partial, (int, float)) \
-                or not 0.0 <= float(partial) <= 1.0:
+        try:
+            check_number(partial, "partial", low=0, high=1)
+        except InputError:
             raise InputError(f"partial must be a number in [0, 1] (the share of test scans cut "
-                             f"to a partial view); got {partial!r}")
+                             f"to a partial view); got {partial!r}") from None
         scanner["partial"] = float(partial)
     if realistic:
         categories = _names(categories, FAMILIES, "category", default=REALISTIC_CATEGORIES)
@@ -238,9 +239,9 @@ def make_benchmark(out, size: str = "default", seed: int = 0, categories=None,
     # folders behind, unlisted in benchmark.json.
     settings = {"preset": preset, "size": size, "seed": seed, "version": __version__,
                 "categories": list(categories), "layouts": list(kinds)}
+    share = scanner["partial"] if realistic else None  # the realistic preset's partial share
     if realistic:
-        settings["partial"] = scanner["partial"]
-    share = scanner["partial"] if realistic else None
+        settings["partial"] = share
     done = _checkpoints(out, settings) if resume else {}
     if not resume:
         _prepare_out(out, overwrite)
