@@ -359,3 +359,31 @@ def test_column_sums_match_an_exact_sum():
     np.testing.assert_allclose(weighted_column_sums(w, a), exact_w, rtol=1e-12)
     assert weighted_column_sums(w, a[:, 0]) == pytest.approx(exact_w[0], rel=1e-12)
     assert column_sums(a.astype(np.float32)).dtype == np.float32
+
+
+def test_rescan_keeps_a_drawn_share_and_adds_noise_in_point_spacings():
+    from pointad.geometry.rescan import rescan
+    pts, normals = sphere_points(4000, radius=10.0, seed=3)
+    spacing = point_spacing(pts)
+    moved, keep = rescan(pts, spacing, np.random.default_rng(0), density=(0.6, 0.6),
+                         noise=(0.5, 0.5))
+    assert keep.dtype == bool and keep.shape == (4000,) and len(moved) == keep.sum()
+    assert keep.mean() == pytest.approx(0.6, abs=0.03)
+    # Isotropic noise of 0.5 spacings: the per-axis standard deviation of the moves.
+    assert np.std(moved - pts[keep]) == pytest.approx(0.5 * spacing, rel=0.05)
+    again = rescan(pts, spacing, np.random.default_rng(0), density=(0.6, 0.6), noise=(0.5, 0.5))
+    np.testing.assert_array_equal(again[0], moved)  # seeded by the generator
+    # Defaults: 55-100 % kept, at most 0.2 spacings of noise; the draws differ between calls.
+    rng = np.random.default_rng(1)
+    draws = [rescan(pts, spacing, rng) for _ in range(20)]
+    shares = [k.mean() for _, k in draws]
+    assert 0.5 < min(shares) and max(shares) <= 1.0 and np.ptp(shares) > 0.2
+    assert max(np.std(m - pts[k]) for m, k in draws) < 0.22 * spacing
+    # One side: only the points whose normals face the drawn direction.
+    _, side = rescan(pts, spacing, np.random.default_rng(0), normals=normals, one_side=1.0,
+                     density=(1.0, 1.0))
+    assert 0.4 < side.mean() < 0.6
+    _, few = rescan(pts, spacing, np.random.default_rng(0), density=(0.0, 0.0), min_points=10)
+    assert few.all()  # fewer than min_points left: the whole cloud
+    with pytest.raises(ValueError, match="needs normals"):
+        rescan(pts, spacing, np.random.default_rng(0), one_side=1.0)

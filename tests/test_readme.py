@@ -95,6 +95,9 @@ SKIP = {
     "--out results-realistic-small-360":
         "a small realistic build with complete test scans and four depth methods and a bank "
         "on it (about 40 minutes on 2 cores)",
+    "--out results-rescans \\":
+        "a small realistic build with complete test scans and six depth-method runs on two "
+        "builds (about an hour on 2 cores)",
     "det.fit(train_clouds)":
         "a fragment: train_clouds and points stand for the reader's data",
 }

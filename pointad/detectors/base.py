@@ -128,3 +128,23 @@ def partial_cuts(clouds, n: int, seed: int, min_points: int) -> list[CloudInput]
         cuts += [CloudInput(points=cloud.points[seen])
                  for seen in single_view_cuts(cloud.points, n, seed + i, min_points=min_points)]
     return cuts
+
+
+def rescanned_copies(clouds, n: int, seed: int, min_points: int) -> list[CloudInput]:
+    """``n`` re-scans (:func:`pointad.geometry.rescan.rescan`: a random share of the points,
+    noise of a fraction of a point spacing) of every unorganized cloud of ``clouds``, cloud i's
+    drawn from the generator seeded ``(seed, i)``, each keeping at least ``min_points``: what a
+    fresh scan of the same good part samples. Organized scans give none (their sampling is
+    their sensor's grid)."""
+    from pointad.geometry import point_spacing
+    from pointad.geometry.rescan import rescan
+
+    copies = []
+    for i, cloud in enumerate(clouds):
+        if cloud.organized or not n:
+            continue
+        rng = np.random.default_rng([seed, i])
+        spacing = point_spacing(cloud.points)
+        copies += [CloudInput(points=rescan(cloud.points, spacing, rng, min_points=min_points)[0])
+                   for _ in range(n)]
+    return copies

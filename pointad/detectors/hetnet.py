@@ -66,13 +66,13 @@ class HetNet(DepthDetector):
                  size: int = 128, epochs: int = 100, batch_size: int = 8, lr: float = 1e-3,
                  arch: str = "paper", seed: int = 0, device: str = "auto",
                  progress: bool = True, depth: str = "box", align: bool = True,
-                 partial_views: int = 4, seam_guard: int = GUARD_PIXELS,
+                 partial_views: int = 4, seam_guard: int = GUARD_PIXELS, rescans: int = 0,
                  teacher2: str = "geometric", teacher2_weights=None, strides=(4, 8, 16),
                  noise: float = 1.0, mask_area=(0.05, 0.2)):
         super().__init__(backbone=backbone, weights=weights, views=views, size=size,
                          epochs=epochs, batch_size=batch_size, lr=lr, arch=arch, seed=seed,
                          device=device, progress=progress, depth=depth, align=align,
-                         partial_views=partial_views, seam_guard=seam_guard)
+                         partial_views=partial_views, seam_guard=seam_guard, rescans=rescans)
         if not isinstance(teacher2, str):
             raise InputError(f"teacher2 must be a backbone name, got {teacher2!r}")
         if teacher2 == backbone:

@@ -70,6 +70,7 @@ from pointad.geometry.registration import (
     transform,
     trimmed_residual,
 )
+from pointad.geometry.rescan import rescan
 from pointad.geometry.units import point_spacing, thin_to_spacing
 from pointad.models3d import OffsetNet
 from pointad.ops import NeighbourIndex, farthest_point_sampling, knn
@@ -78,8 +79,6 @@ from pointad.validation import check_number, check_range, check_seed, parse_bool
 
 _CLEAN_SHARE = 0.25     # share of the pool left without a defect
 _ON_DEFECT = 0.5        # share of a defective copy's patch centres on the defect
-_DENSITY = (0.55, 1.0)  # share of the points a re-scan keeps
-_NOISE = (0.0, 0.2)     # noise of a re-scan, point spacings
 _VIEW_RATE = 0.5        # share of re-scans that keep one side only
 _NORMAL_K = 16          # normals from the 16 nearest points
 _ISOLATION_K = 7        # stray returns: the 7th nearest point farther than 4x the median
@@ -279,14 +278,9 @@ class PNASOffset(Detector):
 
     def _rescan(self, points, normals, labels, offsets, spacing, rng):
         """The copy as a fresh test scan sees it: density, noise and (sometimes) one side."""
-        keep = rng.random(len(points)) < rng.uniform(*_DENSITY)
-        if rng.random() < _VIEW_RATE:
-            view = rng.normal(size=3)
-            keep &= normals @ (view / np.linalg.norm(view)) > -0.1
-        if keep.sum() < 2 * self.patch_points:
-            keep[:] = True
-        noise = rng.normal(0.0, rng.uniform(*_NOISE) * spacing, size=(int(keep.sum()), 3))
-        return points[keep] + noise, normals[keep], labels[keep], offsets[keep], keep
+        moved, keep = rescan(points, spacing, rng, normals=normals, one_side=_VIEW_RATE,
+                             min_points=2 * self.patch_points)
+        return moved, normals[keep], labels[keep], offsets[keep], keep
 
     def _patches(self, points, normals, labels, offsets, features, rng):
         """``patches_per_copy`` training patches of one copy: (P, K, 3) coordinates and offsets
