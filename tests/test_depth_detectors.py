@@ -287,6 +287,21 @@ def test_align_falls_back_to_own_frames_for_other_parts(bench):
     assert det.align and det.template_ is None and det.frame_ is None and det.reference_ is None
 
 
+def record_training(monkeypatch, key: str) -> dict:
+    """Patch UniAD's ``_train`` to record, under the fitted detector's parameter ``key``, the
+    number of training images and the point counts of the training clouds."""
+    seen = {}
+    cls = type(detectors.create("uniad"))
+    original = cls._train
+
+    def recording(self, features, view_of, clouds, renders):
+        seen[getattr(self, key)] = (len(features[0]), [len(c.points) for c in clouds])
+        return original(self, features, view_of, clouds, renders)
+
+    monkeypatch.setattr(cls, "_train", recording)
+    return seen
+
+
 def test_partial_views_train_on_completed_cuts_of_the_training_clouds(bench, monkeypatch):
     """partial_views=K: every training cloud also gives K single-view cuts, registered, rendered
     and completed as a partial test scan is, so a good partial scan's seams look normal: its
@@ -296,15 +311,7 @@ def test_partial_views_train_on_completed_cuts_of_the_training_clouds(bench, mon
     train = [s.points for s in load_dataset(bench / "real3d", "bottle", "train")]
     good = next(s for s in load_dataset(bench / "real3d", "bottle", "test") if s.label == 0)
     cut = good.points[visible_from(good.points, [1.0, 0.3, 0.2])]
-    seen = {}
-    cls = type(detectors.create("uniad"))
-    original = cls._train
-
-    def counting(self, features, view_of, clouds, renders):
-        seen[self.partial_views] = (len(features[0]), [len(c.points) for c in clouds])
-        return original(self, features, view_of, clouds, renders)
-
-    monkeypatch.setattr(cls, "_train", counting)
+    seen = record_training(monkeypatch, "partial_views")
     plain = detectors.create("uniad", **params).fit(train)
     cuts = detectors.create("uniad", partial_views=3, **params).fit(train)
     n_images, sizes = seen[3]
@@ -333,15 +340,7 @@ def test_rescans_train_on_fresh_samplings_of_the_training_clouds(bench, monkeypa
     rng = np.random.default_rng(7)  # a fresh sampling: 60 % of the points, 0.2 spacings noise
     fresh = good.points[rng.random(len(good.points)) < 0.6]
     fresh = fresh + rng.normal(0, 0.2 * point_spacing(good.points), fresh.shape)
-    seen = {}
-    cls = type(detectors.create("uniad"))
-    original = cls._train
-
-    def counting(self, features, view_of, clouds, renders):
-        seen[self.rescans] = (len(features[0]), [len(c.points) for c in clouds])
-        return original(self, features, view_of, clouds, renders)
-
-    monkeypatch.setattr(cls, "_train", counting)
+    seen = record_training(monkeypatch, "rescans")
     plain = detectors.create("uniad", **params).fit(train)
     more = detectors.create("uniad", rescans=2, **params).fit(train)
     n_images, sizes = seen[2]
