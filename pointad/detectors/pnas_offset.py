@@ -39,8 +39,9 @@ with ``calibrate``, each point then loses the calibration level of its nearest t
 point (what good re-scans of the training clouds, scored against the other training clouds,
 score there above the typical: where good parts vary, or the alignment always leaves a
 residual); with ``holes`` (the default), a point on the rim of surface the aligned training
-clouds have and the scan lacks (in a region small enough to be a hole, and that the scan's
-views could have seen: not a side the scanner did not see, :mod:`pointad.geometry.coverage`)
+clouds have and the scan lacks (in a region small enough to be a hole, enclosed by surface the
+scan has, and that the scan's views could have seen: not a side the scanner did not see nor
+the edge of a shadow, :mod:`pointad.geometry.coverage`)
 scores at least ``hole_score`` spacings; then they are interpolated back to every input point.
 The object score is the largest mean point score over a point and its ``object_k - 1`` nearest
 points.
@@ -137,8 +138,9 @@ class PNASOffset(Detector):
             ``object_k - 1`` nearest points (a defect is a region; a stray high score is not).
         max_points: clouds above this many points are subsampled (seeded) for fit and predict.
         holes: with ``registration``, a point on the rim of missing surface (a small region of
-            the aligned training clouds the scan lacks and could have seen, found on at least
-            two of them, :func:`pointad.geometry.coverage.missing_from_templates`) scores at
+            the aligned training clouds the scan lacks and could have seen, enclosed by
+            surface it has, found on at least two of them,
+            :func:`pointad.geometry.coverage.missing_from_templates`) scores at
             least ``hole_score``: a hole moves no point, so no offset shows it. In the point
             and the object scores.
         hole_score: the score of a hole's rim, in point spacings. Not its depth: a hole is found
