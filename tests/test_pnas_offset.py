@@ -234,6 +234,13 @@ def test_holes_score_the_rim_of_missing_surface(fitted):
     away = ~labels & (with_holes == without)
     assert away.mean() > 0.8  # far from the hole nothing changes
     assert holed.score >= plain.score
+    # This hole is enclosed by the scanned surface: hole_enclosed=0.9 still finds it.
+    fitted.hole_enclosed = 0.9
+    try:
+        enclosed = fitted.predict(points).point_scores
+    finally:
+        fitted.hole_enclosed = 0.0
+    assert np.median(enclosed[labels]) >= 1.0
     # A good scan of the part: no hole found, so the same scores with and without.
     good = sample_cloud("cylinder", N, seed=8).points
     checked = fitted.predict(good).point_scores

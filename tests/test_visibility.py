@@ -131,15 +131,12 @@ def test_visibility_separates_a_hole_from_the_side_the_scan_did_not_see():
     scan, r = holed_cap(4.6)
     plain, _ = uncovered_regions(scan, reference, normals=normals, visibility=False)
     assert plain.max() < 0  # the hole is a corner of the unseen half: too large to be a hole
-    # (min_enclosed=0: this hole runs into the unseen side, so by default it is not enclosed;
-    # test_a_region_must_be_enclosed_by_the_surface_the_scan_has)
-    region, depth = uncovered_regions(scan, reference, normals=normals, visibility=True,
-                                      min_enclosed=0)
+    region, depth = uncovered_regions(scan, reference, normals=normals, visibility=True)
     assert region.max() == 0  # one region
     members = reference[region == 0]
     centre = 10.0 * np.array([np.cos(np.radians(30)), 0.0, np.sin(np.radians(30))])
     assert np.linalg.norm(members - centre, axis=1).max() < 4.6 + 1.0  # in the hole only
-    scores = missing_surface(scan, reference, normals=normals, visibility=True, min_enclosed=0)
+    scores = missing_surface(scan, reference, normals=normals, visibility=True)
     rim = r < 4.6 + 1.0
     assert (scores[rim & (scan[:, 2] > 2.5)] > 0).mean() > 0.8
     assert np.all(scores[r > 9.0] == 0)
@@ -148,21 +145,21 @@ def test_visibility_separates_a_hole_from_the_side_the_scan_did_not_see():
     assert np.mean(missing_surface(good, reference, normals=normals, visibility=True) > 0) < 0.01
 
 
-def test_a_region_must_be_enclosed_by_the_surface_the_scan_has():
-    """A hole is surrounded by scanned surface; a region that runs into surface the scan lacks
-    and could not see (the hole at latitude 30 reaches the unseen side: 70-80 % of the points
-    next to it are covered) is not kept by default (``min_enclosed`` 0.9)."""
+def test_min_enclosed_keeps_a_region_enclosed_by_the_surface_the_scan_has():
+    """A hole inside the seen cap is surrounded by scanned surface; the hole at latitude 30
+    reaches the unseen side (70-80 % of the points next to it are covered): kept by default
+    and with ``min_enclosed=0.7``, not with 0.9."""
     reference, normals = sphere(6000, 0)
     touching, _ = holed_cap(4.6)
-    inside, r = holed_cap(3.0, latitude=60)  # its edge well inside the seen cap...
+    inside, r = holed_cap(3.0, latitude=60)  # its edge well inside the seen cap
     assert (r < 3.0 + 1.0).sum() > 20
-    for scan, kept in ((touching, False), (inside, True)):
-        region, _ = uncovered_regions(scan, reference, normals=normals, visibility=True)
-        assert (region.max() == 0) == kept
-        loose, _ = uncovered_regions(scan, reference, normals=normals, visibility=True,
-                                     min_enclosed=0.7)
-        assert loose.max() == 0  # ...both kept when 70 % is enough
-    scores = missing_surface(inside, reference, normals=normals, visibility=True)
+    for scan, enclosed in ((touching, False), (inside, True)):
+        for share, kept in ((0.0, True), (0.7, True), (0.9, enclosed)):
+            region, _ = uncovered_regions(scan, reference, normals=normals, visibility=True,
+                                          min_enclosed=share)
+            assert (region.max() == 0) == kept
+    scores = missing_surface(inside, reference, normals=normals, visibility=True,
+                             min_enclosed=0.9)
     assert (scores[r < 3.0 + 1.0] > 0).mean() > 0.8 and np.all(scores[r > 8.0] == 0)
     with pytest.raises(ValueError, match="min_enclosed"):
         uncovered_regions(inside, reference, min_enclosed=1.5)

@@ -39,9 +39,9 @@ with ``calibrate``, each point then loses the calibration level of its nearest t
 point (what good re-scans of the training clouds, scored against the other training clouds,
 score there above the typical: where good parts vary, or the alignment always leaves a
 residual); with ``holes`` (the default), a point on the rim of surface the aligned training
-clouds have and the scan lacks (in a region small enough to be a hole, enclosed by surface the
-scan has, and that the scan's views could have seen: not a side the scanner did not see nor
-the edge of a shadow, :mod:`pointad.geometry.coverage`)
+clouds have and the scan lacks (in a region small enough to be a hole, and that the scan's
+views could have seen: not a side the scanner did not see, :mod:`pointad.geometry.coverage`;
+with ``hole_enclosed``, only a region enclosed by surface the scan has)
 scores at least ``hole_score`` spacings; then they are interpolated back to every input point.
 The object score is the largest mean point score over a point and its ``object_k - 1`` nearest
 points.
@@ -138,15 +138,18 @@ class PNASOffset(Detector):
             ``object_k - 1`` nearest points (a defect is a region; a stray high score is not).
         max_points: clouds above this many points are subsampled (seeded) for fit and predict.
         holes: with ``registration``, a point on the rim of missing surface (a small region of
-            the aligned training clouds the scan lacks and could have seen, enclosed by
-            surface it has, found on at least two of them,
-            :func:`pointad.geometry.coverage.missing_from_templates`) scores at
+            the aligned training clouds the scan lacks and could have seen, found on at least
+            two of them, :func:`pointad.geometry.coverage.missing_from_templates`) scores at
             least ``hole_score``: a hole moves no point, so no offset shows it. In the point
             and the object scores.
         hole_score: the score of a hole's rim, in point spacings. Not its depth: a hole is found
             or not, and the default 1 puts a rim above nearly every point of a good surface and
             below most bumps and dents of two spacings or more (a false hole in a good scan
             then costs less than the depth of a pocket would).
+        hole_enclosed: a region counts as a hole only when at least this share of the
+            training-cloud points next to it are covered by the scan (0: no test; 0.9 drops
+            false holes at the edge of a shadow, and true ones at the edge of what the scan
+            saw: :func:`pointad.geometry.coverage.uncovered_regions`' ``min_enclosed``).
         calibrate: with ``registration`` and two or more training clouds, each training cloud
             is re-scanned this many times after training and scored against the others (leave
             one out); a test point then loses what good scans score, above the typical, at its
@@ -165,7 +168,8 @@ class PNASOffset(Detector):
                  width: int = 32, neighbours: int = 10, steps: int = 500, batch_size: int = 32,
                  lr: float = 2e-3, label_weight: float = 1.0, smooth_k: int = 8,
                  object_k: int = 64, max_points: int = 16384, holes: bool = True,
-                 hole_score: float = 1.0, calibrate: int = 4, seed: int = 0,
+                 hole_score: float = 1.0, hole_enclosed: float = 0.0, calibrate: int = 4,
+                 seed: int = 0,
                  device: str = "auto"):
         self.defects = defects
         self.exclude = exclude
@@ -197,6 +201,7 @@ class PNASOffset(Detector):
                                        integer=True)
         self.holes = parse_bool(holes, "holes")
         self.hole_score = check_number(hole_score, "hole_score", low=0)
+        self.hole_enclosed = check_number(hole_enclosed, "hole_enclosed", low=0, high=1)
         self.calibrate = check_number(calibrate, "calibrate", low=0, integer=True)
         self.seed = check_seed(seed)
         self.device = device
@@ -487,7 +492,8 @@ class PNASOffset(Detector):
         if where is not None and self.holes:
             missing = missing_from_templates(work, where[2], self.templates_,
                                              normals=self.template_normals_,
-                                             indexes=self._indexes, visibility=True)
+                                             indexes=self._indexes, visibility=True,
+                                             min_enclosed=self.hole_enclosed)
             scores = torch.maximum(scores, self._tensor(np.where(missing > 0, self.hole_score,
                                                                  0.0)))
         # The object score over the points the network saw (object_k of them: one area
