@@ -214,7 +214,7 @@ def test_fit_refuses_clouds_too_small_for_a_patch():
         det.fit([])
 
 
-def test_holes_score_the_rim_of_missing_surface(fitted):
+def test_holes_score_the_rim_of_missing_surface(fitted, monkeypatch):
     """A hole moves no point, so no offset shows it; ``holes`` (the default) gives its rim
     ``hole_score`` where the aligned training clouds have surface the scan lacks
     (pointad.geometry.coverage), in the point and the object scores."""
@@ -234,12 +234,24 @@ def test_holes_score_the_rim_of_missing_surface(fitted):
     away = ~labels & (with_holes == without)
     assert away.mean() > 0.8  # far from the hole nothing changes
     assert holed.score >= plain.score
-    # This hole is enclosed by the scanned surface: hole_enclosed=0.9 still finds it.
+    # This hole is enclosed by the scanned surface: hole_enclosed=0.9 still finds it, and
+    # the share reaches the coverage test.
+    import pointad.detectors.pnas_offset as module
+    from pointad.geometry.coverage import missing_from_templates
+    shares = []
+
+    def recording(*args, **kw):
+        shares.append(kw["min_enclosed"])
+        return missing_from_templates(*args, **kw)
+
+    monkeypatch.setattr(module, "missing_from_templates", recording)
     fitted.hole_enclosed = 0.9
     try:
         enclosed = fitted.predict(points).point_scores
     finally:
         fitted.hole_enclosed = 0.0
+    monkeypatch.undo()
+    assert shares == [0.9]
     assert np.median(enclosed[labels]) >= 1.0
     # A good scan of the part: no hole found, so the same scores with and without.
     good = sample_cloud("cylinder", N, seed=8).points
