@@ -9,6 +9,7 @@ from pointad.geometry.registration import (
     align,
     align_to_templates,
     best_pose,
+    best_turn,
     polish,
     transform,
 )
@@ -107,11 +108,21 @@ def test_best_pose_counts_far_points_before_the_trimmed_residual():
         trimmed_residual(transform(points, lifted), index)
     # ...the far points do not.
     assert np.array_equal(best_pose(points, [turned, lifted], index, far=1.0), lifted)
-    # No far point either way: the smaller trimmed residual; a tie: the first.
+    # No far point either way: the first, though the other's trimmed residual is smaller (a
+    # near-symmetric part's turns fit as well as its true pose: noise must not pick one).
     lower = np.eye(4)
     lower[2, 3] = 0.05
-    assert np.array_equal(best_pose(points, [lifted, lower], index, far=1.0), lower)
-    assert np.array_equal(best_pose(points, [lifted, lifted.copy()], index, far=1.0), lifted)
+    assert np.array_equal(best_pose(points, [lifted, lower], index, far=1.0), lifted)
+    # Fewer far points by less than max(3, 0.1 % of the points): still the first; by more:
+    # the fewest. Strays 1.5 above the disc are far in place and near after a drop of 0.6,
+    # which leaves every other point 0.6 off: not far.
+    down = np.eye(4)
+    down[2, 3] = -0.6
+    for strays, expected in ((2, np.eye(4)), (5, down)):
+        cloud = np.vstack([points, np.tile([-3.0, 0.0, 1.5], (strays, 1))])
+        assert max(3, int(0.001 * len(cloud))) == 3
+        assert np.array_equal(best_pose(cloud, [np.eye(4), down], index, far=1.0), expected)
+    assert np.array_equal(best_pose(points, [turned, lower, lifted], index, far=1.0), lower)
 
 
 def test_align_with_symmetries_puts_a_keyed_gear_right_where_icp_alone_takes_the_next_tooth(
@@ -172,6 +183,34 @@ def test_raw_with_consensus_does_not_score_the_keyway_of_a_good_gear_a_tooth_off
     # A tooth off, the keyway's points are far from the template; in place, they are not.
     assert (off.point_scores > far).sum() > 25 and (on.point_scores > far).sum() < 10
     assert on.score < 0.85 * off.score
+
+
+def test_best_turn_brings_a_mug_turned_150_degrees_back_and_leaves_a_good_pose_alone():
+    """A partial view of a mug whose pose is 150 degrees off about its axis (the body fits, the
+    handle does not): a turn in 45-degree steps starts within 15 degrees of the truth."""
+    import trimesh
+
+    from pointad.synthbench.parts import mug
+
+    mesh = mug(np.random.default_rng(3))
+    template, sample = (np.asarray(trimesh.sample.sample_surface(mesh, n, seed=s)[0])
+                        for n, s in ((5000, 1), (4000, 2)))
+    view = sample[sample[:, 1] > -3.0]  # one side of the mug, handle in view
+    index, spacing = NeighbourIndex(template), point_spacing(template)
+    base = template[template[:, 2] < 0.05 * template[:, 2].max()]  # the foot, all round
+    axis = 0.5 * (base.min(axis=0) + base.max(axis=0)) * [1.0, 1.0, 0.0]  # a point on the axis
+    wrong = np.eye(4)  # a turn about the mug's axis (along z): the body fits, the handle not
+    wrong[:3, :3] = rotation_about([0.0, 0.0, 1.0], np.deg2rad(150.0))
+    wrong[:3, 3] = axis - wrong[:3, :3] @ axis
+    assert _far(view, wrong, template) > 0.05 * len(view)
+    found = best_turn(view, template, wrong, index, spacing=spacing)
+    assert _far(view, found, template) < 0.005 * len(view)
+    assert rotation_angle_deg(found[:3, :3]) < 2.0  # the true pose is the identity
+    assert np.linalg.norm(found[:3, 3]) < spacing
+    # Under the gate (the share of far points it tolerates) the pose comes back untouched.
+    assert best_turn(view, template, wrong, index, spacing=spacing, share=0.5) is wrong
+    assert np.array_equal(best_turn(view, template, np.eye(4), index, spacing=spacing),
+                          np.eye(4))
 
 
 @pytest.mark.parametrize("part", ["gear", "mug"])
