@@ -239,15 +239,15 @@ def _pose_key(points: np.ndarray, matrix: np.ndarray, index, far: float) -> tupl
 
 def best_pose(points: np.ndarray, poses: list, index, far: float) -> np.ndarray:
     """The 4 x 4 pose of ``poses`` that leaves the fewest of (N, 3) ``points`` farther than
-    ``far`` from the target (``index``: its :class:`pointad.ops.NeighbourIndex`); ties: the
-    smaller trimmed residual, then the earlier pose.
+    ``far`` from the target (``index``: its :class:`pointad.ops.NeighbourIndex`).
 
     The first pose (the one found so far) is kept unless another leaves at least
     max(3, 0.1 % of the points) fewer far: a turn of a near-symmetric part (a hex bolt by 60
     degrees, a gear by a tooth) fits as well as the true pose, and a few points or a smaller
     trimmed residual, noise, must not trade one for the other; what the pose carries beyond
     the distances (where on the training cloud a point lands: the hole channel, the
-    calibration) differs between them."""
+    calibration) differs between them. Among the poses that do, the fewest far, then the
+    smaller trimmed residual, then the earlier."""
     keys = [_pose_key(points, m, index, far) for m in poses]
     need = max(3, int(0.001 * len(points)))
     better = [i for i in range(1, len(poses)) if keys[i][0] <= keys[0][0] - need]
@@ -294,13 +294,14 @@ def align_to_templates(points: np.ndarray, templates: dict, indexes: dict, *,
                       symmetries=symmetries[j], target_spacing=spacings[j])
              for j in templates}
     src = subsample(points, max_points, seed)
+    dsts = {j: subsample(templates[j], max_points, seed + 1) for j in templates}
     if turns is not None:
-        poses = {j: best_turn(src, subsample(templates[j], max_points, seed + 1), poses[j],
+        poses = {j: best_turn(src, dsts[j], poses[j],
                               indexes[j], spacing=spacings[j], share=turns,
                               iterations=iterations)
                  for j in templates}
     if len(poses) > 1:
-        poses = {j: _refine_best(src, subsample(templates[j], max_points, seed + 1), poses[j],
+        poses = {j: _refine_best(src, dsts[j], poses[j],
                                  [poses[i] for i in templates if i != j], indexes[j],
                                  iterations, spacings[j])
                  for j in templates}
