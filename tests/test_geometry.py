@@ -296,6 +296,47 @@ def test_nearest_template_points_takes_the_nearest_over_aligned_templates():
     assert np.isinf(dist).all() and (which == -1).all()
 
 
+def _icp_reference(source, target, start, distance, iterations):
+    """Point-to-point ICP the obvious way: nearest target point of every moved source point,
+    pairs closer than ``distance``, the Kabsch rotation of the pairs, ``iterations`` times."""
+    from scipy.spatial import cKDTree
+
+    tree, matrix = cKDTree(target), np.array(start, dtype=np.float64)
+    for _ in range(iterations):
+        moved = source @ matrix[:3, :3].T + matrix[:3, 3]
+        dist, near = tree.query(moved)
+        keep = dist < distance
+        a, b = moved[keep], target[near[keep]]
+        ca, cb = a.mean(0), b.mean(0)
+        u, _, vt = np.linalg.svd((a - ca).T @ (b - cb))
+        d = np.sign(np.linalg.det(vt.T @ u.T))
+        step = np.eye(4)
+        step[:3, :3] = vt.T @ np.diag([1.0, 1.0, d]) @ u.T
+        step[:3, 3] = cb - step[:3, :3] @ ca
+        matrix = step @ matrix
+    return matrix
+
+
+def test_icp_matches_the_obvious_icp_for_every_start_in_order():
+    from pointad.geometry.registration import icp
+    from pointad.geometry.rotations import rotation_about
+
+    target = ellipsoid_points(1500, seed=2)[0]  # radii 3, 2, 1: spacing about 0.1
+    rotation = rotation_about(np.array([1.0, 2.0, 0.5]) / np.sqrt(5.25), np.deg2rad(12.0))
+    source = target[::2] @ rotation.T + 0.2  # a moved half of the target
+    starts = [np.eye(4), np.eye(4)]
+    starts[1][:3, 3] = -0.1
+    got = icp(source, target, starts, [1.5, 0.4], iterations=60)
+    assert len(got) == 2 and all(m.shape == (4, 4) for m in got)
+    for start, matrix in zip(starts, got):
+        want = _icp_reference(source, target, _icp_reference(source, target, start, 1.5, 60),
+                              0.4, 60)
+        assert np.abs(matrix - want).max() < 1e-5
+        moved = source @ matrix[:3, :3].T + matrix[:3, 3]
+        assert np.abs(moved - target[::2]).max() < 1e-6  # the true pose: every point home
+    assert icp(source, target, [], [1.5], iterations=5) == []
+
+
 def test_visible_from_cuts_a_thin_slab_to_the_face_turned_to_the_viewer():
     """Hidden point removal needs no normals: a slab one unit thick (normals of its two faces
     cannot be told apart by a neighbourhood) is cut to its top face seen from above."""

@@ -296,7 +296,10 @@ def test_calibration_discounts_where_good_parts_vary_not_a_defect():
     train = [_varying_part(s, 3.0)[0] for s in (1, 2, 3)]
     ratios, objects = {}, {}
     for calibrate in (0, 4):
-        det = detectors.create("pnas-offset", calibrate=calibrate, **SMALL).fit(train)
+        # The registration of its first design (no ``consensus``): with it, on this part, region
+        # A drops from 3.5x to 2.6x and the object AUROC goes 0.56 -> 0.67 (one pair of nine).
+        det = detectors.create("pnas-offset", calibrate=calibrate, consensus=False,
+                               **SMALL).fit(train)
         region, bump, good, bad = [], [], [], []
         for seed in (7, 8, 9):
             points, in_a, _ = _varying_part(seed, 3.0)

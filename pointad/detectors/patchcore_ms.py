@@ -104,7 +104,8 @@ class PatchCoreMS(BankDetector):
         consensus: each alignment also tries the template's near-symmetries and the poses
             found on the other templates, keeping the pose that leaves the fewest points far
             from the template, finished by point-to-plane ICP on the whole template
-            (:func:`pointad.geometry.registration.align_to_templates`).
+            (:func:`pointad.geometry.registration.align_to_templates`; the default since 3
+            December 2026, README: *`consensus` by default*). Off: the best ICP start alone.
         partial_views: the bank also holds this many single-view cuts (hidden point removal
             from seeded directions) of every unorganized training cloud: a partial test scan
             shows one face of a thin wall where the complete training scans have both.
@@ -122,7 +123,7 @@ class PatchCoreMS(BankDetector):
                  max_bank: int = 50_000, top_k: int = 80, residual_weight: float = 1.0,
                  outlier_spacings: float = 0.0, outlier_k: int = 3,
                  max_template_points: int = 100_000, align_points: int = 4000,
-                 consensus: bool = False, partial_views: int = 8, holes: bool = False,
+                 consensus: bool = True, partial_views: int = 8, holes: bool = False,
                  seed: int = 0,
                  device: str = "auto"):
         self.normal_k = check_number(normal_k, "normal_k", low=3, integer=True)

@@ -123,7 +123,8 @@ class PNASOffset(Detector):
             training clouds, keeping the pose that leaves the fewest points far from the cloud,
             finished by point-to-plane ICP on the whole cloud
             (:func:`pointad.geometry.registration.align_to_templates`): a gear's keyed bore or
-            a flange's hub stops turning into a residual of several spacings on a good part.
+            a flange's hub stops turning into a residual of several spacings on a good part
+            (the default since 3 December 2026; off: the best ICP start alone).
         patch_points: points per patch (K).
         context, reach: ``context`` of a patch's points are drawn from its ``reach * K``
             nearest, the others are its nearest: a wider view of the surface (a defect larger
@@ -163,7 +164,7 @@ class PNASOffset(Detector):
     def __init__(self, defects: str = "pnas", exclude: str = "", fraction=(0.005, 0.05),
                  height=(1.0, 5.0), n_synthetic: int = 24, registration: bool = True,
                  align_points: int = 4000, icp_iterations: int = 30, align_templates: int = 4,
-                 consensus: bool = False, patch_points: int = 128,
+                 consensus: bool = True, patch_points: int = 128,
                  context: int = 64, reach: int = 16, patches_per_copy: int = 48,
                  width: int = 32, neighbours: int = 10, steps: int = 500, batch_size: int = 32,
                  lr: float = 2e-3, label_weight: float = 1.0, smooth_k: int = 8,

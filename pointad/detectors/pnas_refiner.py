@@ -69,6 +69,7 @@ class PNASRefiner(PatchCoreMS):
                          outlier_spacings=outlier_spacings, outlier_k=outlier_k,
                          max_template_points=max_template_points, align_points=align_points,
                          partial_views=partial_views, holes=holes,
+                         consensus=False,  # its bank as measured; not one of its parameters
                          seed=seed, device=device)
         self.n_synthetic = check_number(n_synthetic, "n_synthetic", low=1, integer=True)
         self.hidden = check_number(hidden, "hidden", low=1, integer=True)

@@ -41,7 +41,8 @@ class RawDistance(Detector):
         consensus: each alignment also tries the template's near-symmetries and the poses
             found on the other templates, keeping the pose that leaves the fewest points far
             from the template, finished by point-to-plane ICP on the whole template
-            (:func:`pointad.geometry.registration.align_to_templates`).
+            (:func:`pointad.geometry.registration.align_to_templates`; the default since 3
+            December 2026, README: *`consensus` by default*). Off: the best ICP start alone.
         top_fraction: object score = mean of this top fraction of the distances.
         holes: also score the rims of missing surface (a point's score is the larger of its
             distance and the depth of the hole it borders); off: distance only. Point scores
@@ -53,7 +54,7 @@ class RawDistance(Detector):
 
     def __init__(self, max_template_points: int = 100_000, align_points: int = 4000,
                  icp_iterations: int = 30, pca: bool = True, coarse: bool = True,
-                 consensus: bool = False, top_fraction: float = 0.01, holes: bool = False,
+                 consensus: bool = True, top_fraction: float = 0.01, holes: bool = False,
                  seed: int = 0):
         self.max_template_points = check_number(max_template_points, "max_template_points",
                                                 low=10, integer=True)

@@ -23,6 +23,18 @@ def rotation_angle_deg(rotation: np.ndarray) -> float:
     return float(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))))
 
 
+def _within(matrix: np.ndarray, found: list, step_deg: float) -> bool:
+    """Whether the rotation of 4 x 4 ``matrix`` is within ``step_deg`` degrees of that of one of
+    ``found`` (``(residual, 4 x 4)`` pairs): the angle of ``R F^T`` from its trace, which is
+    the elementwise sum of ``R * F``, for all of ``found`` at once."""
+    if not found:
+        return False
+    rotations = np.stack([f[:3, :3] for _, f in found])
+    cos = (np.einsum("ij,kij->k", matrix[:3, :3], rotations) - 1.0) / 2.0
+    angles = np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
+    return bool((angles < step_deg).any())
+
+
 def near_symmetries(points: np.ndarray, *, step_deg: float = 5.0, max_points: int = 2000,
                     tolerance: float = 1.25, iterations: int = 30, max_count: int = 64,
                     seed: int = 0) -> list[np.ndarray]:
@@ -40,9 +52,7 @@ def near_symmetries(points: np.ndarray, *, step_deg: float = 5.0, max_points: in
     most ``max_count`` are returned besides the identity (the smallest residuals; a surface of
     revolution has a near-symmetry at every step). Units: those of ``points``.
     """
-    import open3d as o3d
-
-    from pointad.geometry.registration import transform, trimmed_residual
+    from pointad.geometry.registration import icp, transform, trimmed_residual
     from pointad.geometry.units import point_spacing
     from pointad.ops import NeighbourIndex
 
@@ -58,10 +68,6 @@ def near_symmetries(points: np.ndarray, *, step_deg: float = 5.0, max_points: in
     if not floor > 0:
         return [np.eye(4)]
     centre, axes = principal_frame(points)
-    pcd_a = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(a))
-    pcd_b = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(b))
-    criteria = o3d.pipelines.registration.ICPConvergenceCriteria(max_iteration=iterations)
-    method = o3d.pipelines.registration.TransformationEstimationPointToPoint()
     distance = 3.0 * point_spacing(b)
     angles = np.arange(step_deg, 360.0 - 0.5 * step_deg, step_deg)
     found: list[tuple[float, np.ndarray]] = []
@@ -73,25 +79,24 @@ def near_symmetries(points: np.ndarray, *, step_deg: float = 5.0, max_points: in
             m[:3, 3] = centre - m[:3, :3] @ centre
             turns.append(m)
         res = np.array([trimmed_residual(transform(a, m), index) for m in turns])
-        for k in range(len(turns)):
-            if res[k] > 3.0 * floor or res[k] > res[k - 1] or res[k] > res[(k + 1) % len(res)]:
-                continue
-            result = o3d.pipelines.registration.registration_icp(pcd_a, pcd_b, distance, turns[k],
-                                                                 method, criteria)
-            m = np.asarray(result.transformation)
+        minima = [k for k in range(len(turns)) if res[k] <= 3.0 * floor
+                  and res[k] <= res[k - 1] and res[k] <= res[(k + 1) % len(res)]]
+        for m in icp(a, b, [turns[k] for k in minima], [distance], iterations=iterations):
             r = trimmed_residual(transform(a, m), index)
             if r > tolerance * floor or rotation_angle_deg(m[:3, :3]) < step_deg:
                 continue
-            if any(rotation_angle_deg(m[:3, :3] @ f[:3, :3].T) < step_deg
-                   for _, f in found):
+            if _within(m, found, step_deg):
                 continue
             found.append((r, m))
+    # A sphere fits itself under every turn: its products alone would be thousands, so they
+    # stop at 4 * max_count (the smallest max_count residuals are returned in any case).
+    limit = 4 * max_count
     for _, first in list(found):
         for _, second in list(found):
+            if len(found) >= limit:
+                break
             m = first @ second
-            if rotation_angle_deg(m[:3, :3]) < step_deg or any(
-                    rotation_angle_deg(m[:3, :3] @ f[:3, :3].T) < step_deg
-                    for _, f in found):
+            if rotation_angle_deg(m[:3, :3]) < step_deg or _within(m, found, step_deg):
                 continue
             r = trimmed_residual(transform(a, m), index)
             if r <= tolerance * floor:
