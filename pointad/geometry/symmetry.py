@@ -48,7 +48,8 @@ def near_symmetries(points: np.ndarray, *, step_deg: float = 5.0, max_points: in
     (``iterations``, correspondences up to 3 point spacings) and kept when its residual is at
     most ``tolerance`` times the floor and its rotation differs from the identity and from every
     kept one by at least a step. The products of two kept turns that pass the same test are added (a
-    gear's flips about the axes between two teeth are a flip after a turn about its axis). At
+    gear's flips about the axes between two teeth are a flip after a turn about its axis) until
+    ``4 * max_count`` are kept in all (a sphere fits itself under every turn). At
     most ``max_count`` are returned besides the identity (the smallest residuals; a surface of
     revolution has a near-symmetry at every step). Units: those of ``points``.
     """
