@@ -322,15 +322,18 @@ def test_pnas_eval_with_consensus_registration(small_bench, tmp_path, capsys):
     flange's defects; ``--param consensus=false`` reaches the detector and its result; a value
     that is not a boolean is a one-line error."""
     from pointad.cli import main
-    args = ["eval", "--method", "raw", "--data", str(small_bench / "real3d"), "--category",
-            "flange", "--out", str(tmp_path), "-q", "--param", "align_points=800"]
+    def eval_args(out):
+        return ["eval", "--method", "raw", "--data", str(small_bench / "real3d"), "--category",
+                "flange", "--out", str(out), "-q", "--param", "align_points=800"]
+
+    args = eval_args(tmp_path)
     assert main(args) == 0, capsys.readouterr().err
     saved = json.loads((tmp_path / "raw_real3d.json").read_text())
     assert saved["params"]["consensus"] is True
     row = saved["categories"][0]
     assert row["I-AUROC"] > 0.8 and row["P-AUROC"] > 0.8, row
-    off = args[:args.index("--out") + 1] + [str(tmp_path / "off")] + args[args.index("--out") + 2:]
-    assert main(off + ["--param", "consensus=false"]) == 0, capsys.readouterr().err
+    off = eval_args(tmp_path / "off") + ["--param", "consensus=false"]
+    assert main(off) == 0, capsys.readouterr().err
     assert json.loads((tmp_path / "off" / "raw_real3d.json").read_text())["params"][
         "consensus"] is False
     capsys.readouterr()
