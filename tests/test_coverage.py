@@ -151,7 +151,45 @@ def test_missing_from_templates_needs_agreeing_templates():
     assert np.all(missing_from_templates(posed, {}, templates) == 0)
 
 
-@pytest.mark.parametrize("kw", [dict(gap=0), dict(max_region=1.5), dict(rim=-1)])
+@pytest.mark.parametrize("kw", [dict(gap=0), dict(max_region=1.5), dict(rim=-1),
+                                dict(rim_share=-0.5)])
 def test_missing_surface_rejects_bad_parameters(kw):
     with pytest.raises(ValueError):
         missing_surface(plane(100, 0), plane(100, 1), **kw)
+
+
+def test_rim_share_widens_the_rim_by_a_share_of_the_hole_depth():
+    """``rim_share`` s reaches s times the region's depth (about the hole's radius, 5 here)
+    farther out from the hole; what a point scores stays the region's depth."""
+    reference = plane(3600, 0)
+    scan, r = holed_partial_scan()
+    narrow = missing_surface(scan, reference)
+    wide = missing_surface(scan, reference, rim_share=0.5)
+    np.testing.assert_array_equal(missing_surface(scan, reference, rim_share=0.0), narrow)
+    assert np.all(wide[narrow > 0] == narrow[narrow > 0])  # the narrow rim is inside the wide
+    depth = narrow.max()
+    assert 4.0 < depth < 6.0
+    band = (r > 8.0) & (r < 9.0)  # beyond the narrow rim, within half a depth more
+    assert band.sum() >= 20
+    assert np.mean(narrow[band] > 0) < 0.2 and np.mean(wide[band] > 0) > 0.9
+    assert np.all(wide[band & (wide > 0)] == depth)
+    assert np.all(wide[r > 5.0 + 0.5 * depth + 4.0] == 0)  # and no farther
+
+
+def test_a_list_of_rim_shares_gives_one_row_per_share():
+    reference = plane(3600, 0)
+    scan, _ = holed_partial_scan()
+    rows = missing_surface(scan, reference, rim_share=[0.0, 0.5])
+    assert rows.shape == (2, len(scan))
+    np.testing.assert_array_equal(rows[0], missing_surface(scan, reference))
+    np.testing.assert_array_equal(rows[1], missing_surface(scan, reference, rim_share=0.5))
+    templates = [reference, plane(3600, 5)]
+    both = missing_from_templates(scan, {0: np.eye(4), 1: np.eye(4)}, templates,
+                                  rim_share=[0.0, 0.5])
+    assert both.shape == (2, len(scan))
+    np.testing.assert_array_equal(both[1], missing_from_templates(
+        scan, {0: np.eye(4), 1: np.eye(4)}, templates, rim_share=0.5))
+    assert missing_from_templates(scan, {}, templates, rim_share=[0.0, 0.5]).shape == (2, len(scan))
+    # Away from any hole (a good scan) every row is zero, with its shape.
+    good = plane(3600, 3)
+    assert missing_surface(good, reference, rim_share=[0.0, 0.5]).shape == (2, len(good))

@@ -234,6 +234,21 @@ def test_holes_score_the_rim_of_missing_surface(fitted, monkeypatch):
     away = ~labels & (with_holes == without)
     assert away.mean() > 0.8  # far from the hole nothing changes
     assert holed.score >= plain.score
+    # hole_rim (0.5) widens the rim in the point scores only: the object score is that of
+    # the narrow rim (hole_rim=0).
+    assert fitted.hole_rim == 0.5
+    fitted.hole_rim = 0.0
+    try:
+        narrow = fitted.predict(points)
+    finally:
+        fitted.hole_rim = 0.5
+    assert narrow.score == holed.score
+    flagged, narrow_flagged = with_holes >= 1.0, narrow.point_scores >= 1.0
+    assert np.all(flagged[narrow_flagged]) and flagged.sum() > narrow_flagged.sum()
+    # This hole's radius is about 4.6 point spacings, so the narrow rim (4 spacings) already
+    # covers its labelled ring (half the radius); the wide one adds unlabelled points here
+    # and pays where holes are ten or more spacings across (README, *Holes: the rim*).
+    assert (flagged & labels).sum() >= (narrow_flagged & labels).sum()
     # This hole is enclosed by the scanned surface: hole_enclosed=0.9 still finds it, and
     # the share reaches the coverage test.
     import pointad.detectors.pnas_offset as module

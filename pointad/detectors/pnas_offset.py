@@ -42,7 +42,8 @@ residual); with ``holes`` (the default), a point on the rim of surface the align
 clouds have and the scan lacks (in a region small enough to be a hole, and that the scan's
 views could have seen: not a side the scanner did not see, :mod:`pointad.geometry.coverage`;
 with ``hole_enclosed``, only a region enclosed by surface the scan has)
-scores at least ``hole_score`` spacings; then they are interpolated back to every input point.
+scores at least ``hole_score`` spacings (in the point scores the rim reaches ``hole_rim`` times the
+hole's depth farther out); then they are interpolated back to every input point.
 The object score is the largest mean point score over a point and its ``object_k - 1`` nearest
 points.
 
@@ -147,6 +148,12 @@ class PNASOffset(Detector):
             or not, and the default 1 puts a rim above nearly every point of a good surface and
             below most bumps and dents of two spacings or more (a false hole in a good scan
             then costs less than the depth of a pocket would).
+        hole_rim: in the point scores, a hole's rim reaches this share of the hole's depth
+            (about its radius) farther out (``rim_share`` of
+            :func:`pointad.geometry.coverage.missing_surface`; 0.5: the rim
+            :func:`pointad.synthesis.hole.carve_hole` labels). The object score keeps the
+            narrow rim (0): the evidence that a hole is there does not grow with the share
+            of its surroundings a label convention counts.
         hole_enclosed: a region counts as a hole only when at least this share of the
             training-cloud points next to it are covered by the scan (0: no test; 0.9 drops
             false holes at the edge of a shadow, and true ones at the edge of what the scan
@@ -169,7 +176,8 @@ class PNASOffset(Detector):
                  width: int = 32, neighbours: int = 10, steps: int = 500, batch_size: int = 32,
                  lr: float = 2e-3, label_weight: float = 1.0, smooth_k: int = 8,
                  object_k: int = 64, max_points: int = 16384, holes: bool = True,
-                 hole_score: float = 1.0, hole_enclosed: float = 0.0, calibrate: int = 4,
+                 hole_score: float = 1.0, hole_rim: float = 0.5, hole_enclosed: float = 0.0,
+                 calibrate: int = 4,
                  seed: int = 0,
                  device: str = "auto"):
         self.defects = defects
@@ -202,6 +210,7 @@ class PNASOffset(Detector):
                                        integer=True)
         self.holes = parse_bool(holes, "holes")
         self.hole_score = check_number(hole_score, "hole_score", low=0)
+        self.hole_rim = check_number(hole_rim, "hole_rim", low=0)
         self.hole_enclosed = check_number(hole_enclosed, "hole_enclosed", low=0, high=1)
         self.calibrate = check_number(calibrate, "calibrate", low=0, integer=True)
         self.seed = check_seed(seed)
@@ -490,19 +499,22 @@ class PNASOffset(Detector):
                                           torch.as_tensor(points, device=self._device))
             return x.double().cpu().numpy()
 
+        point_scores = scores
         if where is not None and self.holes:
-            missing = missing_from_templates(work, where[2], self.templates_,
-                                             normals=self.template_normals_,
-                                             indexes=self._indexes, visibility=True,
-                                             min_enclosed=self.hole_enclosed)
-            scores = torch.maximum(scores, self._tensor(np.where(missing > 0, self.hole_score,
+            narrow, wide = missing_from_templates(
+                work, where[2], self.templates_, normals=self.template_normals_,
+                indexes=self._indexes, visibility=True, min_enclosed=self.hole_enclosed,
+                rim_share=[0.0, self.hole_rim])
+            point_scores = torch.maximum(scores, self._tensor(np.where(wide > 0, self.hole_score,
+                                                                       0.0)))
+            scores = torch.maximum(scores, self._tensor(np.where(narrow > 0, self.hole_score,
                                                                  0.0)))
         # The object score over the points the network saw (object_k of them: one area
         # however dense the scan).
         work_scores = scores.double().cpu().numpy()
         _, near_k = knn(work, work, min(self.object_k, len(work)))
         score = float(work_scores[near_k].mean(axis=1).max())
-        return to_points(scores), score
+        return to_points(point_scores), score
 
     def _work_scores(self, pts: torch.Tensor, spacing: float, normals: torch.Tensor,
                      feats: torch.Tensor) -> torch.Tensor:

@@ -159,7 +159,7 @@ def _ring_holds(normals, members: np.ndarray, covered: np.ndarray, ref_index,
 def missing_surface(points: np.ndarray, reference: np.ndarray, *, gap: float = 2.5,
                     max_region: float = 0.05, min_region: float = 0.002,
                     min_facing: float = 0.7, min_enclosed: float = 0.0,
-                    visibility: bool = False, rim: float = 4.0,
+                    visibility: bool = False, rim: float = 4.0, rim_share: float = 0.0,
                     normals=None, index=None, reference_index=None,
                     spacing=None) -> np.ndarray:
     """(N,) how much surface is missing next to each of (N, 3) ``points``, in their unit.
@@ -169,20 +169,28 @@ def missing_surface(points: np.ndarray, reference: np.ndarray, *, gap: float = 2
     ``max_region``, ``min_region``, ``min_facing``, ``min_enclosed``, ``visibility`` and the
     reference's ``normals``) lies at a
     depth d(t) from the scan (its distance to the nearest scan point); a scan point within
-    ``d(t)`` plus ``rim`` of its local spacings of such a t (among its 16 nearest) gets the
-    region's largest depth, the largest over the regions it borders. Points near no small
-    uncovered region get 0. So the rim of a hole of radius r scores about r, as a bump of height
-    r scores in a point-to-reference distance. The defaults (``gap`` 2.5, ``rim`` 4,
-    ``max_region`` 0.05, ``min_region`` 0.002, ``min_facing`` 0.7) were chosen on a ``--seed 1``
-    build of the realistic preset; ``min_enclosed`` is off by default (0.9 with ``visibility``
-    there: good scans with a false hole 24 -> 0 of 64, but holes found 10 -> 8 of 19; on the
-    build nothing was chosen on, ``pnas-offset`` was level with it at its defaults and worse
-    with ``consensus``: README, *Only enclosed regions as holes*). ``index``,
+    ``d(t)`` plus ``rim`` of its local spacings plus ``rim_share`` times the region's largest
+    depth D of such a t (among its 16 nearest) gets D, the largest over the regions it
+    borders. Points near no small uncovered region get 0. So the rim of a hole of radius r
+    scores about r, as a bump of height r scores in a point-to-reference distance, and reaches
+    about ``rim`` spacings plus ``rim_share * r`` beyond the hole's edge (``rim_share`` 0.5: the
+    rim :func:`pointad.synthesis.hole.carve_hole` labels, half the hole's radius). A list of
+    shares gives one row per share, (S, N), from one search for the regions. The defaults
+    (``gap`` 2.5, ``rim`` 4, ``max_region`` 0.05, ``min_region`` 0.002, ``min_facing`` 0.7)
+    were chosen on a ``--seed 1`` build of the realistic preset (``rim_share`` 0 keeps the
+    narrow rim: README, *A hole's rim as wide as its label*); ``min_enclosed`` is off by
+    default (0.9 with ``visibility`` there: good scans with a false hole 24 -> 0 of 64, but
+    holes found 10 -> 8 of 19; on the build nothing was chosen on, ``pnas-offset`` was level
+    with it at its defaults and worse with ``consensus``: README, *Only enclosed regions as
+    holes*). ``index``,
     ``reference_index``, ``spacing``: as in :func:`uncovered_regions`.
     """
     from pointad.ops import NeighbourIndex
 
     check_number(rim, "rim", low=0)
+    several = isinstance(rim_share, (list, tuple))
+    shares = [check_number(x, "rim_share", low=0) for x in (rim_share if several
+                                                             else [rim_share])]
     pts = as_points(points, min_points=2)
     index = NeighbourIndex(pts) if index is None else index
     spacing = local_spacing(pts, index) if spacing is None else spacing
@@ -193,15 +201,18 @@ def missing_surface(points: np.ndarray, reference: np.ndarray, *, gap: float = 2
                                       reference_index=reference_index, spacing=spacing)
     kept = region >= 0
     if not kept.any():
-        return np.zeros(len(pts))
+        return np.zeros((len(shares), len(pts)) if several else len(pts))
     holes = np.asarray(reference, dtype=np.float64)[kept]
     hole_depth, hole_region = depth[kept], region[kept]
     deepest = np.zeros(hole_region.max() + 1)
     np.maximum.at(deepest, hole_region, hole_depth)
     k = min(16, len(holes))
     dist, nbr = NeighbourIndex(holes).query(pts, k)
+    region_depth = deepest[hole_region[nbr]]
     reach = hole_depth[nbr] + rim * spacing[:, None]
-    return np.where(dist <= reach, deepest[hole_region[nbr]], 0.0).max(axis=1)
+    out = np.array([np.where(dist <= reach + share * region_depth, region_depth, 0.0).max(axis=1)
+                    for share in shares])
+    return out if several else out[0]
 
 
 def missing_from_templates(points: np.ndarray, matrices: dict, templates, *, normals=None,
@@ -214,7 +225,8 @@ def missing_from_templates(points: np.ndarray, matrices: dict, templates, *, nor
     point gets the largest value that at least ``agree`` of the templates give it (the
     ``agree``-th largest; all of them when there are fewer): one template a hole merges into an
     unseen side of cannot hide it, one the scan is badly aligned to cannot make one. ``kw``:
-    :func:`missing_surface`'s parameters. Zeros when ``matrices`` is empty."""
+    :func:`missing_surface`'s parameters ((S, N) with a list of ``rim_share``, each share's
+    row found as the others are). Zeros when ``matrices`` is empty."""
     from pointad.geometry.registration import transform
     from pointad.ops import NeighbourIndex
 
@@ -229,6 +241,8 @@ def missing_from_templates(points: np.ndarray, matrices: dict, templates, *, nor
             normals=None if normals is None else normals[j],
             reference_index=None if indexes is None else indexes[j], **kw))
     if not values:
-        return np.zeros(len(points))
+        shares = kw.get("rim_share", 0.0)
+        return np.zeros((len(shares), len(points)) if isinstance(shares, (list, tuple))
+                        else len(points))
     stacked = np.sort(np.asarray(values), axis=0)
     return stacked[len(values) - min(agree, len(values))]
