@@ -198,6 +198,7 @@ def test_training_mix_and_leave_out():
     (dict(patch_points=4), "patch_points"),
     (dict(calibrate=-1), "calibrate"),
     (dict(hole_score=-0.5), "hole_score"),
+    (dict(hole_rim=-0.5), "hole_rim"),
     (dict(holes="sometimes"), "holes must be true or false"),
 ])
 def test_bad_parameters_are_refused(params, message):
