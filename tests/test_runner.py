@@ -358,6 +358,7 @@ def test_pnas_eval_runs_pnas_offset_from_the_cli(small_bench, tmp_path, capsys):
     assert main(args + params) == 0, capsys.readouterr().err
     saved = json.loads((tmp_path / "pnas-offset_real3d.json").read_text())
     assert saved["params"]["steps"] == 100 and saved["params"]["patch_points"] == 64
+    assert saved["params"]["hole_rim"] == 0.5  # the default reaches the saved result
     row = saved["categories"][0]
     assert row["P-AUROC"] > 0.8, row
     capsys.readouterr()

@@ -188,9 +188,7 @@ def missing_surface(points: np.ndarray, reference: np.ndarray, *, gap: float = 2
     from pointad.ops import NeighbourIndex
 
     check_number(rim, "rim", low=0)
-    several = isinstance(rim_share, (list, tuple))
-    shares = [check_number(x, "rim_share", low=0) for x in (rim_share if several
-                                                             else [rim_share])]
+    shares, several = _rim_shares(rim_share)
     pts = as_points(points, min_points=2)
     index = NeighbourIndex(pts) if index is None else index
     spacing = local_spacing(pts, index) if spacing is None else spacing
@@ -213,6 +211,14 @@ def missing_surface(points: np.ndarray, reference: np.ndarray, *, gap: float = 2
     out = np.array([np.where(dist <= reach + share * region_depth, region_depth, 0.0).max(axis=1)
                     for share in shares])
     return out if several else out[0]
+
+
+def _rim_shares(rim_share) -> tuple[list, bool]:
+    """``(shares, several)``: :func:`missing_surface`'s ``rim_share`` as a list of checked
+    shares, and whether it was given as a list (one row per share) or one number."""
+    several = isinstance(rim_share, (list, tuple))
+    return [check_number(x, "rim_share", low=0)
+            for x in (rim_share if several else [rim_share])], several
 
 
 def missing_from_templates(points: np.ndarray, matrices: dict, templates, *, normals=None,
@@ -241,8 +247,7 @@ def missing_from_templates(points: np.ndarray, matrices: dict, templates, *, nor
             normals=None if normals is None else normals[j],
             reference_index=None if indexes is None else indexes[j], **kw))
     if not values:
-        shares = kw.get("rim_share", 0.0)
-        return np.zeros((len(shares), len(points)) if isinstance(shares, (list, tuple))
-                        else len(points))
+        shares, several = _rim_shares(kw.get("rim_share", 0.0))
+        return np.zeros((len(shares), len(points)) if several else len(points))
     stacked = np.sort(np.asarray(values), axis=0)
     return stacked[len(values) - min(agree, len(values))]
