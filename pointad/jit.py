@@ -14,6 +14,10 @@ called: :func:`njit` returns a :class:`LazyKernel` that compiles on its first ca
 pointad (``pnas --help``) does not load numba. On that first call the kernel's module gets the
 compiled dispatcher in place of the wrapper, and so do the kernels it calls, and ``prange`` in
 that module becomes numba's (outside compiled code :func:`prange` is ``range``).
+
+numba's thread pool starts before the first kernel runs, with the process's thread count (see
+:func:`_start_pool`): numba's OpenMP layer would otherwise set the OpenMP thread count of the
+whole process, torch's included, to the CPU count, and torch's results depend on it.
 """
 from __future__ import annotations
 
@@ -28,6 +32,7 @@ from typing import Any
 LAYER_PRIORITY = ["omp", "workqueue", "tbb"]
 
 _lock = threading.RLock()
+_pool_started = False
 
 
 def _numba() -> Any:
@@ -37,6 +42,41 @@ def _numba() -> Any:
     if "NUMBA_THREADING_LAYER_PRIORITY" not in os.environ:
         numba.config.THREADING_LAYER_PRIORITY = LAYER_PRIORITY
     return numba
+
+
+def _start_pool(numba: Any) -> None:
+    """Start numba's thread pool (once) with as many threads as the process's other compute
+    libraries use.
+
+    On start, numba's OpenMP layer sets the OpenMP thread count of the process to its pool size
+    (the CPU count unless ``NUMBA_NUM_THREADS`` is set), and torch shares that count: a process
+    limited to one thread (``OMP_NUM_THREADS=1``, ``torch.set_num_threads(1)``) would train on
+    every core after the first kernel, and a torch training run's numbers depend on its thread
+    count (a fit in this process and one on a one-thread worker would differ). So, unless the
+    user set ``NUMBA_NUM_THREADS``, the pool gets torch's thread count when torch is loaded,
+    else ``OMP_NUM_THREADS`` when that is set (at most numba's own default); and torch's count
+    is put back if it changed anyway."""
+    global _pool_started
+    if _pool_started:
+        return
+    _pool_started = True
+    torch = sys.modules.get("torch")
+    before = torch.get_num_threads() if torch is not None else None
+    if "NUMBA_NUM_THREADS" not in os.environ:
+        wanted = before
+        if wanted is None:
+            try:
+                wanted = int(os.environ.get("OMP_NUM_THREADS", ""))
+            except ValueError:
+                wanted = None
+        if wanted is not None and 1 <= wanted < numba.config.NUMBA_NUM_THREADS:
+            from numba.np.ufunc import parallel
+
+            numba.config.NUMBA_NUM_THREADS = wanted
+            parallel.NUM_THREADS = wanted  # the count the pool starts with
+    numba.get_num_threads()  # starts the pool
+    if before is not None and torch.get_num_threads() != before:
+        torch.set_num_threads(before)
 
 
 if "numba" in sys.modules:   # imported already: configure it now, before any parallel call
@@ -74,6 +114,7 @@ class LazyKernel:
             with _lock:
                 if self._dispatcher is None:
                     numba = _numba()
+                    _start_pool(numba)
                     dispatcher = numba.njit(**self._options)(self.py_func)
                     self._dispatcher = dispatcher
                     space = self.py_func.__globals__

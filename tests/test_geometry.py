@@ -254,6 +254,35 @@ def test_importing_pointad_leaves_the_environment_alone():
     assert out.stdout.strip() == "['workqueue', 'omp', 'tbb']"
 
 
+def test_the_first_kernel_keeps_the_process_thread_count():
+    """numba's OpenMP layer sets the process's OpenMP thread count to its pool size when the
+    pool starts, and torch reads that count: a process limited to one thread must stay so after
+    the first parallel kernel (torch loaded before it, or after it), and numba's pool takes the
+    same count unless NUMBA_NUM_THREADS is set."""
+    import os
+    import subprocess
+    import sys
+    kernel = ("import numpy as np\n"
+              "from pointad.ops.grid import grid_knn\n"
+              "p = np.random.default_rng(0).random((5000, 3))\n"
+              "grid_knn(p, p, 8)\n")
+    report = "import numba, torch\nprint(torch.get_num_threads(), numba.get_num_threads())\n"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_")}
+    cases = [  # (environment, code before the kernel, expected torch and numba threads)
+        ({"OMP_NUM_THREADS": "1"}, "import torch\n", "1 1"),
+        ({"OMP_NUM_THREADS": "1"}, "", "1 1"),  # torch imported after the pool started
+        ({}, "import torch\ntorch.set_num_threads(1)\n", "1 1"),
+    ]
+    for extra, before, expected in cases:
+        out = subprocess.run([sys.executable, "-c", before + kernel + report],
+                             env={**env, **extra}, capture_output=True, text=True, check=True)
+        assert out.stdout.strip() == expected, (extra, before, out.stdout)
+    out = subprocess.run([sys.executable, "-c", "import torch\n" + kernel + report],
+                         env={**env, "OMP_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "2"},
+                         capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "1 2"  # the user's NUMBA_NUM_THREADS is kept; torch's too
+
+
 @pytest.mark.parametrize("kind", ["numpy", "torch"])
 def test_isolated_points_against_a_kd_tree(kind):
     """Stray returns: the k-th nearest other point beyond a length, or beyond a factor times the
