@@ -27,7 +27,7 @@ class Patches(NamedTuple):
         scale: the length the coordinates were divided by.
     """
 
-    index: torch.Tensor
+    index: torch.Tensor  # type: ignore[assignment]  # a field named as tuple.index
     coords: torch.Tensor
     frames: torch.Tensor
     origins: torch.Tensor

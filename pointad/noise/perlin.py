@@ -49,11 +49,11 @@ def _flat_coords(*arrays):
     float64 stays float64 (the kernel rounds each value to float32 on load, like the C package),
     which saves a conversion pass over the whole input.
     """
-    arrays = [np.asarray(a) for a in arrays]
-    arrays = [a if a.dtype in (np.float32, np.float64) else a.astype(np.float64) for a in arrays]
-    if len({a.shape for a in arrays}) > 1:
-        arrays = np.broadcast_arrays(*arrays)
-    return arrays[0].shape, [np.ascontiguousarray(a).ravel() for a in arrays]
+    floats = [np.asarray(a) for a in arrays]
+    floats = [a if a.dtype in (np.float32, np.float64) else a.astype(np.float64) for a in floats]
+    if len({a.shape for a in floats}) > 1:
+        floats = list(np.broadcast_arrays(*floats))
+    return floats[0].shape, [np.ascontiguousarray(a).ravel() for a in floats]
 
 
 def perlin2(x, y, octaves: int = 1, persistence: float = 0.5, lacunarity: float = 2.0,

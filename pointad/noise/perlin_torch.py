@@ -82,6 +82,7 @@ def _prepare(coords, seed, base, three_d):
                                        for c in coords])
     perm = permutation_table(seed)
     grads = [torch.as_tensor(np.ascontiguousarray(GRAD3[:, c]), device=device) for c in range(3)]
+    tables: tuple[torch.Tensor, ...]
     if three_d:
         hij, hk = corner_hash3(perm, base)
         tables = (torch.as_tensor(hij.ravel().astype(np.int64), device=device),
