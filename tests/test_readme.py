@@ -98,6 +98,9 @@ SKIP = {
     "--out results-rescans \\":
         "a small realistic build with complete test scans and six depth-method runs on two "
         "builds (about an hour on 2 cores)",
+    "$C features \\\n    --backbone efficientnet-lite0 --views 26":
+        "five feature-bank runs of tools/depth_proxy.py on two small realistic builds made "
+        "above (about 3 minutes each on 2 cores)",
     "det.fit(train_clouds)":
         "a fragment: train_clouds and points stand for the reader's data",
 }

@@ -22,7 +22,17 @@ radius (point spacings) of the render (defaults: the depth methods').
 
     .venv/bin/python tools/depth_proxy.py DATA/real3d fork,gear oracle --seam-guard 0
 
-Options: ``--size`` (render side, default 128); 6 views.
+``features``: what a frozen backbone's features tell apart without any training (CPMF's recipe:
+rendered views, a pretrained CNN, a memory bank). Each point's feature is the mean, over the
+pixels that show it in the registered, completed views, of the ``--backbone`` maps (every level,
+resized bilinearly to the render; a point no view shows takes its nearest shown point's); the
+features of every training point form the bank (standardised per channel with its statistics);
+a test point scores the mean distance to its 3 nearest bank features, a cloud its highest point
+score (and, second column, the mean of its top 1 %).
+
+    .venv/bin/python tools/depth_proxy.py DATA/real3d fork features --backbone efficientnet-lite0
+
+Options: ``--size`` (render side, default 128); ``--views`` (default 6).
 """
 import argparse
 import inspect
@@ -42,7 +52,8 @@ from pointad.reductions import top_mean
 from pointad.render import render, to_points
 from pointad.render.completion import GUARD_PIXELS
 
-MODES = ("own", "align", "complete", "oracle")
+MODES = ("own", "align", "complete", "oracle", "features")
+BANK_K = 3  # features: nearest bank features averaged per test point
 SPLAT = inspect.signature(render).parameters["splat"].default  # in point spacings
 # the oracle's object score: raw's (the mean of the top fraction of its point scores)
 RAW_TOP_FRACTION = inspect.signature(RawDistance).parameters["top_fraction"].default
@@ -56,22 +67,46 @@ def oracle_scores(rendered, values: np.ndarray) -> np.ndarray:
     return to_points(maps, rendered)
 
 
+def point_features(maps: list, rendered) -> np.ndarray:
+    """(N, C) per-point features from backbone ``maps`` of ``rendered``'s views (a list of
+    (V, C_i, h_i, w_i) tensors, resized bilinearly to the render and concatenated): the mean
+    over every pixel that shows the point; a point no pixel shows takes its nearest shown
+    point's features."""
+    height, width = rendered.index.shape[1:]
+    full = torch.cat([torch.nn.functional.interpolate(m.float(), size=(height, width),
+                                                      mode="bilinear", align_corners=False)
+                      for m in maps], dim=1).permute(0, 2, 3, 1).numpy()  # (V, H, W, C)
+    shown = rendered.index >= 0
+    sums = np.zeros((rendered.n_points, full.shape[-1]))
+    np.add.at(sums, rendered.index[shown], full[shown])
+    counts = np.bincount(rendered.index[shown], minlength=rendered.n_points)
+    seen = counts > 0
+    sums[seen] /= counts[seen, None]
+    sums[~seen] = sums[rendered.nearest_seen[~seen]]
+    return sums
+
+
 def category(root, cat: str, mode: str, size: int, guard: int = GUARD_PIXELS,
-             splat: float = SPLAT) -> tuple:
+             splat: float = SPLAT, backbone: str = "geometric", views: int = 6) -> tuple:
     """``(I-AUROC, P-AUROC)`` of ``mode`` on one category; ``oracle``: ``(direct I, direct P,
-    rendered I, rendered P)``."""
+    rendered I, rendered P)``; ``features``: ``(I, P, I from the top 1 %, P)``."""
     train = [CloudInput(s.points) for s in load_dataset(root, cat, "train")]
     det = create("uniad", arch="small", epochs=1, size=size, align=mode != "own",
-                 seam_guard=guard, progress=False, device="cpu")
+                 seam_guard=guard, progress=False, device="cpu", backbone=backbone,
+                 views=views)
     det._template_index = None
     det._set_template(train[0])
     clouds = [train[0]] + [det.posed(c) for c in train[1:]]
     renders = [det.render(c, splat=splat) for c in clouds]
-    if mode in ("complete", "oracle"):
+    if mode in ("complete", "oracle", "features"):
         det.reference_ = renders[0]
         renders = [renders[0]] + [det.completed(r, c) for r, c in zip(renders[1:], clouds[1:])]
     if mode == "oracle":
         reference = NeighbourIndex(np.concatenate([c.points for c in clouds]))
+    elif mode == "features":
+        bank = np.concatenate([point_features(det.features(det.images(r)), r) for r in renders])
+        mean, std = bank.mean(axis=0), bank.std(axis=0) + 1e-6
+        bank_t = torch.from_numpy((bank - mean) / std)
     else:
         depth = np.stack([r.images[:, 0] for r in renders])
         valid = np.stack([r.valid for r in renders])
@@ -79,9 +114,14 @@ def category(root, cat: str, mode: str, size: int, guard: int = GUARD_PIXELS,
     for sample in load_dataset(root, cat, "test"):
         cloud = det.posed(CloudInput(sample.points))
         rendered = det.render(cloud, splat=splat)
-        if mode in ("complete", "oracle"):
+        if mode in ("complete", "oracle", "features"):
             rendered = det.completed(rendered, cloud)
-        if mode == "oracle":
+        if mode == "features":
+            query = torch.from_numpy((point_features(det.features(det.images(rendered)),
+                                                     rendered) - mean) / std)
+            distance = torch.cdist(query, bank_t).topk(BANK_K, largest=False).values.mean(1)
+            columns.append((distance.numpy(), distance.numpy()))
+        elif mode == "oracle":
             distance = reference.query(cloud.points, 1)[0][:, 0] / det.frame_.spacing
             columns.append((distance, oracle_scores(rendered, distance)))
         else:
@@ -92,8 +132,9 @@ def category(root, cat: str, mode: str, size: int, guard: int = GUARD_PIXELS,
         truth.append(sample.label)
     point_truth = np.concatenate(labels) > 0
     out = []
-    for scores in zip(*columns):
-        objects = [top_mean(s, RAW_TOP_FRACTION) if mode == "oracle" else s.max() for s in scores]
+    for k, scores in enumerate(zip(*columns)):
+        top = mode == "oracle" or (mode == "features" and k == 1)
+        objects = [top_mean(s, RAW_TOP_FRACTION) if top else s.max() for s in scores]
         out += [roc_auc_score(truth, objects),
                 roc_auc_score(point_truth, np.concatenate(scores))]
     return tuple(out)
@@ -107,12 +148,16 @@ def main(argv) -> int:
     parser.add_argument("size", nargs="?", type=int, default=128, help="render side (pixels)")
     parser.add_argument("--seam-guard", type=int, default=GUARD_PIXELS)
     parser.add_argument("--splat", type=float, default=SPLAT)
+    parser.add_argument("--backbone", default="geometric", help="features: the backbone")
+    parser.add_argument("--views", type=int, default=6, help="views of each cloud")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    names = (("direct", "rendered") if args.mode == "oracle" else (args.mode,))
+    names = {"oracle": ("direct", "rendered"), "features": ("max", "top1%")}.get(
+        args.mode, (args.mode,))
     rows = []
     for cat in args.categories.split(","):
-        rows.append(category(args.data, cat, args.mode, args.size, args.seam_guard, args.splat))
+        rows.append(category(args.data, cat, args.mode, args.size, args.seam_guard, args.splat,
+                             args.backbone, args.views))
         print(" ".join(f"{name} {cat} I-AUROC {rows[-1][2 * i]:.3f} P-AUROC "
                        f"{rows[-1][2 * i + 1]:.3f}" for i, name in enumerate(names)), flush=True)
     mean = np.mean(rows, axis=0)
