@@ -44,32 +44,6 @@ def test_oracle_mode_scores_bulges_directly_and_through_the_render(proxy, tmp_pa
     assert out[-1].startswith("direct mean I-AUROC") and "rendered mean" in out[-1]
 
 
-def test_point_features_average_the_pixels_that_show_each_point(proxy):
-    """Against a loop over the pixels: each point's feature is the mean of the (resized) maps
-    at every pixel that shows it; a point no pixel shows has its nearest shown point's."""
-    import torch
-    cloud = sample_cloud("box", 1500, seed=1)
-    rendered = render(cloud, views=3, size=32)
-    rng = np.random.default_rng(0)
-    maps = [torch.from_numpy(rng.random((3, 4, 32, 32))),
-            torch.from_numpy(rng.random((3, 2, 16, 16)))]
-    out = proxy.point_features(maps, rendered)
-    assert out.shape == (len(cloud.points), 6)
-    coarse = torch.nn.functional.interpolate(maps[1], size=(32, 32), mode="bilinear",
-                                             align_corners=False).numpy()
-    full = np.concatenate([maps[0].numpy(), coarse], axis=1)  # (V, 6, H, W)
-    sums = np.zeros((len(cloud.points), 6))
-    counts = np.zeros(len(cloud.points))
-    for v, y, x in zip(*np.nonzero(rendered.index >= 0)):
-        sums[rendered.index[v, y, x]] += full[v, :, y, x]
-        counts[rendered.index[v, y, x]] += 1
-    seen = counts > 0
-    assert np.array_equal(seen, rendered.seen) and 0.2 < seen.mean() < 1.0
-    np.testing.assert_allclose(out[seen], sums[seen] / counts[seen, None], rtol=1e-6)
-    hidden = np.flatnonzero(~seen)
-    np.testing.assert_array_equal(out[hidden], out[rendered.nearest_seen[hidden]])
-
-
 def test_features_mode_finds_bulges_without_training(proxy, tmp_path, capsys):
     """The weight-free backbone's features with a memory bank of the training points tell
     PNAS bulges on complete clouds from the good surface."""

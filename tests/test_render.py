@@ -9,7 +9,7 @@ from scipy.spatial.transform import Rotation
 
 from pointad.errors import InputError
 from pointad.io import Cloud, CloudInput
-from pointad.render import CHANNELS, DepthRender, ViewFrame, render, to_points
+from pointad.render import CHANNELS, DepthRender, ViewFrame, features_to_points, render, to_points
 from pointad.render.channels import fill_small_holes
 from pointad.render.orthographic import pixel_coordinates
 from pointad.render.views import camera_coordinates, view_rotations
@@ -457,3 +457,30 @@ def test_completion_keeps_a_hole_inside_the_seen_surface(blob):
     assert not unseen_regions(rendered, reference)[view].any()
     done = complete(rendered, reference, holed)
     assert np.array_equal(done.images[view], rendered.images[view])
+
+
+def test_features_to_points_average_the_pixels_that_show_each_point():
+    """Against a loop over the pixels: each point's feature is the mean of the (resized) maps
+    at every pixel that shows it; a point no pixel shows has its nearest shown point's."""
+    cloud = sample_cloud("box", 1500, seed=1)
+    rendered = render(cloud, views=3, size=32)
+    rng = np.random.default_rng(0)
+    maps = [torch.from_numpy(rng.random((3, 4, 32, 32))),
+            torch.from_numpy(rng.random((3, 2, 16, 16)))]
+    out = features_to_points(maps, rendered)
+    assert out.shape == (len(cloud.points), 6)
+    coarse = torch.nn.functional.interpolate(maps[1], size=(32, 32), mode="bilinear",
+                                             align_corners=False).numpy()
+    full = np.concatenate([maps[0].numpy(), coarse], axis=1)  # (V, 6, H, W)
+    sums = np.zeros((len(cloud.points), 6))
+    counts = np.zeros(len(cloud.points))
+    for v, y, x in zip(*np.nonzero(rendered.index >= 0)):
+        sums[rendered.index[v, y, x]] += full[v, :, y, x]
+        counts[rendered.index[v, y, x]] += 1
+    seen = counts > 0
+    assert np.array_equal(seen, rendered.seen) and 0.2 < seen.mean() < 1.0
+    np.testing.assert_allclose(out[seen], sums[seen] / counts[seen, None], rtol=1e-6)
+    hidden = np.flatnonzero(~seen)
+    np.testing.assert_array_equal(out[hidden], out[rendered.nearest_seen[hidden]])
+    with pytest.raises(InputError, match="views"):
+        features_to_points([maps[0][:2]], rendered)

@@ -24,8 +24,8 @@ radius (point spacings) of the render (defaults: the depth methods').
 
 ``features``: what a frozen backbone's features tell apart without any training (CPMF's recipe:
 rendered views, a pretrained CNN, a memory bank). Each point's feature is the mean, over the
-pixels that show it in the registered, completed views, of the ``--backbone`` maps (every level,
-resized bilinearly to the render; a point no view shows takes its nearest shown point's); the
+pixels that show it in the registered, completed views, of the ``--backbone`` maps (every level;
+:func:`pointad.render.features_to_points`, as the ``cpmf`` detector's); the
 features of every training point form the bank (standardised per channel with its statistics);
 a test point scores the mean distance to its 3 nearest bank features, a cloud its highest point
 score (and, second column, the mean of its top 1 %).
@@ -49,7 +49,7 @@ from pointad.detectors.raw import RawDistance
 from pointad.io import CloudInput
 from pointad.ops import NeighbourIndex
 from pointad.reductions import top_mean
-from pointad.render import render, to_points
+from pointad.render import features_to_points, render, to_points
 from pointad.render.completion import GUARD_PIXELS
 
 MODES = ("own", "align", "complete", "oracle", "features")
@@ -65,25 +65,6 @@ def oracle_scores(rendered, values: np.ndarray) -> np.ndarray:
     (``to_points`` of the map that holds each shown point's value on its pixels)."""
     maps = np.where(rendered.index >= 0, values[np.maximum(rendered.index, 0)], 0.0)
     return to_points(maps, rendered)
-
-
-def point_features(maps: list, rendered) -> np.ndarray:
-    """(N, C) per-point features from backbone ``maps`` of ``rendered``'s views (a list of
-    (V, C_i, h_i, w_i) tensors, resized bilinearly to the render and concatenated): the mean
-    over every pixel that shows the point; a point no pixel shows takes its nearest shown
-    point's features."""
-    height, width = rendered.index.shape[1:]
-    full = torch.cat([torch.nn.functional.interpolate(m.float(), size=(height, width),
-                                                      mode="bilinear", align_corners=False)
-                      for m in maps], dim=1).permute(0, 2, 3, 1).numpy()  # (V, H, W, C)
-    shown = rendered.index >= 0
-    sums = np.zeros((rendered.n_points, full.shape[-1]))
-    np.add.at(sums, rendered.index[shown], full[shown])
-    counts = np.bincount(rendered.index[shown], minlength=rendered.n_points)
-    seen = counts > 0
-    sums[seen] /= counts[seen, None]
-    sums[~seen] = sums[rendered.nearest_seen[~seen]]
-    return sums
 
 
 def category(root, cat: str, mode: str, size: int, guard: int = GUARD_PIXELS,
@@ -104,7 +85,7 @@ def category(root, cat: str, mode: str, size: int, guard: int = GUARD_PIXELS,
     if mode == "oracle":
         reference = NeighbourIndex(np.concatenate([c.points for c in clouds]))
     elif mode == "features":
-        bank = np.concatenate([point_features(det.features(det.images(r)), r) for r in renders])
+        bank = np.concatenate([features_to_points(det.features(det.images(r)), r) for r in renders])
         mean, std = bank.mean(axis=0), bank.std(axis=0) + 1e-6
         bank_t = torch.from_numpy((bank - mean) / std)
     else:
@@ -117,8 +98,8 @@ def category(root, cat: str, mode: str, size: int, guard: int = GUARD_PIXELS,
         if mode in ("complete", "oracle", "features"):
             rendered = det.completed(rendered, cloud)
         if mode == "features":
-            query = torch.from_numpy((point_features(det.features(det.images(rendered)),
-                                                     rendered) - mean) / std)
+            query = torch.from_numpy((features_to_points(det.features(det.images(rendered)),
+                                                         rendered) - mean) / std)
             distance = torch.cdist(query, bank_t).topk(BANK_K, largest=False).values.mean(1)
             columns.append((distance.numpy(), distance.numpy()))
         elif mode == "oracle":

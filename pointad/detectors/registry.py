@@ -28,6 +28,7 @@ BUILTIN = {
     "hetnet": "pointad.detectors.hetnet",
     "fader": "pointad.detectors.fader",
     "pradot": "pointad.detectors.pradot",
+    "cpmf": "pointad.detectors.cpmf",
     "fused": "pointad.detectors.fused",
     "mmae-lines": "pointad.detectors.mmae_lines",
 }

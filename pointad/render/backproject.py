@@ -67,3 +67,36 @@ def to_points(maps, rendered, *, fill="nearest") -> np.ndarray:
         source = rendered.nearest_seen[unseen]        # -1 only when no point is seen at all
         scores[unseen] = np.where(source >= 0, scores[np.maximum(source, 0)], np.nan)
     return scores
+
+
+def features_to_points(maps, rendered) -> np.ndarray:
+    """(N, C) float64 per-point features from per-pixel feature maps of ``rendered``.
+
+    Args:
+        maps: one (V, C, h, w) tensor or a list of them (backbone levels at any resolution),
+            each resized bilinearly to the render (``align_corners=False``) and concatenated
+            along C.
+        rendered: the :class:`pointad.render.DepthRender` the maps were computed on.
+
+    Returns:
+        Each point's mean feature over every pixel that shows it (pixels with ``index >= 0``, in
+        all views: CPMF's multi-view point feature); a point no pixel shows takes its nearest
+        shown point's (``rendered.nearest_seen``; zeros when no point is shown at all).
+    """
+    maps = [maps] if isinstance(maps, torch.Tensor) else list(maps)
+    index = rendered.index
+    height, width = index.shape[1:]
+    if not maps or any(m.ndim != 4 or m.shape[0] != index.shape[0] for m in maps):
+        raise InputError(f"maps must be (V, C, h, w) tensors with V = {index.shape[0]} views")
+    full = torch.cat([F.interpolate(m.detach().to("cpu", torch.float64), size=(height, width),
+                                    mode="bilinear", align_corners=False) for m in maps], dim=1)
+    values = full.permute(0, 2, 3, 1).numpy()  # (V, H, W, C)
+    shown = index >= 0
+    sums = np.zeros((rendered.n_points, values.shape[-1]))
+    np.add.at(sums, index[shown], values[shown])
+    counts = np.bincount(index[shown], minlength=rendered.n_points)
+    seen = counts > 0
+    sums[seen] /= counts[seen, None]
+    if not seen.all() and seen.any():
+        sums[~seen] = sums[rendered.nearest_seen[~seen]]
+    return sums
