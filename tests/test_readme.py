@@ -101,6 +101,9 @@ SKIP = {
     "$C features \\\n    --backbone efficientnet-lite0 --views 26":
         "five feature-bank runs of tools/depth_proxy.py on two small realistic builds made "
         "above (about 3 minutes each on 2 cores)",
+    "--methods cpmf --out results-cpmf-$B":
+        "cpmf on six realistic builds made above and once more with partial cuts (about 90 "
+        "minutes on 2 cores)",
     "det.fit(train_clouds)":
         "a fragment: train_clouds and points stand for the reader's data",
 }
