@@ -60,9 +60,12 @@ def _start_pool(numba: Any) -> None:
     if _pool_started:
         return
     _pool_started = True
+    from numba.np.ufunc import parallel
+
     torch = sys.modules.get("torch")
     before = torch.get_num_threads() if torch is not None else None
-    if "NUMBA_NUM_THREADS" not in os.environ:
+    started = getattr(parallel, "_is_initialized", False)  # by other code: leave it as it is
+    if "NUMBA_NUM_THREADS" not in os.environ and not started:
         wanted = before
         if wanted is None:
             try:
@@ -70,8 +73,6 @@ def _start_pool(numba: Any) -> None:
             except ValueError:
                 wanted = None
         if wanted is not None and 1 <= wanted < numba.config.NUMBA_NUM_THREADS:
-            from numba.np.ufunc import parallel
-
             numba.config.NUMBA_NUM_THREADS = wanted
             parallel.NUM_THREADS = wanted  # the count the pool starts with
     numba.get_num_threads()  # starts the pool
