@@ -95,3 +95,15 @@ def test_save_load_and_organized_scans(small_bench, tmp_path):
 def test_bad_parameters_raise_input_error(bad):
     with pytest.raises(InputError, match=next(iter(bad))):
         detectors.create("cpmf", **bad)
+
+
+def test_pnas_eval_runs_cpmf_from_the_command_line(small_bench, tmp_path, capsys):
+    import json
+
+    from pointad.cli import main
+    code = main(["eval", "-m", "cpmf", "-d", str(small_bench / "real3d"), "-c", "bottle", "-q",
+                 "-o", str(tmp_path), "-p", "size=32", "-p", "views=1", "-p", "k=2"])
+    assert code == 0, capsys.readouterr().err
+    data = json.loads((tmp_path / "cpmf_real3d.json").read_text())
+    assert data["params"]["k"] == 2 and data["params"]["coreset_ratio"] == 0.1
+    assert data["categories"][0]["P-AUROC"] > 0.5
