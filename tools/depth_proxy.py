@@ -25,10 +25,10 @@ radius (point spacings) of the render (defaults: the depth methods').
 ``features``: what a frozen backbone's features tell apart without any training (CPMF's recipe:
 rendered views, a pretrained CNN, a memory bank). Each point's feature is the mean, over the
 pixels that show it in the registered, completed views, of the ``--backbone`` maps (every level;
-:func:`pointad.render.features_to_points`, as the ``cpmf`` detector's); the
-features of every training point form the bank (standardised per channel with its statistics);
-a test point scores the mean distance to its 3 nearest bank features, a cloud its highest point
-score (and, second column, the mean of its top 1 %).
+:func:`pointad.render.features_to_points`); the features of every training point form the bank
+(standardised per channel with its statistics); a test point scores the mean distance to its 3
+nearest bank features, a cloud its highest point score (and, second column, the mean of its top
+1 %): the ``cpmf`` detector with ``coreset_ratio=1`` (``--splat`` does not apply).
 
     .venv/bin/python tools/depth_proxy.py DATA/real3d fork features --backbone efficientnet-lite0
 
@@ -49,7 +49,7 @@ from pointad.detectors.raw import RawDistance
 from pointad.io import CloudInput
 from pointad.ops import NeighbourIndex
 from pointad.reductions import top_mean
-from pointad.render import features_to_points, render, to_points
+from pointad.render import render, to_points
 from pointad.render.completion import GUARD_PIXELS
 
 MODES = ("own", "align", "complete", "oracle", "features")
@@ -67,10 +67,32 @@ def oracle_scores(rendered, values: np.ndarray) -> np.ndarray:
     return to_points(maps, rendered)
 
 
+def feature_bank(root, cat: str, size: int, guard: int, backbone: str, views: int) -> tuple:
+    """``features`` on one category: ``(I-AUROC from the highest point score, P-AUROC, I-AUROC
+    from the mean of the top 1 %, P-AUROC)`` of the ``cpmf`` detector keeping every training
+    point in its bank (``coreset_ratio=1``, the 3 nearest averaged)."""
+    det = create("cpmf", size=size, views=views, backbone=backbone, seam_guard=guard, k=BANK_K,
+                 coreset_ratio=1.0, top_fraction=RAW_TOP_FRACTION, progress=False,
+                 device="cpu")
+    det.fit([CloudInput(s.points) for s in load_dataset(root, cat, "train")])
+    labels, truth, highest, top, points = [], [], [], [], []
+    for sample in load_dataset(root, cat, "test"):
+        prediction = det.predict(CloudInput(sample.points))
+        points.append(prediction.point_scores)
+        highest.append(prediction.point_scores.max())
+        top.append(prediction.score)
+        labels.append(np.zeros(len(sample.points)) if sample.labels is None else sample.labels)
+        truth.append(sample.label)
+    p_auroc = roc_auc_score(np.concatenate(labels) > 0, np.concatenate(points))
+    return (roc_auc_score(truth, highest), p_auroc, roc_auc_score(truth, top), p_auroc)
+
+
 def category(root, cat: str, mode: str, size: int, guard: int = GUARD_PIXELS,
              splat: float = SPLAT, backbone: str = "geometric", views: int = 6) -> tuple:
     """``(I-AUROC, P-AUROC)`` of ``mode`` on one category; ``oracle``: ``(direct I, direct P,
     rendered I, rendered P)``; ``features``: ``(I, P, I from the top 1 %, P)``."""
+    if mode == "features":
+        return feature_bank(root, cat, size, guard, backbone, views)
     train = [CloudInput(s.points) for s in load_dataset(root, cat, "train")]
     det = create("uniad", arch="small", epochs=1, size=size, align=mode != "own",
                  seam_guard=guard, progress=False, device="cpu", backbone=backbone,
@@ -79,15 +101,11 @@ def category(root, cat: str, mode: str, size: int, guard: int = GUARD_PIXELS,
     det._set_template(train[0])
     clouds = [train[0]] + [det.posed(c) for c in train[1:]]
     renders = [det.render(c, splat=splat) for c in clouds]
-    if mode in ("complete", "oracle", "features"):
+    if mode in ("complete", "oracle"):
         det.reference_ = renders[0]
         renders = [renders[0]] + [det.completed(r, c) for r, c in zip(renders[1:], clouds[1:])]
     if mode == "oracle":
         reference = NeighbourIndex(np.concatenate([c.points for c in clouds]))
-    elif mode == "features":
-        bank = np.concatenate([features_to_points(det.features(det.images(r)), r) for r in renders])
-        mean, std = bank.mean(axis=0), bank.std(axis=0) + 1e-6
-        bank_t = torch.from_numpy((bank - mean) / std)
     else:
         depth = np.stack([r.images[:, 0] for r in renders])
         valid = np.stack([r.valid for r in renders])
@@ -95,14 +113,9 @@ def category(root, cat: str, mode: str, size: int, guard: int = GUARD_PIXELS,
     for sample in load_dataset(root, cat, "test"):
         cloud = det.posed(CloudInput(sample.points))
         rendered = det.render(cloud, splat=splat)
-        if mode in ("complete", "oracle", "features"):
+        if mode in ("complete", "oracle"):
             rendered = det.completed(rendered, cloud)
-        if mode == "features":
-            query = torch.from_numpy((features_to_points(det.features(det.images(rendered)),
-                                                         rendered) - mean) / std)
-            distance = torch.cdist(query, bank_t).topk(BANK_K, largest=False).values.mean(1)
-            columns.append((distance.numpy(), distance.numpy()))
-        elif mode == "oracle":
+        if mode == "oracle":
             distance = reference.query(cloud.points, 1)[0][:, 0] / det.frame_.spacing
             columns.append((distance, oracle_scores(rendered, distance)))
         else:
@@ -113,9 +126,8 @@ def category(root, cat: str, mode: str, size: int, guard: int = GUARD_PIXELS,
         truth.append(sample.label)
     point_truth = np.concatenate(labels) > 0
     out = []
-    for k, scores in enumerate(zip(*columns)):
-        top = mode == "oracle" or (mode == "features" and k == 1)
-        objects = [top_mean(s, RAW_TOP_FRACTION) if top else s.max() for s in scores]
+    for scores in zip(*columns):
+        objects = [top_mean(s, RAW_TOP_FRACTION) if mode == "oracle" else s.max() for s in scores]
         out += [roc_auc_score(truth, objects),
                 roc_auc_score(point_truth, np.concatenate(scores))]
     return tuple(out)

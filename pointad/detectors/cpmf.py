@@ -71,12 +71,6 @@ class CPMF(DepthDetector):
                                          low_open=True)
         self.memory_ = self.mean_ = self.std_ = None
 
-    def point_features(self, rendered) -> torch.Tensor:
-        """(N, C) float32 standardised features of the points of ``rendered`` (on the device):
-        every backbone level, each point's mean over the pixels that show it."""
-        feats = features_to_points(self.features(self.images(rendered)), rendered)
-        x = torch.as_tensor(feats, dtype=torch.float32, device=self._device)
-        return x if self.mean_ is None else (x - self.mean_) / self.std_
 
     # DepthDetector hooks ----------------------------------------------------------------------
     def _train(self, features, view_of, clouds, renders):
@@ -93,16 +87,13 @@ class CPMF(DepthDetector):
                                   n_reweight=0, seed=self.seed).fit((bank - self.mean_)
                                                                      / self.std_)
 
-    def _predict(self, cloud):
-        cloud = self.posed(cloud)
-        rendered = self.completed(self.render(cloud), cloud)
+    def _score_render(self, rendered):
+        feats = features_to_points(self.features(self.images(rendered)), rendered)
+        x = torch.as_tensor(feats, dtype=torch.float32, device=self._device)
         bank = self.memory_.bank
-        dist, _ = knn(self.point_features(rendered), bank, min(self.k, len(bank)))
+        dist, _ = knn((x - self.mean_) / self.std_, bank, min(self.k, len(bank)))
         scores = dist.mean(dim=1).double().cpu().numpy()
         return scores, top_mean(scores, self.top_fraction)
-
-    def _score_views(self, features, valid):  # pragma: no cover - _predict scores the points
-        raise NotImplementedError("cpmf scores points (features_to_points), not view maps")
 
     def _get_model_state(self):
         return {**self.memory_.get_state(), "mean": self.mean_.cpu().numpy(),

@@ -10,7 +10,8 @@ scores with :func:`pointad.render.to_points` (max over views; points no view sho
 score of their nearest shown point), and an object score (the method's image score, max over
 views).
 
-Subclasses implement :meth:`DepthDetector._train` and :meth:`DepthDetector._score_views` and
+Subclasses implement :meth:`DepthDetector._train` and :meth:`DepthDetector._score_views` (or,
+scoring points directly, :meth:`DepthDetector._score_render`) and
 keep their fitted state in torch modules and tensors that :meth:`_get_model_state` returns as
 numpy arrays and :meth:`_set_model_state` restores. Their constructors list every parameter
 (this class's and their own) explicitly: ``get_params`` reads them from the signature.
@@ -245,9 +246,14 @@ class DepthDetector(Detector):
             self._train(feats, view_of, clouds, renders)
 
     def _predict(self, cloud):
-        from pointad.render import to_points
         cloud = self.posed(cloud)
-        rendered = self.completed(self.render(cloud), cloud)
+        return self._score_render(self.completed(self.render(cloud), cloud))
+
+    def _score_render(self, rendered):
+        """``(point scores (N,), object score)`` of one cloud's (registered, completed) render:
+        the method's view maps (:meth:`_score_views`) back to the points (max over views), the
+        highest view score. A method that scores points directly overrides this instead."""
+        from pointad.render import to_points
         valid = resize_nearest(torch.from_numpy(rendered.valid)[:, None].float(), self.size)
         maps, view_scores = self._score_views(self.features(self.images(rendered)),
                                               valid[:, 0].to(self._device) > 0.5)
@@ -283,10 +289,12 @@ class DepthDetector(Detector):
         training clouds and their renders (in image order: cloud 0's views first). Runs in
         ``seeded(self.seed)``: modules built and dropout drawn here are seeded."""
 
-    @abstractmethod
     def _score_views(self, features: list, valid: torch.Tensor):
         """``(maps (V, size, size), scores (V,))`` of one cloud's V views; ``valid``
-        (V, size, size) bool marks the pixels that show a point."""
+        (V, size, size) bool marks the pixels that show a point. Every map method implements
+        it; a method that overrides :meth:`_score_render` (``cpmf``) does not need it."""
+        raise NotImplementedError(f"{type(self).__name__} implements neither _score_views "
+                                  "nor _score_render")
 
     @abstractmethod
     def _get_model_state(self) -> dict:
