@@ -214,8 +214,9 @@ def test_synthetic_copies_of_an_organized_scan_keep_its_pixel_grid():
 
 
 def test_the_default_parts_are_patchcore_ms_and_hetnet_at_their_defaults():
-    """The depth part defaults to HetNet (the best depth method on the realistic preset, README
-    "fused takes HetNet as its depth part"), built with HetNet's own defaults."""
+    """The depth part defaults to HetNet (the best depth method on the realistic preset,
+    docs/depth-methods.md, "fused takes HetNet as its depth part"), built with HetNet's own
+    defaults."""
     det = detectors.create("fused")
     point, depth = det._new("point"), det._new("depth")
     assert (point.name, depth.name) == ("patchcore-ms", "hetnet")

@@ -248,8 +248,8 @@ def test_holes_score_the_rim_of_missing_surface(fitted, monkeypatch):
     assert np.all(flagged[narrow_flagged]) and flagged.sum() > narrow_flagged.sum()
     # This hole's radius is about 4.6 point spacings, so the narrow rim (4 spacings) already
     # covers its labelled ring (half the radius); the wide one adds unlabelled points here
-    # and pays where holes are ten or more spacings across (README, *A hole's rim as wide as
-    # its label*).
+    # and pays where holes are ten or more spacings across (docs/realistic-preset.md, *A hole's
+    # rim as wide as its label*).
     assert (flagged & labels).sum() >= (narrow_flagged & labels).sum()
     # This hole is enclosed by the scanned surface: hole_enclosed=0.9 still finds it, and
     # the share reaches the coverage test.

@@ -1,5 +1,6 @@
-"""The README runs as written: every ```bash and ```python block of README.md is run here, in
-README order, or listed in SKIP with the reason, so that a new or edited block cannot drift.
+"""The README runs as written: every ```bash and ```python block of README.md (and of the
+measurement logs it points to, docs/*.md) is run here, in README order, or listed in SKIP with
+the reason, so that a new or edited block cannot drift.
 
 How a block is run: in a fresh folder (one per chain, below) that holds what a checkout holds
 for the blocks (``.venv`` and ``tools`` linked to the repository's, a copy of ``docs/images/``,
@@ -173,11 +174,16 @@ SUBSTITUTIONS = [
 FENCE = re.compile(r"^```(bash|python)\n(.*?)^```", re.S | re.M)
 
 
-def readme_blocks() -> list[tuple[str, str, int]]:
-    """(language, text, line) of every bash and python block of README.md."""
-    text = README.read_text()
-    return [(m.group(1), m.group(2), text.count("\n", 0, m.start()) + 1)
-            for m in FENCE.finditer(text)]
+def readme_blocks() -> list[tuple[str, str, str]]:
+    """(language, text, "file line N") of every bash and python block of README.md, then of the
+    measurement logs under docs/ that the README points to (docs/*.md, by name)."""
+    blocks = []
+    for path in [README] + sorted((ROOT / "docs").glob("*.md")):
+        text = path.read_text()
+        name = path.relative_to(ROOT)
+        blocks += [(m.group(1), m.group(2), f"{name} line {text.count(chr(10), 0, m.start()) + 1}")
+                   for m in FENCE.finditer(text)]
+    return blocks
 
 
 def match(blocks, table):
@@ -203,8 +209,8 @@ def test_every_block_is_run_or_skipped_with_a_reason():
     assert [k for k, i in {**run, **skip}.items() if i is None] == []
     # ... and every block is named once: run, or skipped with a reason.
     named = sorted(list(run.values()) + list(skip.values()))
-    missing = [f"README.md line {line}: {text.splitlines()[0]!r}"
-               for i, (_, text, line) in enumerate(blocks) if i not in named]
+    missing = [f"{where}: {text.splitlines()[0]!r}"
+               for i, (_, text, where) in enumerate(blocks) if i not in named]
     assert missing == [], "new README blocks: add them to RUN or SKIP in tests/test_readme.py"
     assert len(named) == len(set(named)) == len(blocks)
     assert all(len(reason) > 20 for reason in SKIP.values())
@@ -254,12 +260,12 @@ def test_readme_blocks_run_as_written(chain, tmp_path):
             pytest.skip(offscreen_problem())
     cwd = workdir(tmp_path)
     images = {p.name: p.read_bytes() for p in (cwd / "docs" / "images").iterdir()}
-    for (lang, text, line), files in chain_blocks(chain):
+    for (lang, text, where), files in chain_blocks(chain):
         res = run_block(lang, substitute(text), cwd)
-        assert res.returncode == 0, (f"README.md line {line} failed:\n{substitute(text)}\n"
+        assert res.returncode == 0, (f"{where} failed:\n{substitute(text)}\n"
                                      f"{res.stdout[-2000:]}\n{res.stderr[-3000:]}")
         for f in files:
             path = cwd / f
-            assert path.is_file() and path.stat().st_size > 0, f"line {line}: {f} not made"
+            assert path.is_file() and path.stat().st_size > 0, f"{where}: {f} not made"
             if path.parent == cwd / "docs" / "images" and path.name in images:
                 assert path.read_bytes() != images[path.name], f"{f} not rewritten"

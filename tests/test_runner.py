@@ -308,6 +308,20 @@ def test_report_tool_variants_and_left_out_test_kinds(report, tmp_path, capsys):
     assert "benchmark.json: not found" in capsys.readouterr().err
 
 
+def test_report_tool_presets_name_registered_detectors_with_valid_params(report):
+    """Every method of every preset is a registered detector (or a variant of one) that accepts
+    the preset's parameters for it (``@test-kinds`` is filled in from a benchmark at run time)."""
+    for name, preset in report.PRESETS.items():
+        for method in preset["methods"].split(","):
+            params = {k: v for k, v in report.method_params(method, preset["params"]).items()
+                      if v != "@test-kinds"}
+            det = detectors.create(report.detector_name(method), **params)
+            got = det.get_params()
+            assert all(got[k] == v or k.endswith("_params") for k, v in params.items()), \
+                (name, method)
+    assert "cpmf" in report.PRESETS["depth"]["methods"].split(",")
+
+
 def test_report_tool_calibration_line(report):
     runs = {("real3d", "btf", "per-category"): {"mean": {"I-AUROC": 0.81}}}
     assert "ABOVE" in report.calibration_line(runs, "btf", 0.55, 0.75)

@@ -11,8 +11,9 @@ synthetic benchmark and print markdown tables (means, and P-AUROC per defect kin
 
 ``--preset depth`` is the README's table of the depth methods, their point counterpart and
 ``fused`` (each at the test suite's CPU settings, :data:`DEPTH_SETTINGS`; ``fader@plain`` without
-the attenuation; ``fused`` with ``uniad`` as its depth part, as the README's table was measured,
-and the benchmark's test kinds left out of its synthetic defects) on
+the attenuation; ``cpmf``, the training-free feature bank; ``fused`` with ``uniad`` as its depth
+part, as the README's table was measured, and the benchmark's test kinds left out of its
+synthetic defects) on
 both layouts, per category and unified (``pnas bench make --size small --seed 1 --categories
 bottle,pipe_elbow --out sb1`` first).
 
@@ -68,6 +69,7 @@ DEPTH_SETTINGS = {
     "pradot": dict(_TEST_2D, epochs=5, n_prototypes=4),
     "hetnet": dict(_TEST_2D, arch="small", epochs=40, lr=1e-3),
     "fader": dict(_TEST_2D, arch="small", epochs=60, lr=1e-3, patch=4, mosaic=8),
+    "cpmf": _TEST_2D,
     # fused's defaults before its README tables were measured: UniAD, the weight "auto".
     "fused": dict(depth="uniad", weight="auto", point_params=_POINT, depth_params=_UNIAD),
 }
@@ -81,7 +83,7 @@ PRESETS = {
     # settings (chosen on the seed-0 benchmark; the table is measured on seed 1):
     # pnas bench make --size small --seed 1 --categories bottle,pipe_elbow --out sb1
     "depth": dict(data="sb1", layouts="real3d,mvtec3d", modes="per-category,unified",
-                  methods="patchcore-ms,uniad,onenip,pbas,pradot,hetnet,fader,fader@plain,fused",
+                  methods="patchcore-ms,uniad,onenip,pbas,pradot,hetnet,fader,fader@plain,cpmf,fused",
                   params=[(m, k, v) for m, kw in DEPTH_SETTINGS.items() for k, v in kw.items()]
                   + [("fader@plain", "attenuation", False),
                      ("fused", "exclude", "@test-kinds")]),

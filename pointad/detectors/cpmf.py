@@ -15,7 +15,8 @@ the mean of its top ``top_fraction`` point scores.
 Ours, not the paper's: our depth renders (depth, normal, curvature) instead of its own
 rendered images; the default weight-free ``geometric`` backbone (a frozen
 ResNet in the paper: ``backbone="efficientnet-lite0"`` is the packaged pretrained one; on the
-small realistic builds it was no better, README "A memory bank of the same features");
+small realistic builds it was no better, docs/depth-methods.md, "A memory bank of the same
+features");
 registration and completion; the top-fraction object score (a single maximum is hostage to one
 stray point).
 """

@@ -30,8 +30,9 @@ The weight: a number (default 0.5: both parts alike on their normalised scales),
 ``exclude``, :func:`pointad.synthesis.defects.training_kinds`; every other copy cut to one view)
 are scored by both calibration fits, and the weight of the grid 0, 0.1, ..., 1 whose mix ranks
 their defect points highest (point AUROC) is kept (ties: the one nearest 0.5). A benchmark
-leaves its test kinds out with ``exclude``. ``"auto"`` was the default until the README's
-"`fused`'s point weight" measurement: on three realistic builds its choices were no better than
+leaves its test kinds out with ``exclude``. ``"auto"`` was the default until the
+"`fused`'s point weight" measurement (docs/depth-methods.md): on three realistic builds its
+choices were no better than
 a fixed weight of 0.4-0.5 where it mixed both parts, and its choices of 1 (one part alone)
 cost up to 0.06 P-AUROC. The object weight (``object_weight="auto"``, the default) is still
 chosen on the copies.

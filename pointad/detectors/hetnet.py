@@ -49,10 +49,10 @@ class HetNet(DepthDetector):
     ``weights`` are the first teacher; ``partial_views`` defaults to 4 here: every training
     cloud also gives 4 completed single-view cuts, which lifted P-AUROC by 0.09-0.15 on four
     builds of the realistic preset (partial test scans) and by 0.17 on the small standard
-    one, at about 4 times the fit, README "HetNet trains on partial cuts"; 0 trains on the
-    complete clouds only. ``rescans=4`` (opt-in) lifted P-AUROC by 0.04 on two small realistic
-    builds of complete scans and left partial ones flat, at 1.6 times the fit, README
-    "Re-scans of the training clouds"):
+    one, at about 4 times the fit, docs/depth-methods.md, "HetNet trains on partial cuts"; 0
+    trains on the complete clouds only. ``rescans=4`` (opt-in) lifted P-AUROC by 0.04 on two
+    small realistic builds of complete scans and left partial ones flat, at 1.6 times the fit,
+    docs/depth-methods.md, "Re-scans of the training clouds"):
         teacher2: the second frozen teacher, of another family than ``backbone``
             (:func:`pointad.backbones.create_backbone` name).
         teacher2_weights: local weights file of ``teacher2``, when it needs one.

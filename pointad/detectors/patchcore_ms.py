@@ -105,7 +105,8 @@ class PatchCoreMS(BankDetector):
             found on the other templates, keeping the pose that leaves the fewest points far
             from the template, finished by point-to-plane ICP on the whole template
             (:func:`pointad.geometry.registration.align_to_templates`; the default since 3
-            December 2026, README: *`consensus` by default*). Off: the best ICP start alone.
+            December 2026, docs/realistic-preset.md: *`consensus` by default*). Off: the best
+            ICP start alone.
         partial_views: the bank also holds this many single-view cuts (hidden point removal
             from seeded directions) of every unorganized training cloud: a partial test scan
             shows one face of a thin wall where the complete training scans have both.

@@ -42,7 +42,8 @@ class RawDistance(Detector):
             found on the other templates, keeping the pose that leaves the fewest points far
             from the template, finished by point-to-plane ICP on the whole template
             (:func:`pointad.geometry.registration.align_to_templates`; the default since 3
-            December 2026, README: *`consensus` by default*). Off: the best ICP start alone.
+            December 2026, docs/realistic-preset.md: *`consensus` by default*). Off: the best
+            ICP start alone.
         top_fraction: object score = mean of this top fraction of the distances.
         holes: also score the rims of missing surface (a point's score is the larger of its
             distance and the depth of the hole it borders); off: distance only. Point scores

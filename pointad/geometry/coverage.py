@@ -178,11 +178,11 @@ def missing_surface(points: np.ndarray, reference: np.ndarray, *, gap: float = 2
     shares gives one row per share, (S, N), from one search for the regions. The defaults
     (``gap`` 2.5, ``rim`` 4, ``max_region`` 0.05, ``min_region`` 0.002, ``min_facing`` 0.7)
     were chosen on a ``--seed 1`` build of the realistic preset (``rim_share`` 0 keeps the
-    narrow rim: README, *A hole's rim as wide as its label*); ``min_enclosed`` is off by
-    default (0.9 with ``visibility`` there: good scans with a false hole 24 -> 0 of 64, but
-    holes found 10 -> 8 of 19; on the build nothing was chosen on, ``pnas-offset`` was level
-    with it at its defaults and worse with ``consensus``: README, *Only enclosed regions as
-    holes*). ``index``,
+    narrow rim: docs/realistic-preset.md, *A hole's rim as wide as its label*);
+    ``min_enclosed`` is off by default (0.9 with ``visibility`` there: good scans with a false
+    hole 24 -> 0 of 64, but holes found 10 -> 8 of 19; on the build nothing was chosen on,
+    ``pnas-offset`` was level with it at its defaults and worse with ``consensus``:
+    docs/realistic-preset.md, *Only enclosed regions as holes*). ``index``,
     ``reference_index``, ``spacing``: as in :func:`uncovered_regions`.
     """
     from pointad.ops import NeighbourIndex

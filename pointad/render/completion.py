@@ -18,7 +18,7 @@ field reaches it sees. The scan's pixels within ``guard`` pixels of a painted re
 image but show no point either, so that seam is scored by no view (its points take the scores
 of the views that see them away from it, or of their nearest scored point). The 3 pixels of
 the default were chosen on one realistic small build and checked on two others: a small gain
-in P-AUROC on every method measured (README, "Not scoring the seam").
+in P-AUROC on every method measured (docs/depth-methods.md, "Not scoring the seam").
 """
 from __future__ import annotations
 
