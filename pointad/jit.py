@@ -40,7 +40,7 @@ def _numba() -> Any:
     import numba
 
     if "NUMBA_THREADING_LAYER_PRIORITY" not in os.environ:
-        numba.config.THREADING_LAYER_PRIORITY = LAYER_PRIORITY
+        numba.config.THREADING_LAYER_PRIORITY = LAYER_PRIORITY  # type: ignore[attr-defined]
     return numba
 
 
@@ -76,7 +76,7 @@ def _start_pool(numba: Any) -> None:
             numba.config.NUMBA_NUM_THREADS = wanted
             parallel.NUM_THREADS = wanted  # the count the pool starts with
     numba.get_num_threads()  # starts the pool
-    if before is not None and torch.get_num_threads() != before:
+    if torch is not None and before is not None and torch.get_num_threads() != before:
         torch.set_num_threads(before)
 
 

@@ -7,6 +7,8 @@ the numba ones make one pass without the (N, 3) temporaries numpy would allocate
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from pointad.jit import njit
@@ -21,7 +23,7 @@ def column_sums(a: np.ndarray) -> np.ndarray:
     return _weighted_column_sums(a, np.ones(0)).astype(a.dtype, copy=False)
 
 
-def weighted_column_sums(weights: np.ndarray, a: np.ndarray) -> np.ndarray:
+def weighted_column_sums(weights: np.ndarray, a: np.ndarray) -> Any:  # (k,) array or a float
     """(k,) ``weights @ a`` for (N,) ``weights`` and (N, k) or (N,) ``a`` ((k,) or a float),
     one sequential float64 pass: the same bits whatever the thread count (see
     :func:`column_sums`)."""

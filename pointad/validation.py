@@ -1,6 +1,7 @@
 """Validation of arrays and parameters shared by the API and the CLI (one message per problem)."""
 from __future__ import annotations
 
+import math
 import numbers
 import os
 
@@ -100,7 +101,7 @@ def check_number(value, name: str, *, low=None, high=None, low_open=False, high_
     if isinstance(value, bool) or not isinstance(value, kind):
         raise InputError(f"{name} must be {'an integer' if integer else 'a number'}, got {value!r}")
     # An integer is finite (and may be too large for np.isfinite: 2**64).
-    if not isinstance(value, numbers.Integral) and not np.isfinite(value):
+    if not isinstance(value, numbers.Integral) and not math.isfinite(value):
         raise InputError(f"{name} must be finite, got {value!r}")
     if low is not None and (value < low or (low_open and value == low)):
         raise InputError(f"{name} must be {'>' if low_open else '>='} {low}, got {value!r}")

@@ -41,6 +41,7 @@ class FeatureExtractor(torch.nn.Module, metaclass=ABCMeta):
     """
 
     name = "base"
+    _anchor: torch.Tensor
 
     def __init__(self):
         super().__init__()

@@ -38,7 +38,8 @@ class RandomCNN(FeatureExtractor):
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu",
                                         generator=gen)
-                nn.init.zeros_(m.bias)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
         self.channels, self.strides = widths, [2, 4, 8, 16]
         scale = torch.tensor([2.0, 1.0, 1.0, 1.0, 6.0]).view(1, 5, 1, 1)
         shift = torch.tensor([-1.0, 0.0, 0.0, 0.0, -1.0]).view(1, 5, 1, 1)

@@ -57,6 +57,7 @@ class LocalWeightsExtractor(FeatureExtractor):
         state = load_state_dict(weights)
         lib = _import(library)
         self.library = library
+        self.layers: list = []  # torchvision: module names; timm: out_indices
         if library == "torchvision":
             self._build_torchvision(lib, arch, state, layers)
         else:

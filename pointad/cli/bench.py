@@ -112,7 +112,7 @@ def run(args) -> int:
         import json
 
         manifest = json.loads((out / "benchmark.json").read_text(encoding="utf-8"))
-        counts = {}
+        counts: dict[str, int] = {}
         for sample in manifest["samples"]:
             counts[sample["layout"]] = counts.get(sample["layout"], 0) + 1
         layouts = ", ".join(f"{n} scans in {out / layout}" for layout, n in counts.items())

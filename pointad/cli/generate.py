@@ -506,7 +506,7 @@ def run(args, executor=None) -> int:
     if out.exists() and not out.is_dir():
         raise InputError(f"{out}: exists and is not a directory")
     left_out: list[Path] = []
-    files = collect_inputs(args.inputs, out, left_out) or [None]
+    files: list[Path | None] = list(collect_inputs(args.inputs, out, left_out)) or [None]
     seeds = [args.seed + j for j in range(args.count)]
 
     # Name every output first, so a name clash stops the run before anything is written.
@@ -629,7 +629,9 @@ def generate_input(path: Path | None, stem: str, source: str, seeds: list[int], 
     except ITEM_ERRORS as exc:
         yield ("failed", source, -1, _reason(exc, source))
         return
-    grid = (cloud.grid_shape, cloud.grid_index) if cloud.organized else None
+    grid = None
+    if cloud.grid_shape is not None and cloud.grid_index is not None:  # organized
+        grid = (cloud.grid_shape, cloud.grid_index)
     for seed in seeds:
         if check is not None:
             check()

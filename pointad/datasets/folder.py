@@ -79,7 +79,8 @@ class PointFolder(PointDataset):
         """
         ids = [f"{self.split}/{defect}/{path.stem}" for path, defect in found]
         repeated = {i for i, n in Counter(ids).items() if n > 1}
-        entries, seen = [], {}
+        entries: list[SampleFile] = []
+        seen: dict[str, Path] = {}
         for (path, defect), sample_id in zip(found, ids):
             if sample_id in repeated:
                 sample_id = f"{self.split}/{defect}/{path.name}"

@@ -13,6 +13,7 @@ dropped, the rest keep their pixel in ``grid_index`` so scores can be drawn back
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -62,10 +63,9 @@ class MVTec3D(PointDataset):
         check_number(ransac_iterations, "ransac_iterations", low=1, integer=True)
         check_seed(seed)
         self.remove_background = parse_bool(remove_background, "remove_background")
-        self.background_options = dict(plane_distance=plane_distance, plane_margin=plane_margin,
-                                       cluster_eps=cluster_eps,
-                                       cluster_min_points=cluster_min_points,
-                                       ransac_iterations=ransac_iterations, seed=seed)
+        self.background_options: dict[str, Any] = dict(
+            plane_distance=plane_distance, plane_margin=plane_margin, cluster_eps=cluster_eps,
+            cluster_min_points=cluster_min_points, ransac_iterations=ransac_iterations, seed=seed)
         super().__init__(root, category, split)
 
     @classmethod
@@ -87,8 +87,8 @@ class MVTec3D(PointDataset):
                                  "(MVTec 3D-AD keeps the scans in xyz/)")
             gt_dir = defect_dir / "gt"
             for tiff in files_with(xyz_dir, _TIFF):
-                gt = gt_dir / f"{tiff.stem}.png"
-                if not gt.is_file():
+                gt: Path | None = gt_dir / f"{tiff.stem}.png"
+                if gt is None or not gt.is_file():
                     if defect != GOOD:  # a defect without its mask cannot be evaluated
                         raise InputError(f"{gt}: ground-truth mask not found for {tiff}")
                     gt = None  # good scans may come without (all-zero) masks
@@ -98,9 +98,9 @@ class MVTec3D(PointDataset):
 
     def _load(self, entry: SampleFile) -> Sample:
         cloud = read_cloud(entry.path)
-        if not cloud.organized:  # a TIFF always is; guard against an odd file anyway
+        shape, index = cloud.grid_shape, cloud.grid_index
+        if shape is None or index is None:  # a TIFF always is; guard against an odd file anyway
             raise InputError(f"{entry.path}: not an organized (H, W, 3) xyz image")
-        shape = cloud.grid_shape
         if entry.gt_path is not None:
             mask = read_mask(entry.gt_path)
             if mask.shape != shape:
@@ -110,7 +110,7 @@ class MVTec3D(PointDataset):
             mask = np.zeros(shape, dtype=np.uint8)
         if entry.label == 0:
             mask = np.zeros(shape, dtype=np.uint8)  # good means good, even if a mask says otherwise
-        points, index = cloud.points, cloud.grid_index
+        points = cloud.points
         if self.remove_background:
             keep = remove_background(points, where=entry.path, **self.background_options)
             points, index = points[keep], index[keep]
@@ -127,7 +127,7 @@ def read_mask(path: Path) -> np.ndarray:
     except (OSError, UnidentifiedImageError, ValueError) as exc:
         raise InputError(f"{path}: cannot read mask image: {' '.join(str(exc).split())}") from None
     if array.ndim == 3:  # an RGB(A) mask: a pixel is a defect when any channel is set
-        array = array.any(axis=2)
+        array = np.asarray(array.any(axis=2))
     if array.ndim != 2:
         raise InputError(f"{path}: mask has shape {array.shape}; expected an H x W image")
     return (array > 0).astype(np.uint8)

@@ -112,7 +112,8 @@ class Attenuation(nn.Module):
         self.fc2 = nn.Conv2d(hidden, 1, 1)
         # Start near "keep everything" (a = sigmoid(3) = 0.95 on average): the gates are trained
         # after the plain U-Net and should not disturb it at first.
-        nn.init.constant_(self.fc2.bias, 3.0)
+        if self.fc2.bias is not None:
+            nn.init.constant_(self.fc2.bias, 3.0)
 
     def gate(self, features: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.fc2(F.relu(self.fc1(features))))

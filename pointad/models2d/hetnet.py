@@ -43,6 +43,14 @@ _EPS = 1e-8
 _CHUNK = 1 << 23
 
 
+def _sum(terms: list) -> torch.Tensor:
+    """``terms[0] + terms[1] + ...`` in that order (the bits of a running sum from 0.0)."""
+    total = terms[0]
+    for term in terms[1:]:
+        total = total + term
+    return total
+
+
 def _norm(channels: int) -> nn.GroupNorm:
     return nn.GroupNorm(math.gcd(8, channels), channels)
 
@@ -87,6 +95,8 @@ class LocalGaussianNoise(nn.Module):
     ``chol`` their Cholesky factors (a ``1e-6`` ridge keeps constant locations, e.g. background
     every render leaves empty, factorable: their noise is ~0).
     """
+
+    chol: torch.Tensor
 
     def __init__(self, features: torch.Tensor, window: int = 3):
         super().__init__()
@@ -194,7 +204,7 @@ class HetNetModel(nn.Module):
                  heads: int = 4):
         super().__init__()
         self.channels = [int(c) for c in channels]
-        self.grids = [tuple(int(v) for v in g) for g in grids]
+        self.grids = [(int(g[0]), int(g[1])) for g in grids]
         self.proj = nn.ModuleList(
             nn.Sequential(nn.Conv2d(c, width, 3, padding=1, bias=False), _norm(width), nn.ReLU())
             for c in self.channels)
@@ -226,20 +236,19 @@ class HetNetModel(nn.Module):
     @staticmethod
     def loss(student: list, teacher: list) -> torch.Tensor:
         """Sum over scales of mean ``1 - cos`` per position plus the MSE."""
-        total = 0.0
+        terms = []
         for s, t in zip(student, teacher):
-            total = total + (1 - F.cosine_similarity(s, t, dim=1, eps=_EPS)).mean()
-            total = total + F.mse_loss(s, t)
-        return total
+            terms += [(1 - F.cosine_similarity(s, t, dim=1, eps=_EPS)).mean(), F.mse_loss(s, t)]
+        return _sum(terms)
 
     @staticmethod
     def discrepancy(student: list, teacher: list, size: tuple[int, int]) -> torch.Tensor:
         """(B, *size) anomaly maps: the sum over scales of the bilinearly upsampled
         ``1 - cos(T, S)`` plus squared-error (mean over channels) maps, the loss's two terms
         per position."""
-        total = 0.0
+        terms = []
         for s, t in zip(student, teacher):
             d = 1 - F.cosine_similarity(s, t, dim=1, eps=_EPS) + ((s - t) ** 2).mean(dim=1)
-            total = total + F.interpolate(d[:, None], size=size, mode="bilinear",
-                                          align_corners=False)[:, 0]
-        return total
+            terms.append(F.interpolate(d[:, None], size=size, mode="bilinear",
+                                       align_corners=False)[:, 0])
+        return _sum(terms)

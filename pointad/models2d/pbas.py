@@ -90,6 +90,8 @@ class PBASModel(nn.Module):
         momentum: ABL centre blending (0.9).
     """
 
+    centres: torch.Tensor
+
     def __init__(self, dim: int, n_positions: int, *, hidden: int = 1024, k: float = 0.25,
                  momentum: float = 0.9):
         super().__init__()

@@ -77,7 +77,8 @@ class Prototypes:
                  alpha: float, distance: str = "sqeuclidean", device="cpu"):
         if distance not in DISTANCES:
             raise ValueError(f"distance must be one of {DISTANCES}, got {distance!r}")
-        self.grid, self.alpha, self.device = tuple(grid), float(alpha), torch.device(device)
+        self.grid = (int(grid[0]), int(grid[1]))
+        self.alpha, self.device = float(alpha), torch.device(device)
         self.distance = distance
         (gh, gw), per_cell = prototype_layout(self.grid, n_prototypes)
         self.pos_embed = grid_positions(*self.grid, device=self.device)

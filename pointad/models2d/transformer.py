@@ -69,7 +69,7 @@ class LearnedPosition2d(nn.Module):
 
     def __init__(self, grid: tuple[int, int], dim: int):
         super().__init__()
-        self.grid = tuple(int(v) for v in grid)
+        self.grid = (int(grid[0]), int(grid[1]))
         self.row = nn.Embedding(self.grid[0], dim // 2)
         self.col = nn.Embedding(self.grid[1], dim - dim // 2)
         nn.init.uniform_(self.row.weight)
@@ -144,7 +144,7 @@ class MaskedTokenEncoder(nn.Module):
                  ffn: int, enc_layers: int, dropout: float, window: int | None,
                  jitter_scale: float, jitter_prob: float):
         super().__init__()
-        self.grid = tuple(int(v) for v in grid)
+        self.grid = (int(grid[0]), int(grid[1]))
         self.jitter_scale, self.jitter_prob = float(jitter_scale), float(jitter_prob)
         self.register_buffer("mask", neighbour_mask(self.grid, window), persistent=False)
         self.input_proj = nn.Linear(in_channels, hidden)

@@ -89,16 +89,17 @@ def simulate_ecg(duration: float = 10.0, fs: float = 100.0, *, kind: str | None 
     amp = rng.uniform(0.8, 1.2) * rng.uniform(0.85, 1.15, size=5)
     rr0 = 60.0 / rng.uniform(55, 85)
     resp, phase = rng.uniform(0.2, 0.33), rng.uniform(0, 2 * np.pi)
-    peaks, r = [], rng.uniform(0.1, rr0)
+    beats: list[float] = []
+    r = rng.uniform(0.1, rr0)
     while r < duration + 1.0:
-        peaks.append(r)
+        beats.append(r)
         rr = rr0 * (1 + 0.04 * np.sin(2 * np.pi * resp * r + phase) + 0.02 * rng.normal())
         r += rr
-    peaks = np.array(peaks)
+    peaks = np.array(beats)
     labels = np.zeros(n, bool)
     inner = np.flatnonzero((peaks > 1.0) & (peaks < duration - 1.2))
-    event = int(rng.choice(inner)) if len(inner) else None
-    if kind is not None and event is None:
+    event = int(rng.choice(inner)) if len(inner) else -1  # the anomalous beat (-1: none fits)
+    if kind is not None and event < 0:
         raise InputError(f"duration {duration} s is too short for an anomaly")
     wander = 0.1 * np.sin(2 * np.pi * rng.uniform(0.15, 0.35) * t + rng.uniform(0, 2 * np.pi))
     background = wander[:, None] + rng.normal(0, 0.02, size=(n, leads))

@@ -91,7 +91,7 @@ def covering_masks(rng: np.random.Generator, count: int, n_segments: int, ratio:
     drawn at random, as in training."""
     m = max(2, round(1 / ratio))
     global_ = np.zeros((count, n_segments), bool)
-    perm = None
+    perm = np.empty(0, dtype=np.int64)  # drawn at k = 0
     for k in range(count):
         if k % m == 0:
             perm = rng.permutation(n_segments)

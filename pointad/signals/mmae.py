@@ -82,8 +82,8 @@ def _torch():
 def build_net(segment_length: int, channels: int, n_segments: int, local_window: int,
               dim: int, depth: int, heads: int, mlp_ratio: float):
     """The MMAE network (torch imported here, so listing the detectors imports no torch)."""
-    torch = _torch()
-    nn = torch.nn
+    import torch
+    from torch import nn
 
     def sincos(n, width, offset=0):
         """(1, n, width) sine-cosine table of positions ``offset .. offset + n - 1``: the

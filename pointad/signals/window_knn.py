@@ -11,12 +11,17 @@ is the mean over the windows that cover it; the signal's score is the mean of it
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from pointad.reductions import top_mean
 from pointad.signals.base import SignalDetector, sliding_windows, stitch
 from pointad.signals.registry import register
 from pointad.validation import check_number, check_seed
+
+if TYPE_CHECKING:
+    from pointad.ops import NeighbourIndex
 
 
 def channel_stats(signals: list) -> tuple[np.ndarray, np.ndarray]:
@@ -63,7 +68,7 @@ class WindowKNN(SignalDetector):
                                                            replace=False)
             bank = bank[np.sort(keep)]
         self.bank_ = bank.astype(np.float32)
-        self._index = None
+        self._index: NeighbourIndex | None = None
 
     def _neighbours(self):
         if getattr(self, "_index", None) is None:
