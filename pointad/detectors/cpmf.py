@@ -52,7 +52,12 @@ class CPMF(DepthDetector):
     """
 
     name = "cpmf"
-    presets = {"paper": {}}
+    presets: dict = {"paper": {}}
+    # Fitted state (set by fit or load): the bank of standardised training point features and
+    # the per-channel statistics.
+    memory_: MemoryBank
+    mean_: torch.Tensor
+    std_: torch.Tensor
 
     def __init__(self, backbone: str = "geometric", weights=None, views: int = 6,
                  size: int = 128, batch_size: int = 8, seed: int = 0, device: str = "auto",
@@ -70,8 +75,6 @@ class CPMF(DepthDetector):
         self.max_bank = check_number(max_bank, "max_bank", low=1, integer=True)
         self.top_fraction = check_number(top_fraction, "top_fraction", low=0, high=1,
                                          low_open=True)
-        self.memory_ = self.mean_ = self.std_ = None
-
 
     # DepthDetector hooks ----------------------------------------------------------------------
     def _train(self, features, view_of, clouds, renders):
@@ -91,7 +94,7 @@ class CPMF(DepthDetector):
     def _score_render(self, rendered):
         feats = features_to_points(self.features(self.images(rendered)), rendered)
         x = torch.as_tensor(feats, dtype=torch.float32, device=self._device)
-        bank = self.memory_.bank
+        bank = self.memory_.fitted_bank()
         dist, _ = knn((x - self.mean_) / self.std_, bank, min(self.k, len(bank)))
         scores = dist.mean(dim=1).double().cpu().numpy()
         return scores, top_mean(scores, self.top_fraction)

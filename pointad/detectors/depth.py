@@ -19,6 +19,7 @@ numpy arrays and :meth:`_set_model_state` restores. Their constructors list ever
 from __future__ import annotations
 
 from abc import abstractmethod
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -31,6 +32,11 @@ from pointad.errors import InputError
 from pointad.io import CloudInput
 from pointad.render.completion import GUARD_PIXELS
 from pointad.validation import check_choice, check_number, check_seed, parse_bool
+
+if TYPE_CHECKING:
+    from pointad.ops import NeighbourIndex
+    from pointad.render import DepthRender
+    from pointad.render.views import ViewFrame
 
 TEMPLATE_POINTS = 5000  # points of the registration template (align=True)
 # align=True: a training cloud whose trimmed registration residual exceeds this many template
@@ -119,10 +125,14 @@ class DepthDetector(Detector):
         self.partial_views = check_number(partial_views, "partial_views", low=0, integer=True)
         self.seam_guard = check_number(seam_guard, "seam_guard", low=0, integer=True)
         self.rescans = check_number(rescans, "rescans", low=0, integer=True)
-        self.template_ = self.frame_ = self.reference_ = None
+        # align: the first training cloud's points (subsampled), frame and render (else None).
+        self.template_: np.ndarray | None = None
+        self.frame_: ViewFrame | None = None
+        self.reference_: DepthRender | None = None
         self.device = device
         self._device = resolve_device(device)
-        self._extractor = self._template_index = None
+        self._extractor: Any = None
+        self._template_index: NeighbourIndex | None = None
 
     # Renders and features -------------------------------------------------------------------
     @property
@@ -157,13 +167,16 @@ class DepthDetector(Detector):
         from pointad.geometry import point_spacing
         from pointad.geometry.registration import align, transform, trimmed_residual
         from pointad.ops import NeighbourIndex
+        template = self.template_
+        if template is None:
+            raise InputError(f"{self.name}: no registration template (align is off)")
         if self._template_index is None:
-            self._template_index = NeighbourIndex(self.template_)
-        matrix = align(cloud.points, self.template_, max_points=TEMPLATE_POINTS, seed=self.seed,
+            self._template_index = NeighbourIndex(template)
+        matrix = align(cloud.points, template, max_points=TEMPLATE_POINTS, seed=self.seed,
                        target_index=self._template_index, coarse=True)
         points = transform(cloud.points, matrix)
         residual = trimmed_residual(points, self._template_index)
-        return CloudInput(points), residual / point_spacing(self.template_)
+        return CloudInput(points), residual / point_spacing(template)
 
     def posed(self, cloud):
         """The cloud as rendered: registered onto the template (coarse-to-fine ICP) when
@@ -261,7 +274,7 @@ class DepthDetector(Detector):
         return point_scores, float(view_scores.max())
 
     def _get_state(self):
-        pose = {}
+        pose: dict[str, Any] = {}
         if self.frame_ is not None:
             pose = {"pose.template": self.template_, **self.frame_.arrays("pose.")}
         if self.reference_ is not None:

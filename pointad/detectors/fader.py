@@ -73,6 +73,9 @@ class FADeR(DepthDetector):
 
     name = "fader"
     presets = PRESETS
+    # Fitted: per-channel statistics of the training inputs (None: not standardised yet).
+    mean_: torch.Tensor | None = None
+    std_: torch.Tensor | None = None
 
     def __init__(self, views: int = 6, size: int = 128, epochs: int = 100, batch_size: int = 8,
                  lr: float = 1e-3, arch: str = "paper", seed: int = 0, device: str = "auto",
@@ -103,7 +106,7 @@ class FADeR(DepthDetector):
         the surface indicator (B, 6, H, W), their hinted version and the (B, H, W) mask."""
         surface = surface_of(images)
         x = torch.cat([images, surface[:, None].to(images.dtype)], dim=1)
-        if getattr(self, "mean_", None) is not None:
+        if self.mean_ is not None and self.std_ is not None:
             x = (x - self.mean_) / self.std_
         mask = self.mask_of(images)
         return x, mosaic_hint(x, mask, self.mosaic), mask
@@ -169,8 +172,10 @@ class FADeR(DepthDetector):
             sizes = [s.shape[-2:] for s in model.encode(hinted[:1], mask[:1])[0]]
         targets = attenuation_targets(errors, sizes)
         model.attenuate = True
+        if model.gates is None:
+            raise RuntimeError("fader: the gates step needs attenuation=True")
         opt = torch.optim.Adam(model.gates.parameters(), lr=GATE_LR_GAIN * self.lr)
-        batches = []
+        batches: list[list[int]] = []
         while len(batches) < GATE_STEPS:
             batches += self._order(len(x), cpu_gen)
         for batch in batches[:GATE_STEPS]:
@@ -188,16 +193,20 @@ class FADeR(DepthDetector):
         return maps, pooled_max(maps, valid, self.size)
 
     def _get_model_state(self):
+        assert self.mean_ is not None and self.std_ is not None  # fitted (Detector.save checks)
         return {"mean": self.mean_.cpu().numpy(), "std": self.std_.cpu().numpy(),
                 **state_arrays(self.model_, "model.")}
 
     def _set_model_state(self, arrays):
-        self.mean_ = torch.as_tensor(arrays["mean"], device=self._device)
-        self.std_ = torch.as_tensor(arrays["std"], device=self._device)
-        self.model_ = load_state_arrays(self._build(self.mean_.shape[1]), arrays,
-                                        "model.").eval()
+        mean = torch.as_tensor(arrays["mean"], device=self._device)
+        self.mean_, self.std_ = mean, torch.as_tensor(arrays["std"], device=self._device)
+        self.model_ = load_state_arrays(self._build(mean.shape[1]), arrays, "model.").eval()
 
 
 def _gate_loss(gates: list, targets: list) -> torch.Tensor:
     """Mean over the skips of the BCE between the gates and their targets."""
-    return sum(F.binary_cross_entropy(g, t) for g, t in zip(gates, targets)) / len(gates)
+    losses = [F.binary_cross_entropy(g, t) for g, t in zip(gates, targets)]
+    total = losses[0]
+    for loss in losses[1:]:  # in order: the bits of Python's sum
+        total = total + loss
+    return total / len(gates)

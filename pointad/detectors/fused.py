@@ -183,7 +183,7 @@ class Fused(Detector):
                              f"clouds (it calibrates on {self.holdout} held out), got "
                              f"{len(clouds)}")
         n_keep = len(clouds) - self.holdout
-        refit = n_keep >= 2 if self.refit == "auto" else self.refit
+        refit = n_keep >= 2 if self.refit == "auto" else bool(self.refit)
         # Raw point scores and object scores of the normal held-out clouds and of the copies.
         normal: dict = {part: [] for part in PARTS}
         raw: dict = {part: [] for part in PARTS}

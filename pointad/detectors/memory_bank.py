@@ -13,6 +13,7 @@ import torch
 
 from pointad.detectors.base import Detector, partial_cuts
 from pointad.device import resolve_device
+from pointad.errors import InputError
 from pointad.io import CloudInput
 from pointad.ops import farthest_point_sampling, knn
 from pointad.params import ParamsMixin
@@ -71,9 +72,15 @@ class MemoryBank(ParamsMixin):
         self.bank = features[keep].float().contiguous()
         return self
 
+    def fitted_bank(self) -> torch.Tensor:
+        """The (B, D) bank; :class:`InputError` before :meth:`fit` or :meth:`set_state`."""
+        if self.bank is None:
+            raise InputError("the memory bank is not fitted: call fit() or set_state() first")
+        return self.bank
+
     def patch_scores(self, features: torch.Tensor):
         """1-NN distance (M,) of each feature to the bank, and the bank index of that neighbour."""
-        dist, idx = knn(features.float(), self.bank, 1)
+        dist, idx = knn(features.float(), self.fitted_bank(), 1)
         return dist[:, 0], idx[:, 0]
 
     def object_score(self, features: torch.Tensor, scores: torch.Tensor,
@@ -84,19 +91,20 @@ class MemoryBank(ParamsMixin):
         of the bank counts less."""
         best = int(torch.argmax(scores))
         s_star = scores[best]
-        if self.n_reweight < 2 or self.bank.shape[0] < 2:
+        bank = self.fitted_bank()
+        if self.n_reweight < 2 or bank.shape[0] < 2:
             return float(s_star)
-        m_star = self.bank[nearest[best]][None]
-        _, support = knn(m_star, self.bank, min(self.n_reweight, self.bank.shape[0]))
+        m_star = bank[nearest[best]][None]
+        _, support = knn(m_star, bank, min(self.n_reweight, bank.shape[0]))
         support = support[0, 1:]  # drop m* itself
-        d = torch.linalg.vector_norm(self.bank[support] - features[best].float(), dim=1)
+        d = torch.linalg.vector_norm(bank[support] - features[best].float(), dim=1)
         scale = math.sqrt(features.shape[1])
         weight = 1.0 - torch.exp(s_star / scale) / torch.exp(d / scale).sum()
         return float(weight * s_star)
 
     def get_state(self) -> dict:
         """The fitted bank as named numpy arrays (what :meth:`set_state` takes)."""
-        return {"bank": self.bank.detach().cpu().numpy()}
+        return {"bank": self.fitted_bank().detach().cpu().numpy()}
 
     def set_state(self, arrays: dict, device=None) -> MemoryBank:
         """Restore the bank from :meth:`get_state`'s arrays (on ``device``)."""

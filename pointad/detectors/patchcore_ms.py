@@ -166,8 +166,14 @@ class PatchCoreMS(BankDetector):
                                      self.max_template_points, self.seed + i)
                            for i, c in enumerate(clouds)]
         self._indexes = [NeighbourIndex(t) for t in self.templates_]
-        # derived, not saved: hole normals, near-symmetries, polish normals
-        self._normals, self._symmetries, self._plane_normals = None, {}, {}
+        self._reset_derived()
+
+    def _reset_derived(self) -> None:
+        """Forget what is derived from the templates and not saved: hole normals,
+        near-symmetries, polish normals (each computed on first use)."""
+        self._normals: list[np.ndarray] | None = None
+        self._symmetries: dict = {}
+        self._plane_normals: dict = {}
 
     def _alignments(self, points: np.ndarray, which) -> list:
         """4 x 4 transforms of ``points`` onto the templates ``which`` (indices)."""
@@ -216,7 +222,7 @@ class PatchCoreMS(BankDetector):
         views = [self._groups(v) for v in self._partial_views(clouds)]
         self.memory_ = self._memory_bank().fit(torch.cat([g.features for g in grouped + views]))
         self.bank_scale_ = self.residual_scale_ = 1.0
-        aligned = [None] * len(clouds)
+        aligned: list = [None] * len(clouds)
         if self.residual_weight > 0 and len(clouds) > 1:
             d_all, r_all = [], []
             for i, g in enumerate(grouped):
@@ -225,7 +231,7 @@ class PatchCoreMS(BankDetector):
                 d_all.append(loo.patch_scores(g.features)[0].double())
                 pts = g.points.cpu().numpy()
                 aligned[i] = (others, self._alignments(pts, others))
-                distance = self._residual(pts, *aligned[i], holes=False)[0]
+                distance = self._residual(pts, others, aligned[i][1], holes=False)[0]
                 r_all.append(self._residual_groups(g, distance))
             self.bank_scale_ = float(torch.quantile(torch.cat(d_all), 0.99).clamp(min=1e-12))
             self.residual_scale_ = float(torch.quantile(torch.cat(r_all), 0.99).clamp(min=1e-12))
@@ -278,8 +284,7 @@ class PatchCoreMS(BankDetector):
         keys = sorted((k for k in arrays if k.startswith("template_")), key=lambda k: int(k[9:]))
         self.templates_ = [np.asarray(arrays[k], dtype=np.float64) for k in keys]
         self._indexes = [NeighbourIndex(t) for t in self.templates_]
-        # derived, not saved: hole normals, near-symmetries, polish normals
-        self._normals, self._symmetries, self._plane_normals = None, {}, {}
+        self._reset_derived()
 
 
 def check_sizes(values, name: str, low: int) -> list:

@@ -41,6 +41,8 @@ class PBAS(DepthDetector):
 
     name = "pbas"
     presets = PRESETS
+    mean_: torch.Tensor  # fitted: per-dimension statistics of the training embeddings
+    std_: torch.Tensor
 
     def __init__(self, backbone: str = "geometric", weights=None, views: int = 6,
                  size: int = 128, epochs: int = 300, batch_size: int = 8, lr: float = 1e-4,
@@ -61,14 +63,15 @@ class PBAS(DepthDetector):
     def _levels(self, features: list) -> list:
         return self.levels(features, self.strides)
 
+    def _raw_embed(self, features: list) -> torch.Tensor:
+        """(B, L, D) PatchCore-style embedding of the selected levels."""
+        p = self.presets[self.arch]
+        return patch_embed(self._levels(features), PATCH, p["pretrain_dim"], p["target_dim"])
+
     def embed(self, features: list) -> torch.Tensor:
         """(B, L, D) PatchCore-style embedding of the selected levels, standardised per
-        dimension with the training statistics once they exist."""
-        p = self.presets[self.arch]
-        emb = patch_embed(self._levels(features), PATCH, p["pretrain_dim"], p["target_dim"])
-        if getattr(self, "mean_", None) is None:
-            return emb
-        return (emb - self.mean_) / self.std_
+        dimension with the training statistics (a fitted detector)."""
+        return (self._raw_embed(features) - self.mean_) / self.std_
 
     @property
     def grid(self) -> tuple[int, int]:
@@ -82,8 +85,7 @@ class PBAS(DepthDetector):
                          k=self.k).to(self._device)
 
     def _train(self, features, view_of, clouds, renders):
-        self.mean_ = None
-        emb = self.embed(features)
+        emb = self._raw_embed(features)
         mean, std = standardize_stats(emb.reshape(-1, emb.shape[-1], 1, 1))
         self.mean_, self.std_ = mean.reshape(1, 1, -1), std.reshape(1, 1, -1)
         emb = (emb - self.mean_) / self.std_

@@ -337,11 +337,11 @@ class PNASOffset(Detector):
                 pts, nrm, lab, off, _ = self._rescan(pts, nrm, lab, off, spacing, rng)
                 if self.registration:
                     centre = pts.mean(axis=0)
-                    feats = self._residuals(pts, _spacing(pts), {
+                    residuals = self._residuals(pts, _spacing(pts), {
                         j: self._jitter(spacing, centre, rng) for j in others})
                 else:
-                    feats = np.zeros((len(pts), 0))
-                for part, value in zip(parts, self._patches(pts, nrm, lab, off, feats, rng)):
+                    residuals = np.zeros((len(pts), 0))
+                for part, value in zip(parts, self._patches(pts, nrm, lab, off, residuals, rng)):
                     part.append(value)
         coords, offsets, labels, feats = (torch.cat(p) for p in parts)
         return coords, offsets, labels.float(), feats

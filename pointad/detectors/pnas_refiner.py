@@ -109,12 +109,13 @@ class PNASRefiner(PatchCoreMS):
     def _fit(self, clouds):
         grouped, _, aligned = self._fit_common(clouds)
         rng = np.random.default_rng(self.seed)
-        rows = {"train": [], "held": []}  # (network input, group labels, bank group score)
+        # (network input, group labels, bank group score)
+        rows: dict[str, list] = {"train": [], "held": []}
         clean_d = []
         for i, cloud in enumerate(clouds):
             others = [g.features for j, g in enumerate(grouped) if j != i] or [grouped[i].features]
             loo = self._memory_bank().fit(torch.cat(others))
-            d, x = self._inputs(grouped[i], loo.bank)
+            d, x = self._inputs(grouped[i], loo.fitted_bank())
             clean_d.append(d)
             r = self._loo_residual(grouped[i], aligned[i])
             rows["train" if i else "held"].append((x, torch.zeros(len(x), device=self._device), r))
@@ -129,7 +130,7 @@ class PNASRefiner(PatchCoreMS):
                 points = np.asarray(defective.points, dtype=np.float64)
                 keep = self._inliers(points)
                 g = self._groups(defective, None if keep.all() else points[keep])
-                _, x = self._inputs(g, loo.bank)
+                _, x = self._inputs(g, loo.fitted_bank())
                 y = self._group_labels(g.members, labels[keep])
                 rows["held" if held else "train"].append((x, y, self._loo_residual(g, aligned[i])))
         self.scale_ = torch.quantile(torch.cat(clean_d), 0.99).clamp(min=1e-12)
@@ -204,7 +205,7 @@ class PNASRefiner(PatchCoreMS):
 
     def _predict(self, cloud):
         g, residuals, points = self._test_groups(cloud)
-        _, x = self._inputs(g, self.memory_.bank)
+        _, x = self._inputs(g, self.memory_.fitted_bank())
         if residuals is None:
             residuals = (torch.zeros(len(x), dtype=torch.float64, device=self._device),) * 2
         base, full = (self._combine(x, r, self.weight_) for r in residuals)

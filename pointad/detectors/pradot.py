@@ -69,7 +69,11 @@ class PRADOT(DepthDetector):
     """
 
     name = "pradot"
-    presets = {"paper": {}}
+    presets: dict = {"paper": {}}
+    # Fitted: per-level statistics and one prototype set per (stride, alpha), stride-major.
+    means_: list[torch.Tensor]
+    stds_: list[torch.Tensor]
+    sets_: list[Prototypes]
 
     def __init__(self, backbone: str = "geometric", weights=None, views: int = 6,
                  size: int = 128, epochs: int = 10, batch_size: int = 8, seed: int = 0,
@@ -93,7 +97,6 @@ class PRADOT(DepthDetector):
         self.reg = check_number(reg, "reg", low=0, low_open=True)
         self.iterations = check_number(iterations, "iterations", low=1, integer=True)
         self.distance = check_choice(distance, "distance", DISTANCES)
-        self.sets_ = None
 
     # Features ---------------------------------------------------------------------------------
     def _levels(self, features: list) -> list:
@@ -136,7 +139,7 @@ class PRADOT(DepthDetector):
 
     def _score_views(self, features, valid):
         embs = self.embeddings(features)
-        maps = 0
+        maps = torch.zeros(())
         for k, protos in enumerate(self.sets_):
             cost = protos.score(embs[k // len(self.alphas)])
             maps = maps + F.interpolate(cost[:, None], size=(self.size, self.size),
@@ -148,7 +151,7 @@ class PRADOT(DepthDetector):
         return maps, scores
 
     def _get_model_state(self):
-        arrays = {}
+        arrays: dict[str, np.ndarray] = {}
         for i, stride in enumerate(self.strides):
             arrays[f"mean.{stride}"] = self.means_[i].cpu().numpy()
             arrays[f"std.{stride}"] = self.stds_[i].cpu().numpy()

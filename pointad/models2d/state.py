@@ -2,11 +2,15 @@
 and back."""
 from __future__ import annotations
 
+from typing import TypeVar
+
 import numpy as np
 import torch
 from torch import nn
 
 from pointad.errors import InputError
+
+ModuleT = TypeVar("ModuleT", bound=nn.Module)
 
 
 def state_arrays(module: nn.Module, prefix: str) -> dict:
@@ -14,7 +18,7 @@ def state_arrays(module: nn.Module, prefix: str) -> dict:
     return {prefix + k: v.detach().cpu().numpy() for k, v in module.state_dict().items()}
 
 
-def load_state_arrays(module: nn.Module, arrays: dict, prefix: str) -> nn.Module:
+def load_state_arrays(module: ModuleT, arrays: dict, prefix: str) -> ModuleT:
     """Load the ``prefix``-ed arrays of :func:`state_arrays` into ``module`` (same shapes
     required); raise :class:`InputError` when entries are missing or do not fit."""
     state = {k[len(prefix):]: torch.from_numpy(np.asarray(v)) for k, v in arrays.items()

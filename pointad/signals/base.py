@@ -16,6 +16,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -25,6 +26,7 @@ from pointad.params import ParamsMixin
 from pointad.validation import path_name
 
 FORMAT_VERSION = 1
+DetectorT = TypeVar("DetectorT", bound="SignalDetector")
 
 
 @dataclass
@@ -136,7 +138,7 @@ class SignalDetector(ParamsMixin, ABC):
         return {**self._get_state(), "n_channels_": np.array(self.n_channels_)}
 
     @classmethod
-    def from_state(cls, params: dict, arrays: dict) -> SignalDetector:
+    def from_state(cls: type[DetectorT], params: dict, arrays: dict) -> DetectorT:
         """Rebuild a fitted detector from saved parameters and :meth:`get_state`'s arrays."""
         det = cls(**params)
         arrays = dict(arrays)
