@@ -162,7 +162,7 @@ def test_pnas_eval_on_the_synthetic_benchmark(small_bench, tmp_path, capsys):
     assert saved["categories"][0]["n_test"] == (SIZES["small"]["n_good"]
                                                 + SIZES["small"]["n_defective"])
     code = main(["eval", "--method", "raw", "--data", str(small_bench / "mvtec3d"),
-                 "--category", "bottle", "--out", str(tmp_path), "-q"])
+                 "--category", "bottle", "--out", str(tmp_path), "-q", "-p", "align_points=800"])
     out, err = capsys.readouterr()
     assert code == 0, err and "mvtec3d" in out
     assert (tmp_path / "raw_mvtec3d.csv").read_text().splitlines()[0].startswith("category,I-AUROC")

@@ -28,6 +28,7 @@ import contextlib
 import json
 import zlib
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from tqdm import tqdm
@@ -68,7 +69,7 @@ GOOD = "good"
 
 # Everything that sets the size of a build, in one place. n_points: points of a 360-degree scan;
 # resolution: (H, W) of a depth scan; n_validation is MVTec 3D-AD only (Real3D-AD has none).
-SIZES = {
+SIZES: dict[str, dict[str, Any]] = {
     # Big enough that a per-category I-AUROC means something (8 test clouds), small enough for CI.
     "small": dict(n_train=2, n_validation=1, n_good=4, n_defective=4, n_points=3000,
                   resolution=(64, 64)),
@@ -77,7 +78,7 @@ SIZES = {
 }
 
 # The virtual sensors (mm, degrees). Noise ~ a good structured-light sensor at this range.
-SCANNER = dict(
+SCANNER: dict[str, Any] = dict(
     full_sigma=0.02,         # Gaussian noise of the 360-degree scans, per coordinate
     depth_sigma=0.02,        # noise along each ray of the depth scans
     dropout=0.005,           # fraction of pixels randomly lost
@@ -567,7 +568,7 @@ def _prepare_out(out: Path, overwrite: bool) -> None:
     root = out.resolve()
     # Only files the earlier build wrote, and only inside out: a stale sample of a bigger build
     # would otherwise stay and be read as part of this one.
-    parents = set()
+    parents: set[Path] = set()
     for rel in listed:
         path = (out / str(rel)).resolve()
         if root in path.parents and path.is_file():

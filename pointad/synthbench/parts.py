@@ -16,6 +16,8 @@ samples differ by pose, surface sampling, sensor noise and defects (see :mod:`.m
 """
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 import trimesh
 from mapbox_earcut import triangulate_float64
@@ -29,6 +31,11 @@ _SECTIONS = 64  # facets of a full circle: fine enough that a scan does not see 
 
 # ---------------------------------------------------------------- helpers
 
+
+
+def _concatenate(meshes: list) -> trimesh.Trimesh:
+    """One mesh of ``meshes`` (trimesh types the result as any geometry)."""
+    return cast(trimesh.Trimesh, trimesh.util.concatenate(meshes))
 
 def _circle(x: float, y: float, r: float) -> Polygon:
     return Point(x, y).buffer(r, quad_segs=_SECTIONS // 4)
@@ -141,7 +148,7 @@ def flange(rng: np.random.Generator) -> trimesh.Trimesh:
         phi = start + 2 * np.pi * i / n_holes
         x, y = r_bc * np.cos(phi), r_bc * np.sin(phi)
         holes.append(_cylinder(r_hole, (x, y, -1.0), (x, y, thick + 1.0)))
-    return _finish(body.difference(trimesh.util.concatenate(holes)))
+    return _finish(body.difference(_concatenate(holes)))
 
 
 def hex_bolt(rng: np.random.Generator) -> trimesh.Trimesh:
@@ -201,7 +208,7 @@ def bracket(rng: np.random.Generator) -> trimesh.Trimesh:
         holes.append(_cylinder(r_hole, (x, y, -1.0), (x, y, t + 1.0)))   # vertical, base leg
     for z in _stations(t + r_hole + 2, b - r_hole - 2, int(rng.integers(1, 3))):
         holes.append(_cylinder(r_hole, (-1.0, y, z), (t + 1.0, y, z)))   # along x, upright leg
-    return _finish(body.difference(trimesh.util.concatenate(holes)))
+    return _finish(body.difference(_concatenate(holes)))
 
 
 def pipe_elbow(rng: np.random.Generator) -> trimesh.Trimesh:
@@ -219,7 +226,8 @@ def pipe_elbow(rng: np.random.Generator) -> trimesh.Trimesh:
 def _tube_path_solid(radius, bend_r, angle, stubs, extend) -> trimesh.Trimesh:
     """Solid rod of circular section along stub - arc - stub in the xy plane (a loft of rings)."""
     n_arc = max(8, int(np.degrees(angle) / 4))
-    centres, tangents = [], []
+    centres: list = []
+    tangents: list = []
     # First stub along +x ending at the arc start (0, 0); the arc turns left around (0, bend_r).
     for x in np.linspace(-stubs[0] - extend, 0.0, 3)[:-1]:
         centres.append([x, 0.0, 0.0])
@@ -231,11 +239,11 @@ def _tube_path_solid(radius, bend_r, angle, stubs, extend) -> trimesh.Trimesh:
     for s in np.linspace(0.0, stubs[1] + extend, 3)[1:]:
         centres.append(end + s * tangent)
         tangents.append(tangent)
-    centres, tangents = np.array(centres), np.array(tangents)
+    path, directions = np.array(centres), np.array(tangents)
     # Planar path: the binormal is z everywhere, the in-plane normal is z x tangent.
-    normal = np.cross([0.0, 0.0, 1.0], tangents)
+    normal = np.cross([0.0, 0.0, 1.0], directions)
     phi = np.linspace(0, 2 * np.pi, _SECTIONS, endpoint=False)
-    rings = (centres[:, None, :] + radius * (np.cos(phi)[None, :, None] * normal[:, None, :]
+    rings = (path[:, None, :] + radius * (np.cos(phi)[None, :, None] * normal[:, None, :]
                                              + np.sin(phi)[None, :, None] * np.array([0, 0, 1.0])))
     return _loft(rings)
 
@@ -269,7 +277,7 @@ def plate_holes(rng: np.random.Generator) -> trimesh.Trimesh:
     corner = rng.uniform(1.0, 6.0)
     outline = box(-length / 2, -width / 2, length / 2, width / 2).buffer(-corner).buffer(
         corner, quad_segs=8)
-    holes = []
+    holes: list = []
     for _ in range(200):  # rejection sampling: non-overlapping holes, clear of the edges
         if len(holes) == 6:
             break

@@ -35,6 +35,7 @@ writes them.
 from __future__ import annotations
 
 import inspect
+from typing import Any
 
 import numpy as np
 
@@ -45,7 +46,7 @@ from pointad.synthbench.parts import FAMILIES, posed
 from pointad.synthbench.scan import cone_direction, scan_varying, visible_from
 
 # Every number of the preset, in one place (recorded in benchmark.json as its "scanner").
-REALISTIC = dict(
+REALISTIC: dict[str, Any] = dict(
     rotation_deg=25.0,             # test pose: a turn of at most this about a random axis...
     shift=0.1,                     # ...and a shift of at most this times the largest extent
     density=(0.6, 1.4),            # per-scan factor on the number of points
@@ -70,7 +71,7 @@ REALISTIC = dict(
 
 # The preset's sizes; n_points: points of a complete uniform scan (templates; a test scan has
 # 0.6-1.4 times these before its view is cut).
-REALISTIC_SIZES = {
+REALISTIC_SIZES: dict[str, dict[str, Any]] = {
     "small": dict(n_train=2, n_good=4, n_defective=4, n_points=4000),
     "default": dict(n_train=4, n_good=8, n_defective=12, n_points=24000),
 }
@@ -137,15 +138,20 @@ def realistic_test(mesh, n_points: int, rng: np.random.Generator, kind: str | No
         n_views = 1 + min(int(np.searchsorted(np.cumsum(p["views"]),
                                               rng.random() * sum(p["views"]), side="right")),
                           len(p["views"]) - 1)
-        best = None
+        surface = scan.surface
+        if surface is None or p["view_attempts"] < 1:
+            raise InputError("the realistic scanner needs the noise-free surface and at least "
+                             "one view attempt")
+        best: tuple[np.ndarray, np.ndarray] | None = None
         for _ in range(p["view_attempts"]):  # an edge-on view of a flat part is taken again
             dirs = np.array([cone_direction(rng, p["cone_deg"]) for _ in range(n_views)])
-            seen = visible_from(part, scan.surface, scan.normals, dirs, distance=p["distance"],
+            seen = visible_from(part, surface, scan.normals, dirs, distance=p["distance"],
                                 min_cos=p["min_cos"])
             if best is None or seen.sum() > best[1].sum():
                 best = (dirs, seen)
             if seen.mean() >= p["min_visible"]:
                 break
+        assert best is not None  # at least one attempt ran
         views, visible = best
     spacing = info["spacing_mm"]
     defect_info = {}
@@ -175,7 +181,7 @@ def _defect(kind, scan, visible, spacing, rng, defects):
         # On the complete scan the target is scaled by the share in view, so that a defect in
         # full view holds about ``target`` of the written cloud.
         fraction = target if on_partial else target * share
-        info = {}
+        info: dict = {}
         try:
             new, keep, labels = _call(defects.get(kind), pts, nrm, spacing, fraction, rng, info)
         except InputError:

@@ -15,6 +15,7 @@ Everything here is in millimetres; the MVTec 3D-AD writer converts to metres (se
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import trimesh
@@ -73,6 +74,14 @@ class DepthScan:
         """(H, W) bool: measured pixels that see the part (not the background)."""
         return self.triangle >= 0
 
+
+
+def _tensor(array: np.ndarray) -> Any:
+    """An open3d tensor holding a copy of ``array`` (open3d's stubs do not type this
+    constructor for numpy arrays)."""
+    import open3d as o3d  # slow to import; only the scanners need it
+
+    return o3d.core.Tensor(array)  # type: ignore[call-overload]
 
 def scan_full(mesh: trimesh.Trimesh, n_points: int, rng: np.random.Generator,
               sigma: float = 0.02) -> FullScan:
@@ -190,8 +199,8 @@ def visible_from(mesh: trimesh.Trimesh, points: np.ndarray, normals: np.ndarray,
     normals = np.asarray(normals, dtype=np.float64)
     directions = np.asarray(directions, dtype=np.float64).reshape(-1, 3)
     scene = o3d.t.geometry.RaycastingScene()
-    scene.add_triangles(o3d.core.Tensor(np.asarray(mesh.vertices, dtype=np.float32)),
-                        o3d.core.Tensor(np.asarray(mesh.faces, dtype=np.uint32)))
+    scene.add_triangles(_tensor(np.asarray(mesh.vertices, dtype=np.float32)),
+                        _tensor(np.asarray(mesh.faces, dtype=np.uint32)))
     centre = mesh.bounds.mean(axis=0)
     # Rays start a hair off the surface so they do not hit the face they start on.
     origins = points + 1e-4 * float(np.linalg.norm(mesh.extents)) * normals
@@ -203,7 +212,7 @@ def visible_from(mesh: trimesh.Trimesh, points: np.ndarray, normals: np.ndarray,
         ray /= length[:, None]
         facing = np.einsum("ij,ij->i", ray, normals) >= min_cos
         rays = np.concatenate([origins, ray], axis=1).astype(np.float32)
-        t_hit = scene.cast_rays(o3d.core.Tensor(rays), nthreads=0)["t_hit"].numpy()
+        t_hit = scene.cast_rays(_tensor(rays), nthreads=0)["t_hit"].numpy()
         seen |= facing & ~(t_hit < length)  # inf (no hit) or beyond the sensor: clear
     return seen
 
@@ -274,15 +283,15 @@ def scan_depth(mesh: trimesh.Trimesh, rng: np.random.Generator, resolution=(128,
     origins, dirs, cam = _rays(vertices, height, width, camera, fill)
 
     scene = o3d.t.geometry.RaycastingScene()
-    part_id = scene.add_triangles(o3d.core.Tensor(vertices.astype(np.float32)),
-                                  o3d.core.Tensor(np.asarray(mesh.faces, dtype=np.uint32)))
+    part_id = scene.add_triangles(_tensor(vertices.astype(np.float32)),
+                                  _tensor(np.asarray(mesh.faces, dtype=np.uint32)))
     plane = None
     if background:
         plane = _background_plane(mesh, target, distance)
-        scene.add_triangles(o3d.core.Tensor(to_cam(plane[0]).astype(np.float32)),
-                            o3d.core.Tensor(plane[1].astype(np.uint32)))
+        scene.add_triangles(_tensor(to_cam(plane[0]).astype(np.float32)),
+                            _tensor(plane[1].astype(np.uint32)))
     rays = np.concatenate([origins, dirs], axis=-1).astype(np.float32)
-    hit = scene.cast_rays(o3d.core.Tensor(rays), nthreads=0)
+    hit = scene.cast_rays(_tensor(rays), nthreads=0)
     t_hit = hit["t_hit"].numpy().astype(np.float64)
     geometry = hit["geometry_ids"].numpy().astype(np.int64)
     primitive = hit["primitive_ids"].numpy().astype(np.int64)
