@@ -87,13 +87,13 @@ class MVTec3D(PointDataset):
                                  "(MVTec 3D-AD keeps the scans in xyz/)")
             gt_dir = defect_dir / "gt"
             for tiff in files_with(xyz_dir, _TIFF):
-                gt: Path | None = gt_dir / f"{tiff.stem}.png"
-                if gt is None or not gt.is_file():
-                    if defect != GOOD:  # a defect without its mask cannot be evaluated
-                        raise InputError(f"{gt}: ground-truth mask not found for {tiff}")
-                    gt = None  # good scans may come without (all-zero) masks
+                mask = gt_dir / f"{tiff.stem}.png"
+                found = mask.is_file()  # good scans may come without (all-zero) masks
+                if not found and defect != GOOD:  # a defect without its mask cannot be evaluated
+                    raise InputError(f"{mask}: ground-truth mask not found for {tiff}")
                 samples.append(SampleFile(path=tiff, label=int(defect != GOOD), defect=defect,
-                                          id=f"{self.split}/{defect}/{tiff.stem}", gt_path=gt))
+                                          id=f"{self.split}/{defect}/{tiff.stem}",
+                                          gt_path=mask if found else None))
         return samples
 
     def _load(self, entry: SampleFile) -> Sample:
