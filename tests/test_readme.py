@@ -105,6 +105,9 @@ SKIP = {
     "--methods cpmf --out results-cpmf-$B":
         "cpmf on six realistic builds made above and once more with partial cuts (about 90 "
         "minutes on 2 cores)",
+    "--methods hetnet,cpmf,fader,pradot,pbas,patchcore-ms":
+        "five depth methods and patchcore-ms on a default-size realistic build of complete "
+        "scans, then raw (about 80 minutes on 2 cores)",
     "det.fit(train_clouds)":
         "a fragment: train_clouds and points stand for the reader's data",
 }
