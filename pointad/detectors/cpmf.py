@@ -76,6 +76,10 @@ class CPMF(DepthDetector):
         self.top_fraction = check_number(top_fraction, "top_fraction", low=0, high=1,
                                          low_open=True)
 
+    def _new_bank(self) -> MemoryBank:
+        return MemoryBank(coreset_ratio=self.coreset_ratio, max_size=self.max_bank,
+                          n_reweight=0, seed=self.seed)
+
     # DepthDetector hooks ----------------------------------------------------------------------
     def _train(self, features, view_of, clouds, renders):
         per_cloud, start = [], 0
@@ -87,9 +91,7 @@ class CPMF(DepthDetector):
                                device=self._device)
         self.mean_ = bank.mean(dim=0)
         self.std_ = bank.std(dim=0).clamp_min(STD_FLOOR)
-        self.memory_ = MemoryBank(coreset_ratio=self.coreset_ratio, max_size=self.max_bank,
-                                  n_reweight=0, seed=self.seed).fit((bank - self.mean_)
-                                                                     / self.std_)
+        self.memory_ = self._new_bank().fit((bank - self.mean_) / self.std_)
 
     def _score_render(self, rendered):
         feats = features_to_points(self.features(self.images(rendered)), rendered)
@@ -104,8 +106,7 @@ class CPMF(DepthDetector):
                 "std": self.std_.cpu().numpy()}
 
     def _set_model_state(self, arrays):
-        self.memory_ = MemoryBank(coreset_ratio=self.coreset_ratio, max_size=self.max_bank,
-                                  n_reweight=0, seed=self.seed).set_state(arrays, self._device)
+        self.memory_ = self._new_bank().set_state(arrays, self._device)
         self.mean_ = torch.as_tensor(np.asarray(arrays["mean"]), dtype=torch.float32,
                                      device=self._device)
         self.std_ = torch.as_tensor(np.asarray(arrays["std"]), dtype=torch.float32,

@@ -206,7 +206,4 @@ class FADeR(DepthDetector):
 def _gate_loss(gates: list, targets: list) -> torch.Tensor:
     """Mean over the skips of the BCE between the gates and their targets."""
     losses = [F.binary_cross_entropy(g, t) for g, t in zip(gates, targets)]
-    total = losses[0]
-    for loss in losses[1:]:  # in order: the bits of Python's sum
-        total = total + loss
-    return total / len(gates)
+    return sum(losses[1:], losses[0]) / len(gates)

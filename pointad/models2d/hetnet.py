@@ -43,14 +43,6 @@ _EPS = 1e-8
 _CHUNK = 1 << 23
 
 
-def _sum(terms: list) -> torch.Tensor:
-    """``terms[0] + terms[1] + ...`` in that order (the bits of a running sum from 0.0)."""
-    total = terms[0]
-    for term in terms[1:]:
-        total = total + term
-    return total
-
-
 def _norm(channels: int) -> nn.GroupNorm:
     return nn.GroupNorm(math.gcd(8, channels), channels)
 
@@ -239,7 +231,7 @@ class HetNetModel(nn.Module):
         terms = []
         for s, t in zip(student, teacher):
             terms += [(1 - F.cosine_similarity(s, t, dim=1, eps=_EPS)).mean(), F.mse_loss(s, t)]
-        return _sum(terms)
+        return sum(terms[1:], terms[0])
 
     @staticmethod
     def discrepancy(student: list, teacher: list, size: tuple[int, int]) -> torch.Tensor:
@@ -251,4 +243,4 @@ class HetNetModel(nn.Module):
             d = 1 - F.cosine_similarity(s, t, dim=1, eps=_EPS) + ((s - t) ** 2).mean(dim=1)
             terms.append(F.interpolate(d[:, None], size=size, mode="bilinear",
                                        align_corners=False)[:, 0])
-        return _sum(terms)
+        return sum(terms[1:], terms[0])
