@@ -107,7 +107,8 @@ class _Report:
     """The page under construction: its HTML parts and the images written to ``folder``."""
 
     def __init__(self, folder: Path, dpi: int):
-        self.folder, self.dpi, self.parts, self.count = folder, dpi, [], 0
+        self.folder, self.dpi, self.count = folder, dpi, 0
+        self.parts: list[str] = []
 
     def add(self, text: str) -> None:
         self.parts.append(text)

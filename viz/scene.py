@@ -13,6 +13,8 @@ close the surface (gaps would show the back of the part and shade as edges).
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from pointad.geometry.units import object_diameter, point_spacing
@@ -47,12 +49,12 @@ class CloudScene:
         self.plotter = pv.Plotter(off_screen=off_screen, window_size=list(window_size))
         self.plotter.set_background(np.asarray(BACKGROUND) / 255.0)
         self.plotter.disable_anti_aliasing()
-        self.poly = None
+        self.poly: Any = None  # the pyvista PolyData shown
         self.actor = None
         self.glyph_actor = None
         self.text_actor = None
-        self.legend_actor = None
-        self.legend = None
+        self.legend_actor: Any = None  # a vtkScalarBarActor while a legend shows
+        self.legend: Legend | None = None
         self.legend_box = (0.1, 0.62)  # the bar's bottom and height, in window fractions
         self.point_size = 3.0
         self.shading = "flat"
@@ -131,7 +133,7 @@ class CloudScene:
         self.legend = legend
         if legend is None:
             return
-        from vtkmodules.vtkCommonCore import vtkLookupTable
+        from vtkmodules.vtkCommonCore import vtkLookupTable, vtkVariant
         from vtkmodules.vtkRenderingAnnotation import vtkScalarBarActor
 
         lut = vtkLookupTable()
@@ -139,15 +141,17 @@ class CloudScene:
             lut.SetNumberOfTableValues(len(legend.categories))
             lut.IndexedLookupOn()
             for i, (name, rgb) in enumerate(legend.categories):
-                lut.SetTableValue(i, *(np.asarray(rgb) / 255.0), 1.0)
-                lut.SetAnnotation(i, name)
+                r, g, b = (float(c) / 255.0 for c in rgb)
+                lut.SetTableValue(i, r, g, b, 1.0)
+                lut.SetAnnotation(vtkVariant(i), str(name))
         else:
             import matplotlib
 
+            assert legend.cmap is not None, "a Legend has a cmap or categories"
             table = matplotlib.colormaps[legend.cmap](np.linspace(0.0, 1.0, 256))
             lut.SetNumberOfTableValues(256)
             for i, rgba in enumerate(table):
-                lut.SetTableValue(i, *rgba[:3], 1.0)
+                lut.SetTableValue(i, float(rgba[0]), float(rgba[1]), float(rgba[2]), 1.0)
             hi = legend.vmax if legend.vmax > legend.vmin else legend.vmin + 1.0
             lut.SetTableRange(legend.vmin, hi)
         lut.Build()

@@ -99,7 +99,9 @@ class ViewerState:
         self.cloud = cloud
         synth = synth or PNAS()
         self.config = synth.get_params()
-        self.grid = (cloud.grid_shape, cloud.grid_index) if cloud.organized else None
+        self.grid: tuple[tuple[int, int], np.ndarray] | None = None
+        if cloud.grid_shape is not None and cloud.grid_index is not None:
+            self.grid = (cloud.grid_shape, cloud.grid_index)
         self.points = cloud.points
         if cloud.normals is not None:
             self.normals = cloud.normals
@@ -126,7 +128,7 @@ class ViewerState:
         self.color_by = "signed"
         self.units = str(units)
         self.version = 0  # bumped at each regeneration; keys the detector-score cache
-        self._score_cache = None
+        self._score_cache: tuple[tuple[int, bool], np.ndarray] | None = None
         self.defect_params = dict(defect_params or {})
         self.kind = self._resolve_kind(kind)
         self.regenerate()
@@ -149,8 +151,9 @@ class ViewerState:
         params = {k: v for k, v in self.defect_params.items() if k in takes}
         return DefectMix([self.kind], fraction=self.config["fraction"], **params)
 
-    def regenerate(self):
+    def regenerate(self) -> AnomalySample | DefectResult:
         """Synthesize the sample of the current parameters (or kind), seed and centre."""
+        self.sample: AnomalySample | DefectResult
         if self.kind is None:
             self.sample = PNAS(**self.config)(self.points, self.normals, seed=self.seed,
                                               center=self.center, grid=self.grid)
@@ -262,7 +265,7 @@ class ViewerState:
         """Write the current sample and its params sidecar with ``pnas generate``'s writer
         (:mod:`pointad.synthesis.output`): ``out_dir/<name>_<kind>_<seed>.<fmt>`` and ``.json``
         (kind ``pnas`` for 3D-PNAS). Returns both paths."""
-        kind = "pnas" if self.kind is None else self.sample.kind
+        kind = self.sample.kind if isinstance(self.sample, DefectResult) else "pnas"
         cloud_path, json_path = sample_paths(out_dir, self.name, self.seed, fmt, kind)
         if not overwrite:
             for p in (cloud_path, json_path):
@@ -378,6 +381,7 @@ class ViewerState:
 
     def _describe_kind(self) -> str:
         sample = self.sample
+        assert isinstance(sample, DefectResult)
         given = "  ".join(f"{k} {v}" for k, v in self.defect_params.items())
         drawn = sample.params["defects"][0] if sample.params.get("defects") else {}
         shown = [f"{k} {v}" if isinstance(v, int) else f"{k} {v:.3g}"
