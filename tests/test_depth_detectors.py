@@ -154,6 +154,28 @@ def test_save_load_determinism_and_unorganized_inputs(bench, method, tmp_path):
     assert np.isfinite(plain.point_scores).all()
 
 
+
+def test_object_score_from_the_image_or_the_top_points(bench, tmp_path):
+    params = {**SMALL["uniad"], "epochs": 2}
+    train = list(load_dataset(bench / "real3d", CATEGORIES[0], "train"))
+    det = detectors.create("uniad", **params).fit(train)
+    sample = next(s for s in load_dataset(bench / "real3d", CATEGORIES[0], "test")
+                  if s.label == 1)
+    image = det.predict(sample)
+    det.object_score = "points"
+    points = det.predict(sample)
+    # The point scores do not change; the cloud's score is the mean of its top 1 %.
+    np.testing.assert_array_equal(points.point_scores, image.point_scores)
+    k = int(np.ceil(0.01 * len(sample.points)))
+    assert points.score == pytest.approx(np.sort(image.point_scores)[-k:].mean(), rel=1e-12)
+    assert points.score != pytest.approx(image.score)
+    loaded = detectors.load(det.save(tmp_path / "uniad"))
+    assert loaded.get_params()["object_score"] == "points"
+    assert loaded.predict(sample).score == pytest.approx(points.score, rel=1e-6)
+    with pytest.raises(InputError, match="object_score"):
+        detectors.create("hetnet", object_score="max")
+
+
 def test_parameters_are_validated():
     with pytest.raises(InputError, match="views"):
         detectors.create("uniad", views=4)

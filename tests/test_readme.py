@@ -108,6 +108,12 @@ SKIP = {
     "--methods hetnet,cpmf,fader,pradot,pbas,patchcore-ms":
         "five depth methods and patchcore-ms on a default-size realistic build of complete "
         "scans, then raw (about 80 minutes on 2 cores)",
+    "synthbench-realistic-360/real3d $C oracle \\\n    --splat 1.5":
+        "two oracle runs of tools/depth_proxy.py on the default-size realistic build of "
+        "complete scans made above (about 5 minutes each on 2 cores)",
+    "--methods hetnet,hetnet@image":
+        "two more default-size realistic builds and ten HetNet fits on five of them (about "
+        "three hours on 2 cores)",
     "det.fit(train_clouds)":
         "a fragment: train_clouds and points stand for the reader's data",
 }

@@ -7,8 +7,8 @@ resize each view to ``size`` x ``size``, run the frozen backbone once per image 
 are cached: the backbone never trains) and train the method's network on the cached features.
 Predict: the same render and features, the method's per-view anomaly maps, back to per-point
 scores with :func:`pointad.render.to_points` (max over views; points no view shows take the
-score of their nearest shown point), and an object score (the method's image score, max over
-views).
+score of their nearest shown point), and an object score (``object_score``: the method's image
+score, max over views, or the mean of the top 1 % of the point scores).
 
 Subclasses implement :meth:`DepthDetector._train` and :meth:`DepthDetector._score_views` (or,
 scoring points directly, :meth:`DepthDetector._score_render`) and
@@ -30,6 +30,7 @@ from pointad.detectors.base import Detector, partial_cuts, rescanned_copies
 from pointad.device import resolve_device, seeded
 from pointad.errors import InputError
 from pointad.io import CloudInput
+from pointad.reductions import top_mean
 from pointad.render.completion import GUARD_PIXELS
 from pointad.validation import check_choice, check_number, check_seed, parse_bool
 
@@ -43,6 +44,8 @@ TEMPLATE_POINTS = 5000  # points of the registration template (align=True)
 # point spacings is another part (a unified fit); the fit then renders every cloud in its own frame.
 MAX_TRAIN_RESIDUAL = 2.0
 MIN_CUT_POINTS = 16  # partial_views: a single-view cut with fewer points is not kept
+OBJECT_SCORES = ("image", "points")
+OBJECT_TOP_FRACTION = 0.01  # object_score="points": the mean of this top fraction of the points
 
 
 class DepthDetector(Detector):
@@ -96,6 +99,10 @@ class DepthDetector(Detector):
             completed as a test scan is, so a fresh sampling of a good part (other density,
             other noise, other splat pattern) is seen as normal in training. 0 (default): the
             training clouds as they are.
+        object_score: the cloud's score: ``"image"`` (default: the method's image score, the
+            highest over the views) or ``"points"`` (the mean of the top 1 % of the cloud's
+            point scores, as ``raw`` and ``cpmf`` score a cloud: a high view score on a few
+            pixels of one view, a seam or a stray return, then does not decide it).
     """
 
     name = "depth-base"
@@ -105,7 +112,8 @@ class DepthDetector(Detector):
                  size: int = 128, epochs: int = 100, batch_size: int = 8, lr: float = 1e-4,
                  arch: str = "paper", seed: int = 0, device: str = "auto",
                  progress: bool = True, depth: str = "box", align: bool = True,
-                 partial_views: int = 0, seam_guard: int = GUARD_PIXELS, rescans: int = 0):
+                 partial_views: int = 0, seam_guard: int = GUARD_PIXELS, rescans: int = 0,
+                 object_score: str = "image"):
         if not isinstance(backbone, str):
             raise InputError(f"backbone must be a name, got {backbone!r}")
         self.backbone = backbone
@@ -125,6 +133,7 @@ class DepthDetector(Detector):
         self.partial_views = check_number(partial_views, "partial_views", low=0, integer=True)
         self.seam_guard = check_number(seam_guard, "seam_guard", low=0, integer=True)
         self.rescans = check_number(rescans, "rescans", low=0, integer=True)
+        self.object_score = check_choice(object_score, "object_score", OBJECT_SCORES)
         # align: the first training cloud's points (subsampled), frame and render (else None).
         self.template_: np.ndarray | None = None
         self.frame_: ViewFrame | None = None
@@ -264,13 +273,16 @@ class DepthDetector(Detector):
 
     def _score_render(self, rendered):
         """``(point scores (N,), object score)`` of one cloud's (registered, completed) render:
-        the method's view maps (:meth:`_score_views`) back to the points (max over views), the
-        highest view score. A method that scores points directly overrides this instead."""
+        the method's view maps (:meth:`_score_views`) back to the points (max over views), and
+        the highest view score or the top 1 % of the point scores (``object_score``). A method
+        that scores points directly overrides this instead."""
         from pointad.render import to_points
         valid = resize_nearest(torch.from_numpy(rendered.valid)[:, None].float(), self.size)
         maps, view_scores = self._score_views(self.features(self.images(rendered)),
                                               valid[:, 0].to(self._device) > 0.5)
         point_scores = to_points(maps.detach().cpu().double(), rendered)
+        if self.object_score == "points":
+            return point_scores, top_mean(point_scores, OBJECT_TOP_FRACTION)
         return point_scores, float(view_scores.max())
 
     def _get_state(self):
