@@ -106,8 +106,8 @@ SKIP = {
         "cpmf on six realistic builds made above and once more with partial cuts (about 90 "
         "minutes on 2 cores)",
     "--methods hetnet,cpmf,fader,pradot,pbas,patchcore-ms":
-        "five depth methods and patchcore-ms on a default-size realistic build of complete "
-        "scans, then raw (about 80 minutes on 2 cores)",
+        "seven depth methods and patchcore-ms on a default-size realistic build of complete "
+        "scans, and raw (about two hours on 2 cores)",
     "synthbench-realistic-360/real3d $C oracle \\\n    --splat 1.5":
         "two oracle runs of tools/depth_proxy.py on the default-size realistic build of "
         "complete scans made above (about 5 minutes each on 2 cores)",
