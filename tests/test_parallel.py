@@ -148,7 +148,7 @@ def without_times(results):
 @pytest.mark.parametrize("unified", [False, True])
 def test_eval_on_the_cluster_gives_the_serial_results(cluster, tiny, tmp_path, capsys, unified):
     args = ["eval", "-m", "raw", "-d", tiny, "-q", "-p", "align_points=400",
-            "-p", "icp_iterations=5"] + ["--unified"] * unified
+            "-p", "icp_iterations=5", "-p", "consensus=false"] + ["--unified"] * unified
     code, _, err = run_cli(args + ["-o", tmp_path / "s"], capsys)
     assert code == 0, err
     code, _, err = run_cli(args + ["-o", tmp_path / "p", "--scheduler",
@@ -163,7 +163,7 @@ def test_eval_on_the_cluster_gives_the_serial_results(cluster, tiny, tmp_path, c
 
 
 def test_evaluate_takes_any_executor(cluster, tiny):
-    params = {"align_points": 400, "icp_iterations": 5}
+    params = {"align_points": 400, "icp_iterations": 5, "consensus": False}
     serial = evaluate("raw", tiny, params=params, progress=False)
     with distributed.Client(cluster) as client:
         dist = evaluate("raw", tiny, params=params, progress=False,
@@ -189,7 +189,7 @@ class CountingExecutor:
 def test_fewer_categories_than_workers_score_the_test_clouds_in_parallel(cluster, tiny, unified):
     """One category on 2 workers: the fitted detector goes to the workers with chunks of its
     test clouds; the numbers are the serial run's."""
-    params = {"align_points": 400, "icp_iterations": 5}
+    params = {"align_points": 400, "icp_iterations": 5, "consensus": False}
     serial = evaluate("raw", tiny, params=params, categories=["cylinder"], unified=unified,
                       progress=False)
     with distributed.Client(cluster) as client:
@@ -230,7 +230,7 @@ def test_eval_stopped_keeps_the_finished_categories_and_resumes(tiny, tmp_path):
     the run with the serial results."""
     from pointad.runner import evaluate_to
 
-    params = {"align_points": 400, "icp_iterations": 5}
+    params = {"align_points": 400, "icp_iterations": 5, "consensus": False}
 
     def stop():
         raise KeyboardInterrupt

@@ -161,19 +161,23 @@ SUBSTITUTIONS = [
     ("--sample-points 200000", "--sample-points 4000", "a 200k-point screenshot takes seconds"),
     ("--window 1200x760", "--window 400x260", "a smaller screenshot"),
     ("--sample-points 40000", "--sample-points 3000", "nine 40k-point syntheses"),
-    ("det = d.create('raw')", "det = d.create('raw', align_points=500, icp_iterations=5)",
-     "raw's default registration (5000 points, 30 ICP steps) is most of the block's time"),
+    ("det = d.create('raw')",
+     "det = d.create('raw', align_points=500, icp_iterations=5, consensus=False)",
+     "raw's default registration (5000 points, 30 ICP steps, turned starts) is most of the "
+     "block's time"),
     ("pnas eval --method raw --data synthbench/real3d ",
-     "pnas eval --method raw --data synthbench/real3d -p align_points=500 -p icp_iterations=5 ",
+     "pnas eval --method raw --data synthbench/real3d -p align_points=500 -p icp_iterations=5 "
+     "-p consensus=false ",
      "the same, for the evaluation"),
     ("--category gear --param pca=false",
-     "--category gear --param pca=false -p align_points=500 -p icp_iterations=5",
+     "--category gear --param pca=false -p align_points=500 -p icp_iterations=5 "
+     "-p consensus=false",
      "the same"),
     ("--category gear --category bottle", "--category gear",
      "the one-category benchmark below has gear only"),
     ("--layouts real3d --html report-html",
      "--layouts real3d --param raw.align_points=500 --param raw.icp_iterations=5 "
-     "--html report-html", "raw's registration as above (results/raw_real3d.json has it)"),
+     "--param raw.consensus=false --html report-html", "raw's registration as above (results/raw_real3d.json has it)"),
     ("pnas bench make --out synthbench ",
      "pnas bench make --size small --categories gear --out synthbench ",
      "the default benchmark (eight categories, 187 MB) takes about 30 s to build and minutes to "

@@ -23,7 +23,7 @@ from pointad.datasets import load_dataset
 from pointad.errors import InputError
 from pointad.metrics import auroc
 
-PARAMS = {"align_points": 400, "icp_iterations": 5}
+PARAMS = {"align_points": 400, "icp_iterations": 5, "consensus": False}
 CHROMIUM = Path("/usr/bin/chromium")
 
 
@@ -158,7 +158,7 @@ def test_write_results_saves_scores_held_in_memory(tiny, runs, tmp_path):
 
 def test_no_point_scores_and_overwrite(tiny, tmp_path, capsys):
     base = ["eval", "-m", "raw", "-d", tiny, "-q", "-o", tmp_path, "-c", "box",
-            "-p", "align_points=400", "-p", "icp_iterations=5"]
+            "-p", "align_points=400", "-p", "icp_iterations=5", "-p", "consensus=false"]
     code, out, err = run_cli(base, capsys)
     assert code == 0, err
     assert "raw_real3d.scores.npz (the per-point scores)" in out
@@ -411,7 +411,8 @@ def test_report_tool_html(runs, tiny, tmp_path, capsys, monkeypatch):
     made = _count_detector_use(monkeypatch)
     argv = ["--data", str(tiny.parent), "--out", str(runs[0].parent), "--methods", "raw",
             "--layouts", "real3d", "-q", "--param", "align_points=400",
-            "--param", "icp_iterations=5", "--html", str(tmp_path / "html")]
+            "--param", "icp_iterations=5", "--param", "consensus=false",
+            "--html", str(tmp_path / "html")]
     assert tool.main(argv) == 0
     assert made == []
     page = parse(tmp_path / "html" / "index.html")

@@ -324,7 +324,7 @@ def tiny(tmp_path_factory):
                              n_good=2, n_bad=2, fraction=0.05)
 
 
-PARAMS = {"align_points": 400, "icp_iterations": 5}
+PARAMS = {"align_points": 400, "icp_iterations": 5, "consensus": False}
 
 
 class Stop(Exception):
@@ -405,7 +405,7 @@ def test_pnas_eval_checks_its_outputs_before_the_work(tiny, tmp_path, capsys, mo
 
 def test_pnas_eval_resume_adds_categories_to_a_finished_file(tiny, tmp_path, capsys):
     base = ["eval", "-m", "raw", "-d", tiny, "-q", "-o", tmp_path, "-p", "align_points=400",
-            "-p", "icp_iterations=5"]
+            "-p", "icp_iterations=5", "-p", "consensus=false"]
     assert run_cli(base + ["-c", "box"], capsys)[0] == 0
     box = json.loads((tmp_path / "raw_real3d.json").read_text())["categories"][0]
     code, out, err = run_cli(base + ["-c", "cylinder", "--resume"], capsys)
@@ -482,7 +482,8 @@ def test_report_tool_resumes_inside_a_method(tiny, tmp_path, monkeypatch, capsys
     monkeypatch.setattr(runner, "score_category",
                         lambda det, m, root, c, **k: scored.append(c) or real(det, m, root, c, **k))
     argv = ["--data", tiny.parent, "--out", out, "--methods", "raw", "--layouts", "real3d", "-q",
-            "--param", "raw.align_points=400", "--param", "raw.icp_iterations=5"]
+            "--param", "raw.align_points=400", "--param", "raw.icp_iterations=5",
+            "--param", "raw.consensus=false"]
     assert report.main([str(a) for a in argv]) == 0
     assert scored == ["cylinder"]
     assert sorted(p.name for p in out.iterdir()) == ["raw_real3d.csv", "raw_real3d.json",
