@@ -177,7 +177,8 @@ SUBSTITUTIONS = [
      "the one-category benchmark below has gear only"),
     ("--layouts real3d --html report-html",
      "--layouts real3d --param raw.align_points=500 --param raw.icp_iterations=5 "
-     "--param raw.consensus=false --html report-html", "raw's registration as above (results/raw_real3d.json has it)"),
+     "--param raw.consensus=false --html report-html",
+     "raw's registration as above (results/raw_real3d.json has it)"),
     ("pnas bench make --out synthbench ",
      "pnas bench make --size small --categories gear --out synthbench ",
      "the default benchmark (eight categories, 187 MB) takes about 30 s to build and minutes to "
