@@ -154,7 +154,6 @@ def test_save_load_determinism_and_unorganized_inputs(bench, method, tmp_path):
     assert np.isfinite(plain.point_scores).all()
 
 
-
 def test_object_score_from_the_image_or_the_top_points(bench, tmp_path):
     params = {**SMALL["uniad"], "epochs": 2}
     train = list(load_dataset(bench / "real3d", CATEGORIES[0], "train"))

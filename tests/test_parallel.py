@@ -134,6 +134,9 @@ def tiny(tmp_path_factory):
 
 
 TIMES = ("fit_s", "predict_s_per_cloud")
+# raw, fast: these tests compare runs with each other, not its registration (consensus: turned
+# starts, most of its time).
+RAW_PARAMS = {"align_points": 400, "icp_iterations": 5, "consensus": False}
 
 
 def without_times(results):
@@ -163,7 +166,7 @@ def test_eval_on_the_cluster_gives_the_serial_results(cluster, tiny, tmp_path, c
 
 
 def test_evaluate_takes_any_executor(cluster, tiny):
-    params = {"align_points": 400, "icp_iterations": 5, "consensus": False}
+    params = RAW_PARAMS
     serial = evaluate("raw", tiny, params=params, progress=False)
     with distributed.Client(cluster) as client:
         dist = evaluate("raw", tiny, params=params, progress=False,
@@ -189,7 +192,7 @@ class CountingExecutor:
 def test_fewer_categories_than_workers_score_the_test_clouds_in_parallel(cluster, tiny, unified):
     """One category on 2 workers: the fitted detector goes to the workers with chunks of its
     test clouds; the numbers are the serial run's."""
-    params = {"align_points": 400, "icp_iterations": 5, "consensus": False}
+    params = RAW_PARAMS
     serial = evaluate("raw", tiny, params=params, categories=["cylinder"], unified=unified,
                       progress=False)
     with distributed.Client(cluster) as client:
@@ -230,7 +233,7 @@ def test_eval_stopped_keeps_the_finished_categories_and_resumes(tiny, tmp_path):
     the run with the serial results."""
     from pointad.runner import evaluate_to
 
-    params = {"align_points": 400, "icp_iterations": 5, "consensus": False}
+    params = RAW_PARAMS
 
     def stop():
         raise KeyboardInterrupt

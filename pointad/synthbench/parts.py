@@ -32,10 +32,10 @@ _SECTIONS = 64  # facets of a full circle: fine enough that a scan does not see 
 # ---------------------------------------------------------------- helpers
 
 
-
 def _concatenate(meshes: list) -> trimesh.Trimesh:
     """One mesh of ``meshes`` (trimesh types the result as any geometry)."""
     return cast(trimesh.Trimesh, trimesh.util.concatenate(meshes))
+
 
 def _circle(x: float, y: float, r: float) -> Polygon:
     return Point(x, y).buffer(r, quad_segs=_SECTIONS // 4)

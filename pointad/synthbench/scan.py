@@ -75,13 +75,13 @@ class DepthScan:
         return self.triangle >= 0
 
 
-
 def _tensor(array: np.ndarray) -> Any:
     """An open3d tensor holding a copy of ``array`` (open3d's stubs do not type this
     constructor for numpy arrays)."""
     import open3d as o3d  # slow to import; only the scanners need it
 
     return o3d.core.Tensor(array)  # type: ignore[call-overload]
+
 
 def scan_full(mesh: trimesh.Trimesh, n_points: int, rng: np.random.Generator,
               sigma: float = 0.02) -> FullScan:
