@@ -21,6 +21,7 @@ from pointad.datasets import load_dataset
 from pointad.detectors.onenip import pixel_masks
 from pointad.errors import InputError
 from pointad.io import as_cloud_input
+from pointad.render import render
 from pointad.runner import evaluate
 from regression import check, evaluate_case  # tests/regression.py
 
@@ -173,6 +174,32 @@ def test_object_score_from_the_image_or_the_top_points(bench, tmp_path):
     assert loaded.predict(sample).score == pytest.approx(points.score, rel=1e-6)
     with pytest.raises(InputError, match="object_score"):
         detectors.create("hetnet", object_score="max")
+
+
+def test_splat_tolerance_reaches_every_render_and_is_saved(bench, tmp_path):
+    """splat_tolerance (point spacings) goes to the z-buffer of the template's render, of the
+    training renders and of every scored cloud's render; saved with the model."""
+    params = {**SMALL["pbas"], "epochs": 20}
+    train = list(load_dataset(bench / "real3d", CATEGORIES[0], "train"))
+    sample = next(s for s in load_dataset(bench / "real3d", CATEGORIES[0], "test")
+                  if s.label == 1)
+    plain = detectors.create("pbas", **params).fit(train)
+    det = detectors.create("pbas", splat_tolerance=2.0, **params).fit(train)
+    assert plain.get_params()["splat_tolerance"] == 0.0
+    expected = render(train[0], views=det.views, size=det.size, depth=det.depth,
+                      frame=det.frame_, splat_tolerance=2.0)
+    np.testing.assert_array_equal(det.reference_.index, expected.index)
+    assert det.reference_.seen.sum() > plain.reference_.seen.sum()
+    cloud = as_cloud_input(sample)
+    assert det.render(cloud).seen.sum() > plain.render(cloud).seen.sum()
+    scores = det.predict(sample)
+    assert not np.allclose(scores.point_scores, plain.predict(sample).point_scores)
+    loaded = detectors.load(det.save(tmp_path / "pbas"))
+    assert loaded.get_params()["splat_tolerance"] == 2.0
+    np.testing.assert_allclose(loaded.predict(sample).point_scores, scores.point_scores,
+                               rtol=1e-6)
+    with pytest.raises(InputError, match="splat_tolerance"):
+        detectors.create("hetnet", splat_tolerance=-1)
 
 
 def test_parameters_are_validated():

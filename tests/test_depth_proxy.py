@@ -42,6 +42,9 @@ def test_oracle_mode_scores_bulges_directly_and_through_the_render(proxy, tmp_pa
     assert proxy.main([str(data), "box", "oracle", "64", "--seam-guard", "0"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[-1].startswith("direct mean I-AUROC") and "rendered mean" in out[-1]
+    # The z-buffer's depth tolerance changes only the rendered column.
+    tolerant = proxy.category(data, "box", "oracle", 64, tolerance=2.0)
+    assert tolerant[:2] == (direct_i, direct_p) and tolerant[3] != rendered_p
 
 
 def test_features_mode_finds_bulges_without_training(proxy, tmp_path, capsys):

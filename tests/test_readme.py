@@ -114,6 +114,9 @@ SKIP = {
     "--methods hetnet,hetnet@image":
         "two more default-size realistic builds and ten HetNet fits on five of them (about "
         "three hours on 2 cores)",
+    "--out results-tolerance-$B":
+        "two default-size realistic builds, an oracle run and four depth-method fits with "
+        "the z-buffer's depth tolerance (about 45 minutes on 2 cores)",
     "det.fit(train_clouds)":
         "a fragment: train_clouds and points stand for the reader's data",
 }

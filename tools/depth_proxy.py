@@ -18,7 +18,8 @@ registered, completed render keeps its value, a point no view shows (hidden by a
 point's splat, or by the seam guard) takes that of its nearest shown point
 (:func:`pointad.render.to_points`). Object score: the mean of the top 1% of the point scores,
 for both. ``--seam-guard`` and ``--splat`` set the completion's guard (pixels) and the splat
-radius (point spacings) of the render (defaults: the depth methods').
+radius (point spacings) of the render, ``--splat-tolerance`` its z-buffer's depth tolerance
+(point spacings; defaults: the depth methods').
 
     .venv/bin/python tools/depth_proxy.py DATA/real3d fork,gear oracle --seam-guard 0
 
@@ -88,7 +89,8 @@ def feature_bank(root, cat: str, size: int, guard: int, backbone: str, views: in
 
 
 def category(root, cat: str, mode: str, size: int, guard: int = GUARD_PIXELS,
-             splat: float = SPLAT, backbone: str = "geometric", views: int = 6) -> tuple:
+             splat: float = SPLAT, backbone: str = "geometric", views: int = 6,
+             tolerance: float = 0.0) -> tuple:
     """``(I-AUROC, P-AUROC)`` of ``mode`` on one category; ``oracle``: ``(direct I, direct P,
     rendered I, rendered P)``; ``features``: ``(I, P, I from the top 1 %, P)``."""
     if mode == "features":
@@ -100,7 +102,7 @@ def category(root, cat: str, mode: str, size: int, guard: int = GUARD_PIXELS,
     det._template_index = None
     det._set_template(train[0])
     clouds = [train[0]] + [det.posed(c) for c in train[1:]]
-    renders = [det.render(c, splat=splat) for c in clouds]
+    renders = [det.render(c, splat=splat, splat_tolerance=tolerance) for c in clouds]
     if mode in ("complete", "oracle"):
         det.reference_ = renders[0]
         renders = [renders[0]] + [det.completed(r, c) for r, c in zip(renders[1:], clouds[1:])]
@@ -112,7 +114,7 @@ def category(root, cat: str, mode: str, size: int, guard: int = GUARD_PIXELS,
     labels, truth, columns = [], [], []
     for sample in load_dataset(root, cat, "test"):
         cloud = det.posed(CloudInput(sample.points))
-        rendered = det.render(cloud, splat=splat)
+        rendered = det.render(cloud, splat=splat, splat_tolerance=tolerance)
         if mode in ("complete", "oracle"):
             rendered = det.completed(rendered, cloud)
         if mode == "oracle":
@@ -141,6 +143,8 @@ def main(argv) -> int:
     parser.add_argument("size", nargs="?", type=int, default=128, help="render side (pixels)")
     parser.add_argument("--seam-guard", type=int, default=GUARD_PIXELS)
     parser.add_argument("--splat", type=float, default=SPLAT)
+    parser.add_argument("--splat-tolerance", type=float, default=0.0,
+                        help="the renders' z-buffer depth tolerance (point spacings)")
     parser.add_argument("--backbone", default="geometric", help="features: the backbone")
     parser.add_argument("--views", type=int, default=6, help="views of each cloud")
     args = parser.parse_args(argv)
@@ -150,7 +154,7 @@ def main(argv) -> int:
     rows = []
     for cat in args.categories.split(","):
         rows.append(category(args.data, cat, args.mode, args.size, args.seam_guard, args.splat,
-                             args.backbone, args.views))
+                             args.backbone, args.views, args.splat_tolerance))
         print(" ".join(f"{name} {cat} I-AUROC {rows[-1][2 * i]:.3f} P-AUROC "
                        f"{rows[-1][2 * i + 1]:.3f}" for i, name in enumerate(names)), flush=True)
     mean = np.mean(rows, axis=0)

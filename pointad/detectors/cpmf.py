@@ -64,11 +64,12 @@ class CPMF(DepthDetector):
                  progress: bool = True, depth: str = "box", align: bool = True,
                  partial_views: int = 0, seam_guard: int = GUARD_PIXELS, rescans: int = 0,
                  k: int = 3, coreset_ratio: float = 0.1, max_bank: int = 50_000,
-                 top_fraction: float = 0.01):
+                 top_fraction: float = 0.01, splat_tolerance: float = 0.0):
         super().__init__(backbone=backbone, weights=weights, views=views, size=size,
                          epochs=1, batch_size=batch_size, seed=seed, device=device,
                          progress=progress, depth=depth, align=align,
-                         partial_views=partial_views, seam_guard=seam_guard, rescans=rescans)
+                         partial_views=partial_views, seam_guard=seam_guard, rescans=rescans,
+                         splat_tolerance=splat_tolerance)
         self.k = check_number(k, "k", low=1, integer=True)
         self.coreset_ratio = check_number(coreset_ratio, "coreset_ratio", low=0, high=1,
                                           low_open=True)

@@ -103,6 +103,12 @@ class DepthDetector(Detector):
             highest over the views) or ``"points"`` (the mean of the top 1 % of the cloud's
             point scores, as ``raw`` and ``cpmf`` score a cloud: a high view score on a few
             pixels of one view, a seam or a stray return, then does not decide it).
+        splat_tolerance: unorganized clouds only: the renders' z-buffer depth tolerance, in
+            point spacings (:func:`pointad.render.render`'s ``splat_tolerance``). 0 (default): a
+            plain z-test, which hides the floor of a dent a few spacings across behind its
+            rim's splats (and shows the nearest of a noisy surface's points); > 0: a pixel shows
+            the point nearest to it in the image plane among those at most this far behind the
+            nearest, so more of every surface's own points are shown and scored.
     """
 
     name = "depth-base"
@@ -113,7 +119,7 @@ class DepthDetector(Detector):
                  arch: str = "paper", seed: int = 0, device: str = "auto",
                  progress: bool = True, depth: str = "box", align: bool = True,
                  partial_views: int = 0, seam_guard: int = GUARD_PIXELS, rescans: int = 0,
-                 object_score: str = "image"):
+                 object_score: str = "image", splat_tolerance: float = 0.0):
         if not isinstance(backbone, str):
             raise InputError(f"backbone must be a name, got {backbone!r}")
         self.backbone = backbone
@@ -134,6 +140,7 @@ class DepthDetector(Detector):
         self.seam_guard = check_number(seam_guard, "seam_guard", low=0, integer=True)
         self.rescans = check_number(rescans, "rescans", low=0, integer=True)
         self.object_score = check_choice(object_score, "object_score", OBJECT_SCORES)
+        self.splat_tolerance = check_number(splat_tolerance, "splat_tolerance", low=0)
         # align: the first training cloud's points (subsampled), frame and render (else None).
         self.template_: np.ndarray | None = None
         self.frame_: ViewFrame | None = None
@@ -159,6 +166,8 @@ class DepthDetector(Detector):
         from pointad.render import render
         if self.frame_ is not None and not cloud.organized:
             kw.setdefault("frame", self.frame_)
+        if not cloud.organized:
+            kw.setdefault("splat_tolerance", self.splat_tolerance)
         return render(cloud, views=self.views, size=self.size, depth=self.depth, **kw)
 
     def _set_template(self, cloud) -> None:

@@ -81,14 +81,14 @@ class FADeR(DepthDetector):
                  lr: float = 1e-3, arch: str = "paper", seed: int = 0, device: str = "auto",
                  progress: bool = True, depth: str = "box", align: bool = True,
                  partial_views: int = 0, seam_guard: int = GUARD_PIXELS, rescans: int = 0,
-                 object_score: str = "image",
+                 object_score: str = "image", splat_tolerance: float = 0.0,
                  attenuation: bool = True, mask_ratio: float = 0.3, patch: int = 8,
                  mosaic: int = 8):
         super().__init__(views=views, size=size, epochs=epochs, batch_size=batch_size, lr=lr,
                          arch=arch, seed=seed, device=device, progress=progress, depth=depth,
                          align=align,
                          partial_views=partial_views, seam_guard=seam_guard, rescans=rescans,
-                         object_score=object_score)
+                         object_score=object_score, splat_tolerance=splat_tolerance)
         factor = 2 ** (len(self.presets[self.arch]["widths"]) - 1)
         if self.size % factor:
             raise InputError(f"size ({self.size}) must be a multiple of {factor} (the U-Net's "

@@ -72,14 +72,14 @@ class HetNet(DepthDetector):
                  arch: str = "paper", seed: int = 0, device: str = "auto",
                  progress: bool = True, depth: str = "box", align: bool = True,
                  partial_views: int = 4, seam_guard: int = GUARD_PIXELS, rescans: int = 0,
-                 object_score: str = "points",
+                 object_score: str = "points", splat_tolerance: float = 0.0,
                  teacher2: str = "geometric", teacher2_weights=None, strides=(4, 8, 16),
                  noise: float = 1.0, mask_area=(0.05, 0.2)):
         super().__init__(backbone=backbone, weights=weights, views=views, size=size,
                          epochs=epochs, batch_size=batch_size, lr=lr, arch=arch, seed=seed,
                          device=device, progress=progress, depth=depth, align=align,
                          partial_views=partial_views, seam_guard=seam_guard, rescans=rescans,
-                         object_score=object_score)
+                         object_score=object_score, splat_tolerance=splat_tolerance)
         if not isinstance(teacher2, str):
             raise InputError(f"teacher2 must be a backbone name, got {teacher2!r}")
         if teacher2 == backbone:

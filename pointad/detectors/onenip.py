@@ -61,13 +61,13 @@ class OneNIP(ReconstructionDetector):
                  arch: str = "paper", seed: int = 0, device: str = "auto",
                  progress: bool = True, depth: str = "box", align: bool = True,
                  partial_views: int = 0, seam_guard: int = GUARD_PIXELS, rescans: int = 0,
-                 object_score: str = "image",
+                 object_score: str = "image", splat_tolerance: float = 0.0,
                  stride: int = 16, jitter: float = 20.0, window=None, n_synthetic: int = 4):
         super().__init__(backbone=backbone, weights=weights, views=views, size=size,
                          epochs=epochs, batch_size=batch_size, lr=lr, arch=arch, seed=seed,
                          device=device, progress=progress, depth=depth, align=align,
                          partial_views=partial_views, seam_guard=seam_guard, rescans=rescans,
-                         object_score=object_score,
+                         object_score=object_score, splat_tolerance=splat_tolerance,
                          stride=stride, jitter=jitter, window=window)
         self.n_synthetic = check_number(n_synthetic, "n_synthetic", low=1, integer=True)
 

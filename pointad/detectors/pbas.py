@@ -49,13 +49,13 @@ class PBAS(DepthDetector):
                  arch: str = "paper", seed: int = 0, device: str = "auto",
                  progress: bool = True, depth: str = "box", align: bool = True,
                  partial_views: int = 0, seam_guard: int = GUARD_PIXELS, rescans: int = 0,
-                 object_score: str = "image",
+                 object_score: str = "image", splat_tolerance: float = 0.0,
                  strides=(8, 16), k: float = 0.25):
         super().__init__(backbone=backbone, weights=weights, views=views, size=size,
                          epochs=epochs, batch_size=batch_size, lr=lr, arch=arch, seed=seed,
                          device=device, progress=progress, depth=depth, align=align,
                          partial_views=partial_views, seam_guard=seam_guard, rescans=rescans,
-                         object_score=object_score)
+                         object_score=object_score, splat_tolerance=splat_tolerance)
         if not isinstance(strides, (list, tuple)) or not strides:
             raise InputError(f"strides must be a non-empty list of backbone strides, got "
                              f"{strides!r}")

@@ -80,7 +80,7 @@ class PRADOT(DepthDetector):
                  device: str = "auto", progress: bool = True, depth: str = "box",
                  align: bool = True, partial_views: int = 0, seam_guard: int = GUARD_PIXELS,
                  rescans: int = 0,
-                 object_score: str = "image",
+                 object_score: str = "image", splat_tolerance: float = 0.0,
                  strides=(8, 16), alphas=(0.0, 0.3),
                  n_prototypes: float = 1, momentum: float = 0.95, reg: float = 0.01,
                  iterations: int = 100, distance: str = "sqeuclidean"):
@@ -88,7 +88,7 @@ class PRADOT(DepthDetector):
                          epochs=epochs, batch_size=batch_size, seed=seed, device=device,
                          progress=progress, depth=depth, align=align,
                          partial_views=partial_views, seam_guard=seam_guard, rescans=rescans,
-                         object_score=object_score)
+                         object_score=object_score, splat_tolerance=splat_tolerance)
         self.strides = sorted(_number_list(strides, "strides", low=1, integer=True))
         self.alphas = _number_list(alphas, "alphas", low=0, high=1)
         self.n_prototypes = check_number(n_prototypes, "n_prototypes", low=0, low_open=True)

@@ -76,7 +76,7 @@ class DepthRender:
 
 def render(cloud, *, views: int = 6, size: int = 128, fill_holes=True, normal_k: int = 10,
            splat: float = 2.5, margin: float = 0.05, depth: str = "view",
-           frame: ViewFrame | None = None) -> DepthRender:
+           frame: ViewFrame | None = None, splat_tolerance: float = 0.0) -> DepthRender:
     """Render a cloud to depth/normal/curvature images with a pixel -> point index map.
 
     Args:
@@ -102,6 +102,11 @@ def render(cloud, *, views: int = 6, size: int = 128, fill_holes=True, normal_k:
             are still such gaps at 2.0 and about 1% at 2.5 (the default; evenly spaced scans need
             less). Larger footprints hide more points near silhouettes (``seen``) and blur edges
             by the radius.
+        splat_tolerance: 0 (default): a plain z-test. > 0, in point spacings: a pixel covered by
+            several splats at most this far behind the nearest one shows the point closest to
+            it in the image plane (one surface, as in surface splatting), so the floor of a dent
+            a few spacings deep is not hidden behind its rim's splats
+            (:func:`~pointad.render.orthographic.zbuffer`). Unorganized clouds only.
         depth: ``"view"``: depth spans [0, 1] over each view's shown heights (min-max);
             ``"box"``: depth maps the fitting cube's extent along the view axis to [0, 1], the same
             scale in every view and unaffected by how far a defect sticks out.
@@ -135,11 +140,13 @@ def render(cloud, *, views: int = 6, size: int = 128, fill_holes=True, normal_k:
         flip = np.array([1.0, -1.0, -1.0])  # camera frame: x right, y up, z toward the sensor
         heights = -points[None, :, 2]
         cam_normals = (normals * flip)[None]
-        radius, names, used_frame, rotations, ranges = 0.0, ("grid",), None, None, None
+        radius, tolerance, names, used_frame = 0.0, 0.0, ("grid",), None
+        rotations, ranges = None, None
     else:
         names = view_names(views)
         check_number(size, "size", low=8, high=4096, integer=True)
         check_number(splat, "splat", low=0)
+        check_number(splat_tolerance, "splat_tolerance", low=0)
         check_number(margin, "margin", low=0, high=1)
         check_choice(depth, "depth", DEPTH_NORMS)
         if frame is None:
@@ -156,12 +163,13 @@ def render(cloud, *, views: int = 6, size: int = 128, fill_holes=True, normal_k:
         shape = (size, size)
         pixel = 2.0 * used_frame.half_extent / size
         radius = min(splat * used_frame.spacing / pixel, MAX_SPLAT_PX)
+        tolerance = splat_tolerance * used_frame.spacing
         cam_normals = normals[None] @ (rotations @ used_frame.axes).transpose(0, 2, 1)
         cam_normals *= np.where(cam_normals[..., 2:3] < 0, -1.0, 1.0)  # face the camera
         half_extent = used_frame.half_extent
         ranges = np.tile([-half_extent, half_extent], (len(names), 1)) if depth == "box" else None
 
-    index = zbuffer(rows, cols, heights, shape, radius)
+    index = zbuffer(rows, cols, heights, shape, radius, tolerance)
     valid = index >= 0
     if cin.organized:
         pixel_heights = np.where(valid, heights[0][np.maximum(index, 0)], 0.0)
