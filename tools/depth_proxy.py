@@ -98,11 +98,11 @@ def category(root, cat: str, mode: str, size: int, guard: int = GUARD_PIXELS,
     train = [CloudInput(s.points) for s in load_dataset(root, cat, "train")]
     det = create("uniad", arch="small", epochs=1, size=size, align=mode != "own",
                  seam_guard=guard, progress=False, device="cpu", backbone=backbone,
-                 views=views)
+                 views=views, splat_tolerance=tolerance)
     det._template_index = None
     det._set_template(train[0])
     clouds = [train[0]] + [det.posed(c) for c in train[1:]]
-    renders = [det.render(c, splat=splat, splat_tolerance=tolerance) for c in clouds]
+    renders = [det.render(c, splat=splat) for c in clouds]
     if mode in ("complete", "oracle"):
         det.reference_ = renders[0]
         renders = [renders[0]] + [det.completed(r, c) for r, c in zip(renders[1:], clouds[1:])]
@@ -114,7 +114,7 @@ def category(root, cat: str, mode: str, size: int, guard: int = GUARD_PIXELS,
     labels, truth, columns = [], [], []
     for sample in load_dataset(root, cat, "test"):
         cloud = det.posed(CloudInput(sample.points))
-        rendered = det.render(cloud, splat=splat, splat_tolerance=tolerance)
+        rendered = det.render(cloud, splat=splat)
         if mode in ("complete", "oracle"):
             rendered = det.completed(rendered, cloud)
         if mode == "oracle":

@@ -166,8 +166,7 @@ class DepthDetector(Detector):
         from pointad.render import render
         if self.frame_ is not None and not cloud.organized:
             kw.setdefault("frame", self.frame_)
-        if not cloud.organized:
-            kw.setdefault("splat_tolerance", self.splat_tolerance)
+        kw.setdefault("splat_tolerance", self.splat_tolerance)  # organized scans ignore it
         return render(cloud, views=self.views, size=self.size, depth=self.depth, **kw)
 
     def _set_template(self, cloud) -> None:

@@ -83,8 +83,8 @@ def render(cloud, *, views: int = 6, size: int = 128, fill_holes=True, normal_k:
         cloud: (N, 3) array, :class:`pointad.io.Cloud`, dataset sample or
             :class:`~pointad.io.CloudInput`. Organized clouds (with ``grid_shape`` and
             ``grid_index``) give one view on their own (H, W) pixel grid, camera at the origin
-            looking along +z; ``views``, ``size``, ``splat``, ``margin``, ``depth`` and ``frame``
-            are then ignored.
+            looking along +z; ``views``, ``size``, ``splat``, ``margin``, ``depth``, ``frame``
+            and ``splat_tolerance`` are then ignored.
         views: 1, 3, 6, 14 or 26 orthographic views of the pose-normalised part (6 = +-x, +-y,
             +-z of the principal frame; 3 = +x, +y, +z; 1 = +z, the least-variance axis, which
             shows the widest silhouette; 14 = the 6 and the 8 cube corners; 26 = also the 12
